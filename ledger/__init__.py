@@ -1,0 +1,49 @@
+"""session-ledger: an embedded, event-sourced ledger of AI-agent sessions on SQLite.
+
+Start with :class:`Ledger`; every error it raises is a :class:`LedgerError`.
+"""
+
+from __future__ import annotations
+
+from .chain import Digest, VerifyReport
+from .errors import (
+    ConcurrencyError,
+    IntegrityError,
+    InvalidInput,
+    LedgerBusy,
+    LedgerError,
+    LimitExceeded,
+    SessionClosed,
+    SessionExists,
+    SessionNotFound,
+    StorageError,
+    UnsupportedFormat,
+)
+from .events import Event, RecordedEvent
+from .ledger import Ledger
+from .session import Message, Session
+from .validation import Limits
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConcurrencyError",
+    "Digest",
+    "Event",
+    "IntegrityError",
+    "InvalidInput",
+    "Ledger",
+    "LedgerBusy",
+    "LedgerError",
+    "LimitExceeded",
+    "Limits",
+    "Message",
+    "RecordedEvent",
+    "Session",
+    "SessionClosed",
+    "SessionExists",
+    "SessionNotFound",
+    "StorageError",
+    "UnsupportedFormat",
+    "VerifyReport",
+]

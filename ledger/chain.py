@@ -1,0 +1,128 @@
+"""The hash chain: how each row is linked to the one before, and how that is checked.
+
+Row ``n``'s hash is ``sha256(hash(n-1) || header(n) || sha256(payload(n)))``,
+starting from 32 zero bytes; the header holds position, event id, session,
+version, type, schema and recording time. The payload enters only through
+its own digest, so a payload can later be redacted (purged) while its digest
+keeps the row, and every row after it, verifiable. There is no per-file salt:
+the same events at the same positions give the same chain in any file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import msgspec
+
+from .errors import InvalidInput
+
+GENESIS = bytes(32)
+
+
+def payload_digest(data: bytes) -> bytes:
+    """The SHA-256 digest of a payload's stored bytes."""
+    return hashlib.sha256(data).digest()
+
+
+def link(
+    prev: bytes,
+    position: int,
+    event_id: str,
+    session_id: str,
+    version: int,
+    type_: str,
+    schema: int,
+    recorded_at: str,
+    digest: bytes,
+) -> bytes:
+    """The hash of one row, given the hash of the row before it."""
+    # Unit separators cannot occur in ids, tags or timestamps, so the header is unambiguous.
+    header = f"{position}\x1f{event_id}\x1f{session_id}\x1f{version}\x1f{type_}\x1f{schema}\x1f{recorded_at}"
+    return hashlib.sha256(prev + header.encode() + digest).digest()
+
+
+class Digest(msgspec.Struct, frozen=True):
+    """The chain head: the last position and its hash. Save it to prove later that nothing up to it changed."""
+
+    position: int
+    hash: str
+
+    def to_json(self) -> str:
+        """This digest as a JSON object."""
+        return msgspec.json.encode(self).decode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Digest:
+        """Read a digest written by :meth:`to_json`; raises ``InvalidInput`` for anything else."""
+        try:
+            digest = msgspec.json.decode(text, type=cls)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise InvalidInput(f"not a ledger digest: {exc}", field="digest") from exc
+        if digest.position < 0 or len(digest.hash) != 64:
+            raise InvalidInput("not a ledger digest: bad position or hash", field="digest")
+        return digest
+
+
+class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``Ledger.verify`` found: ``ok``, how many rows it ``checked``, and the first bad one."""
+
+    ok: bool
+    checked: int
+    first_bad_position: int | None = None
+    reason: str | None = None
+    head: Digest = Digest(0, GENESIS.hex())
+
+
+# One stored row, as verify reads it.
+Row = tuple[int, str, str, int, str, int, str, str, bytes]
+
+
+class ChainChecker:
+    """Walks rows in position order and reports the first one that breaks the chain.
+
+    Feed it consecutive batches with :meth:`check`; it keeps only the last
+    hash and each session's last version between batches.
+    """
+
+    def __init__(self) -> None:
+        self.prev = GENESIS
+        self.position = 0
+        self.checked = 0
+        self.versions: dict[str, int] = {}
+        self.first_bad: int | None = None
+        self.reason: str | None = None
+
+    def check(self, rows: Iterable[Row]) -> bool:
+        """Check a batch; returns False (and records why) at the first bad row."""
+        for position, event_id, session_id, version, type_, schema, recorded_at, data, hash_ in rows:
+            expected_position = self.position + 1
+            if position != expected_position:
+                return self._fail(expected_position, f"position {expected_position} is missing (next row is {position})")
+            last = self.versions.get(session_id, 0)
+            if version != last + 1:
+                return self._fail(position, f"session {session_id!r} jumps from version {last} to {version}")
+            digest = payload_digest(data.encode() if isinstance(data, str) else data)
+            expected = link(self.prev, position, event_id, session_id, version, type_, schema, recorded_at, digest)
+            if expected != hash_:
+                return self._fail(position, "hash does not match the row's contents and the previous hash")
+            self.prev = expected
+            self.position = position
+            self.versions[session_id] = version
+            self.checked += 1
+        return True
+
+    def _fail(self, position: int, reason: str) -> bool:
+        self.first_bad = position
+        self.reason = reason
+        return False
+
+    def report(self) -> VerifyReport:
+        """The report for everything checked so far."""
+        return VerifyReport(
+            ok=self.first_bad is None,
+            checked=self.checked,
+            first_bad_position=self.first_bad,
+            reason=self.reason,
+            head=Digest(self.position, self.prev.hex()),
+        )

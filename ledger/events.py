@@ -1,0 +1,206 @@
+"""Event types: the immutable facts a session is made of.
+
+Each event is a small frozen ``msgspec.Struct``. Its tag (``type``) is stored
+in its own column of the log and its payload (the Struct's fields) as JSON in
+``data``, so the tag is not repeated inside the payload; one decoder per tag
+is built once at import.
+
+Schema evolution rules (also in the README):
+
+* a new field always has a default, so old payloads still decode;
+* a tag is never renamed or reused;
+* a breaking change bumps the type's ``schema`` and registers an upcaster
+  from the previous schema, applied one version at a time on read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Literal, Union
+
+import msgspec
+
+from .errors import IntegrityError, UnsupportedFormat
+
+Role = Literal["user", "assistant", "system", "tool"]
+ClosedStatus = Literal["completed", "failed", "abandoned"]
+
+ROLES: tuple[str, ...] = ("user", "assistant", "system", "tool")
+CLOSED_STATUSES: tuple[str, ...] = ("completed", "failed", "abandoned")
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Base of every event payload; ``type`` is the stored tag, ``schema`` its version."""
+
+    type: ClassVar[str]
+    schema: ClassVar[int] = 1
+
+
+class Created(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """A session came into being."""
+
+    type: ClassVar[str] = "created"
+    user_id: str | None = None
+    purpose: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class MessageAdded(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """One message of the conversation."""
+
+    type: ClassVar[str] = "message_added"
+    role: Role
+    content: str
+    tool_name: str | None = None
+    invocation_id: str | None = None
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+
+class MetadataSet(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """One or more metadata keys set (``set_metadata`` writes one key, ``update_metadata`` several)."""
+
+    type: ClassVar[str] = "metadata_set"
+    values: dict[str, Any]
+    modified_by: str | None = None
+
+
+class MetadataRemoved(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """A metadata key removed."""
+
+    type: ClassVar[str] = "metadata_removed"
+    key: str
+    modified_by: str | None = None
+
+
+class DataSet(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """A workflow data key set to a JSON value."""
+
+    type: ClassVar[str] = "data_set"
+    key: str
+    value: Any = None
+
+
+class DataDeleted(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """A workflow data key deleted."""
+
+    type: ClassVar[str] = "data_deleted"
+    key: str
+
+
+class DataCleared(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """All workflow data cleared (the conversation is kept)."""
+
+    type: ClassVar[str] = "data_cleared"
+
+
+class TagsAdded(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """Tags added to the session."""
+
+    type: ClassVar[str] = "tags_added"
+    tags: tuple[str, ...]
+
+
+class TagsRemoved(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """Tags removed from the session."""
+
+    type: ClassVar[str] = "tags_removed"
+    tags: tuple[str, ...]
+
+
+class InvocationLinked(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """A tool invocation linked to the session, with its cost; ``artifact`` points at the tool's own records."""
+
+    type: ClassVar[str] = "invocation_linked"
+    invocation_id: str
+    tool_name: str
+    duration_ms: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None
+    status: str = "ok"
+    artifact: str | None = None
+
+
+class Completed(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """The session ended as completed, failed or abandoned."""
+
+    type: ClassVar[str] = "completed"
+    status: ClosedStatus = "completed"
+    reason: str | None = None
+
+
+AnyEvent = Union[
+    Created,
+    MessageAdded,
+    MetadataSet,
+    MetadataRemoved,
+    DataSet,
+    DataDeleted,
+    DataCleared,
+    TagsAdded,
+    TagsRemoved,
+    InvocationLinked,
+    Completed,
+]
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in AnyEvent.__args__}  # type: ignore[attr-defined]
+
+# (type, schema) -> function turning a payload dict of that schema into one of schema + 1.
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[str, msgspec.json.Decoder[Any]] = {
+    name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()
+}
+
+
+def encode_payload(event: Event) -> bytes:
+    """Encode an event's payload (its fields, not its tag) to JSON bytes."""
+    return _encoder.encode(event)
+
+
+def decode_payload(type_: str, schema: int, data: str | bytes) -> Event:
+    """Decode a stored payload, upcasting it from an older schema when needed.
+
+    Raises ``UnsupportedFormat`` for a tag or schema newer than this code, and
+    ``IntegrityError`` for bytes that do not decode as that event.
+    """
+    cls = EVENT_TYPES.get(type_)
+    if cls is None:
+        raise UnsupportedFormat(
+            f"unknown event type {type_!r}: written by a newer session-ledger?", field="type", actual=type_
+        )
+    try:
+        if schema == cls.schema:
+            return _decoders[type_].decode(data)  # type: ignore[no-any-return]
+        if schema > cls.schema:
+            raise UnsupportedFormat(
+                f"event type {type_!r} has schema {schema}; this code reads up to {cls.schema}",
+                field="schema",
+                limit=cls.schema,
+                actual=schema,
+            )
+        raw = msgspec.json.decode(data)
+        for step in range(schema, cls.schema):
+            raw = UPCASTERS[(type_, step)](raw)
+        return msgspec.convert(raw, cls)
+    except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"payload of a {type_!r} event does not decode: {exc}", field="data") from exc
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as stored in the log: its place in the global order and in its session."""
+
+    position: int
+    session_id: str
+    version: int
+    type: str
+    schema: int
+    recorded_at: datetime
+    event_id: str
+    payload: Event
+    hash: str

@@ -1,0 +1,750 @@
+"""The ``Ledger`` facade: commands become events, events are appended, reads fold them back.
+
+One ``Ledger`` may be shared by many threads (a lock serialises use of its one
+connection) and several processes may open the same file (each command is one
+``BEGIN IMMEDIATE`` transaction; SQLite's busy timeout makes writers queue).
+Each command validates everything it can before it takes the lock, checks the
+session's state inside the transaction, and either appends exactly one event
+or raises having written nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+import pydantic
+
+from . import events as ev
+from .chain import ChainChecker, Digest, VerifyReport
+from .events import RecordedEvent
+from .errors import (
+    ConcurrencyError,
+    IntegrityError,
+    InvalidInput,
+    LimitExceeded,
+    SessionClosed,
+    SessionExists,
+    SessionNotFound,
+    StorageError,
+)
+from .ids import new_id as default_new_id
+from .log import EventLog, sqlite_errors
+from .session import Message, Session, apply, fold, message_from
+from .snapshots import SCHEMA as SNAPSHOT_SCHEMA
+from .snapshots import SnapshotStore, decode_state, encode_state
+from .validation import (
+    Limits,
+    MetadataSchema,
+    check_amount,
+    check_choice,
+    check_id,
+    check_json,
+    check_key,
+    check_tags,
+    check_text,
+    check_tokens,
+)
+
+Clock = Callable[[], datetime]
+_READ_CHUNK = 1000
+_copy_encoder = msgspec.msgpack.Encoder()
+
+
+def utc_now() -> datetime:
+    """The default clock: the current time in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _copy(value: Any) -> Any:
+    # A deep copy of a JSON-compatible value, so callers can never mutate cached state.
+    return msgspec.msgpack.decode(_copy_encoder.encode(value))
+
+
+class _Transaction:
+    """The open write transaction: states written in it, not yet visible to the cache."""
+
+    __slots__ = ("pending", "savepoints")
+
+    def __init__(self) -> None:
+        self.pending: dict[str, Session] = {}
+        self.savepoints = 0
+
+
+class Ledger:
+    """An event-sourced ledger of agent sessions in one SQLite file.
+
+    ``Ledger(":memory:")`` keeps everything in memory (for tests). ``clock``
+    returns aware datetimes; ``durability`` is ``"normal"`` or ``"full"`` (see
+    ``ledger.log``); ``metadata_schema`` is an optional pydantic model that
+    validates metadata by key and supplies defaults at creation.
+    Raises ``UnsupportedFormat`` for a file that is not a ledger or is newer.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "ledger.db",
+        *,
+        clock: Clock | None = None,
+        durability: str = "normal",
+        metadata_schema: type[pydantic.BaseModel] | None = None,
+        snapshot_every: int = 100,
+        limits: Limits | None = None,
+        busy_timeout: float = 5.0,
+        new_id: Callable[[], str] | None = None,
+        cache_size: int = 4096,
+    ) -> None:
+        if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 0:
+            raise InvalidInput(f"snapshot_every must be an integer >= 0; got {snapshot_every!r}", field="snapshot_every")
+        self._clock: Clock = clock or utc_now
+        self._new_id = new_id or default_new_id
+        self._limits = limits or Limits()
+        self._schema = MetadataSchema(metadata_schema) if metadata_schema is not None else None
+        self._snapshots = SnapshotStore(snapshot_every)
+        self._cache_size = max(cache_size, 1)
+        # session_id -> (state, epoch at which it was last known current)
+        self._cache: OrderedDict[str, tuple[Session, int]] = OrderedDict()
+        self._epoch = 0
+        self._tx: _Transaction | None = None
+        self._lock = threading.RLock()
+        self._closed = False
+        self._log = EventLog(path, durability=durability, busy_timeout=busy_timeout, extra_schema=SNAPSHOT_SCHEMA)
+        self.path = self._log.path
+        self.durability = durability
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the file. Safe to call twice; any later use raises ``StorageError``."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._log.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.path!r}, durability={self.durability!r})"
+
+    # -- transactions -----------------------------------------------------------
+
+    def _usable(self) -> None:
+        if self._closed:
+            raise StorageError(f"the ledger {self.path!r} is closed")
+
+    def _sync(self) -> None:
+        # Another connection committed since we last looked: cached states need rechecking.
+        if self._log.refresh():
+            self._epoch += 1
+
+    @contextmanager
+    def _write(self, doing: str) -> Iterator[_Transaction]:
+        with self._lock, sqlite_errors(doing):
+            self._usable()
+            tx = self._tx
+            if tx is not None:
+                yield from self._savepoint(tx)
+                return
+            self._log.begin(write=True)
+            tx = self._tx = _Transaction()
+            try:
+                self._sync()
+                yield tx
+                self._log.commit()
+            except BaseException:
+                self._tx = None
+                self._log.rollback()
+                raise
+            self._tx = None
+            for state in tx.pending.values():
+                self._remember(state)
+
+    def _savepoint(self, tx: _Transaction) -> Iterator[_Transaction]:
+        # Inside a batch each command gets a savepoint, so a rejected one leaves no trace.
+        name = f"cmd{tx.savepoints}"
+        tx.savepoints += 1
+        head, pending = self._log.head, dict(tx.pending)
+        self._log.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield tx
+        except BaseException:
+            self._log.conn.execute(f"ROLLBACK TO {name}")
+            self._log.conn.execute(f"RELEASE {name}")
+            self._log.head, tx.pending = head, pending
+            raise
+        self._log.conn.execute(f"RELEASE {name}")
+
+    @contextmanager
+    def _read(self, doing: str) -> Iterator[None]:
+        with self._lock, sqlite_errors(doing):
+            self._usable()
+            if self._log.in_transaction:
+                yield
+                return
+            self._log.begin(write=False)
+            try:
+                self._sync()
+                yield
+            finally:
+                self._log.commit()
+
+    @contextmanager
+    def batch(self) -> Iterator[Ledger]:
+        """Append every command made inside the block in one transaction: all of them, or none.
+
+        A command that raises inside the block writes nothing and the others
+        stand; an exception leaving the block rolls the whole batch back.
+        Other threads wait until the block ends.
+        """
+        with self._write("batch"):
+            yield self
+
+    # -- state --------------------------------------------------------------------
+
+    def _remember(self, state: Session) -> None:
+        self._cache[state.session_id] = (state, self._epoch)
+        self._cache.move_to_end(state.session_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _state(self, session_id: str) -> Session | None:
+        """The current state (inside a transaction): pending, cached, or snapshot + tail."""
+        if self._tx is not None and session_id in self._tx.pending:
+            return self._tx.pending[session_id]
+        cached = self._cache.get(session_id)
+        if cached is not None and cached[1] == self._epoch:
+            self._cache.move_to_end(session_id)
+            return cached[0]
+        version = self._log.session_version(session_id)
+        if version is None:
+            self._cache.pop(session_id, None)
+            return None
+        base = cached[0] if cached is not None and cached[0].version <= version else None
+        if base is None or version - base.version > max(self._snapshots.every, 1):
+            snap = self._snapshots.load(self._log.conn, session_id, version)
+            if snap is not None and (base is None or snap.version > base.version):
+                base = snap
+        state = fold(self._log.read_session(session_id, after_version=base.version if base else 0), base)
+        if state is None or state.version != version:
+            raise IntegrityError(f"session {session_id!r} does not fold to its latest version {version}", session_id=session_id)
+        self._remember(state)
+        return state
+
+    def _existing(self, session_id: str) -> Session:
+        state = self._state(session_id)
+        if state is None:
+            raise SessionNotFound(f"session {session_id!r} does not exist", session_id=session_id)
+        return state
+
+    def _command(
+        self,
+        session_id: str,
+        type_: str,
+        decide: Callable[[Session | None], ev.Event | None],
+        *,
+        expected_version: int | None,
+        event_id: str | None,
+        create: bool = False,
+    ) -> tuple[Session, int]:
+        """Run one command: returns the session's state and version after it (unchanged for a no-op)."""
+        if expected_version is not None and (
+            isinstance(expected_version, bool) or not isinstance(expected_version, int) or expected_version < 0
+        ):
+            raise InvalidInput(
+                f"session {session_id!r}: expected_version must be an integer >= 0; got {expected_version!r}",
+                session_id=session_id,
+                field="expected_version",
+            )
+        if event_id is not None:
+            check_id(event_id, "event_id", session_id)
+        with self._write(type_):
+            if event_id is not None:
+                prior = self._log.find_event(event_id)
+                if prior is not None:
+                    return self._retried(session_id, type_, event_id, *prior)
+            state = self._state(session_id)
+            if create and state is not None:
+                raise SessionExists(f"session {session_id!r} already exists", session_id=session_id)
+            if not create and state is None:
+                raise SessionNotFound(f"session {session_id!r} does not exist", session_id=session_id)
+            current = state.version if state is not None else 0
+            if expected_version is not None and expected_version != current:
+                raise ConcurrencyError(
+                    f"session {session_id!r} is at version {current}, not the expected {expected_version}",
+                    session_id=session_id,
+                    expected=expected_version,
+                    actual=current,
+                )
+            event = decide(state)
+            if event is None:
+                assert state is not None
+                return state, current
+            recorded = self._log.append(session_id, current + 1, event, event_id or self._new_id(), self._clock())
+            new_state = apply(state, recorded)
+            assert self._tx is not None
+            self._tx.pending[session_id] = new_state
+            if self._snapshots.due(new_state.version):
+                self._snapshots.save(self._log.conn, new_state, self._log.head.recorded_at)
+            return new_state, new_state.version
+
+    def _retried(self, session_id: str, type_: str, event_id: str, sid: str, version: int, stored_type: str) -> tuple[Session, int]:
+        if sid != session_id or stored_type != type_:
+            raise InvalidInput(
+                f"event_id {event_id!r} already recorded a {stored_type!r} event of session {sid!r}",
+                session_id=session_id,
+                field="event_id",
+            )
+        state = fold(self._log.read_session(session_id, until_version=version))
+        assert state is not None
+        return state, version
+
+    @staticmethod
+    def _open(state: Session | None, what: str) -> Session:
+        assert state is not None
+        if not state.is_open:
+            raise SessionClosed(
+                f"session {state.session_id!r} is {state.status}: cannot {what}", session_id=state.session_id
+            )
+        return state
+
+    # -- validation helpers -----------------------------------------------------
+
+    def _metadata_values(self, values: object, session_id: str, *, create: bool) -> dict[str, Any]:
+        if not isinstance(values, Mapping):
+            raise InvalidInput(
+                f"session {session_id!r}: metadata must be a mapping of keys to values, not {type(values).__name__}",
+                session_id=session_id,
+                field="metadata",
+            )
+        limits = self._limits
+        for key in values:
+            check_key(key, "metadata key", limits, session_id)
+        if self._schema is not None:
+            values = self._schema.with_defaults(values, session_id) if create else self._schema.validate(values, session_id)
+        out = {
+            key: check_json(value, f"metadata[{key!r}]", limits.max_metadata_value_bytes, limits, session_id)[0]
+            for key, value in values.items()
+        }
+        if len(out) > limits.max_metadata_keys:
+            self._too_many_keys(session_id, len(out))
+        return out
+
+    def _too_many_keys(self, session_id: str, count: int) -> None:
+        limit = self._limits.max_metadata_keys
+        raise LimitExceeded(
+            f"session {session_id!r}: metadata would have {count} keys; the limit is {limit}",
+            session_id=session_id,
+            field="metadata",
+            limit=limit,
+            actual=count,
+        )
+
+    def _tag_list(self, tags: object, session_id: str) -> tuple[str, ...]:
+        return check_tags(tags, self._limits, session_id)
+
+    def _check_tag_count(self, session_id: str, count: int) -> None:
+        if count > self._limits.max_tags:
+            raise LimitExceeded(
+                f"session {session_id!r}: would have {count} tags; the limit is {self._limits.max_tags}",
+                session_id=session_id,
+                field="tags",
+                limit=self._limits.max_tags,
+                actual=count,
+            )
+
+    # -- commands -------------------------------------------------------------------
+
+    def create_session(
+        self,
+        session_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        purpose: str | None = None,
+        tags: Any = (),
+        metadata: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> Session:
+        """Create a session (a sortable unique id is generated when none is given) and return it.
+
+        Raises ``SessionExists``, ``InvalidInput`` or ``LimitExceeded``.
+        """
+        sid = self._new_id() if session_id is None else check_id(session_id, "session_id")
+        limits = self._limits
+        event = ev.Created(
+            user_id=check_text(user_id, "user_id", limits.max_name_bytes, sid),
+            purpose=check_text(purpose, "purpose", limits.max_text_bytes, sid),
+            tags=self._tag_list(tags, sid),
+            metadata=self._metadata_values({} if metadata is None else metadata, sid, create=True),
+        )
+        self._check_tag_count(sid, len(event.tags))
+        if expected_version not in (None, 0):
+            raise InvalidInput(
+                f"session {sid!r}: a new session's expected_version can only be 0", session_id=sid, field="expected_version"
+            )
+        state, _ = self._command(sid, "created", lambda _: event, expected_version=None, event_id=event_id, create=True)
+        return decode_state(encode_state(state))
+
+    def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        *,
+        tool_name: str | None = None,
+        invocation_id: str | None = None,
+        model: str | None = None,
+        tokens: Mapping[str, int] | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Append a message (role user, assistant, system or tool); returns the new version.
+
+        Raises ``SessionNotFound``, ``SessionClosed``, ``ConcurrencyError`` or ``InvalidInput``.
+        """
+        sid = check_id(session_id, "session_id")
+        limits = self._limits
+        tokens_in, tokens_out = check_tokens(tokens, sid)
+        event = ev.MessageAdded(
+            role=check_choice(role, "role", ev.ROLES, sid),  # type: ignore[arg-type]
+            content=check_text(content, "content", limits.max_content_bytes, sid, optional=False, allow_nul=True),  # type: ignore[arg-type]
+            tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid),
+            invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid),
+            model=check_text(model, "model", limits.max_name_bytes, sid),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+        )
+
+        def decide(state: Session | None) -> ev.Event:
+            self._open(state, "add a message")
+            return event
+
+        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def link_invocation(
+        self,
+        session_id: str,
+        invocation_id: str,
+        tool_name: str,
+        *,
+        duration_ms: float | None = None,
+        tokens: Mapping[str, int] | None = None,
+        cost: float | None = None,
+        status: str = "ok",
+        artifact: str | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Link a tool invocation with its duration, tokens and cost; ``artifact`` is a path or URI to its records.
+
+        Returns the new version. Raises ``SessionNotFound``, ``SessionClosed``,
+        ``ConcurrencyError`` or ``InvalidInput``.
+        """
+        sid = check_id(session_id, "session_id")
+        limits = self._limits
+        tokens_in, tokens_out = check_tokens(tokens, sid)
+        event = ev.InvocationLinked(
+            invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid, optional=False, allow_empty=False),  # type: ignore[arg-type]
+            tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid, optional=False, allow_empty=False),  # type: ignore[arg-type]
+            duration_ms=check_amount(duration_ms, "duration_ms", sid),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost=check_amount(cost, "cost", sid),
+            status=check_text(status, "status", limits.max_name_bytes, sid, optional=False, allow_empty=False),  # type: ignore[arg-type]
+            artifact=check_text(artifact, "artifact", limits.max_text_bytes, sid),
+        )
+
+        def decide(state: Session | None) -> ev.Event:
+            self._open(state, "link an invocation")
+            return event
+
+        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def set_metadata(
+        self,
+        session_id: str,
+        key: str,
+        value: Any,
+        *,
+        modified_by: str | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Set one metadata key (allowed on closed sessions: metadata annotates); returns the new version."""
+        sid = check_id(session_id, "session_id")
+        check_key(key, "metadata key", self._limits, sid)
+        return self.update_metadata(
+            sid, {key: value}, modified_by=modified_by, expected_version=expected_version, event_id=event_id
+        )
+
+    def update_metadata(
+        self,
+        session_id: str,
+        values: Mapping[str, Any],
+        *,
+        modified_by: str | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Set several metadata keys in one event; returns the new version (unchanged for an empty mapping).
+
+        Raises ``LimitExceeded`` past 100 keys, 256-byte keys or 4096-byte values.
+        """
+        sid = check_id(session_id, "session_id")
+        clean = self._metadata_values(values, sid, create=False)
+        by = check_text(modified_by, "modified_by", self._limits.max_name_bytes, sid)
+
+        def decide(state: Session | None) -> ev.Event | None:
+            assert state is not None
+            if not clean:
+                return None
+            count = len(state.metadata.keys() | clean.keys())
+            if count > self._limits.max_metadata_keys:
+                self._too_many_keys(sid, count)
+            return ev.MetadataSet(values=clean, modified_by=by)
+
+        return self._command(sid, "metadata_set", decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def remove_metadata(
+        self,
+        session_id: str,
+        key: str,
+        *,
+        modified_by: str | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Remove a metadata key; removing an absent key writes nothing. Returns the version."""
+        sid = check_id(session_id, "session_id")
+        check_key(key, "metadata key", self._limits, sid)
+        by = check_text(modified_by, "modified_by", self._limits.max_name_bytes, sid)
+
+        def decide(state: Session | None) -> ev.Event | None:
+            assert state is not None
+            return ev.MetadataRemoved(key=key, modified_by=by) if key in state.metadata else None
+
+        return self._command(sid, "metadata_removed", decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def set_data(
+        self,
+        session_id: str,
+        key: str,
+        value: Any,
+        *,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Set a workflow data key to a JSON value (at most ``Limits.max_data_value_bytes`` encoded)."""
+        sid = check_id(session_id, "session_id")
+        limits = self._limits
+        check_key(key, "data key", limits, sid)
+        clean, _ = check_json(value, f"data[{key!r}]", limits.max_data_value_bytes, limits, sid)
+        event = ev.DataSet(key=key, value=clean)
+
+        def decide(state: Session | None) -> ev.Event:
+            self._open(state, "set data")
+            return event
+
+        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def delete_data(
+        self, session_id: str, key: str, *, expected_version: int | None = None, event_id: str | None = None
+    ) -> int:
+        """Delete a workflow data key; deleting an absent key writes nothing. Returns the version."""
+        sid = check_id(session_id, "session_id")
+        check_key(key, "data key", self._limits, sid)
+
+        def decide(state: Session | None) -> ev.Event | None:
+            state = self._open(state, "delete data")
+            return ev.DataDeleted(key=key) if key in state.data else None
+
+        return self._command(sid, "data_deleted", decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def clear_data(self, session_id: str, *, expected_version: int | None = None, event_id: str | None = None) -> int:
+        """Clear all workflow data (the conversation stays); clearing empty data writes nothing."""
+        sid = check_id(session_id, "session_id")
+
+        def decide(state: Session | None) -> ev.Event | None:
+            state = self._open(state, "clear data")
+            return ev.DataCleared() if state.data else None
+
+        return self._command(sid, "data_cleared", decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def add_tags(
+        self, session_id: str, tags: Any, *, expected_version: int | None = None, event_id: str | None = None
+    ) -> int:
+        """Add tags (those already present are ignored; nothing new writes nothing). Returns the version."""
+        sid = check_id(session_id, "session_id")
+        wanted = self._tag_list(tags, sid)
+
+        def decide(state: Session | None) -> ev.Event | None:
+            assert state is not None
+            new = tuple(t for t in wanted if t not in state.tags)
+            if not new:
+                return None
+            self._check_tag_count(sid, len(state.tags) + len(new))
+            return ev.TagsAdded(tags=new)
+
+        return self._command(sid, "tags_added", decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def remove_tags(
+        self, session_id: str, tags: Any, *, expected_version: int | None = None, event_id: str | None = None
+    ) -> int:
+        """Remove tags; absent tags are ignored (none present writes nothing). Returns the version."""
+        sid = check_id(session_id, "session_id")
+        unwanted = self._tag_list(tags, sid)
+
+        def decide(state: Session | None) -> ev.Event | None:
+            assert state is not None
+            gone = tuple(t for t in unwanted if t in state.tags)
+            return ev.TagsRemoved(tags=gone) if gone else None
+
+        return self._command(sid, "tags_removed", decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def complete_session(
+        self,
+        session_id: str,
+        status: str = "completed",
+        *,
+        reason: str | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """End the session as completed, failed or abandoned; returns the new version.
+
+        Raises ``SessionClosed`` if it already ended.
+        """
+        sid = check_id(session_id, "session_id")
+        event = ev.Completed(
+            status=check_choice(status, "status", ev.CLOSED_STATUSES, sid),  # type: ignore[arg-type]
+            reason=check_text(reason, "reason", self._limits.max_text_bytes, sid),
+        )
+
+        def decide(state: Session | None) -> ev.Event:
+            self._open(state, "complete it again")
+            return event
+
+        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
+
+    # -- reads ----------------------------------------------------------------------
+
+    def get_session(self, session_id: str) -> Session:
+        """The session's current state. Raises ``SessionNotFound``."""
+        sid = check_id(session_id, "session_id")
+        with self._read("get_session"):
+            state = self._existing(sid)
+        return decode_state(encode_state(state))
+
+    def get_metadata(self, session_id: str, key: str | None = None) -> Any:
+        """All metadata as a dict, or one key's value (None when the key is absent)."""
+        sid = check_id(session_id, "session_id")
+        if key is not None:
+            check_key(key, "metadata key", self._limits, sid)
+        with self._read("get_metadata"):
+            metadata = self._existing(sid).metadata
+        return _copy(metadata if key is None else metadata.get(key))
+
+    def get_data(self, session_id: str, key: str | None = None) -> Any:
+        """All workflow data as a dict, or one key's value (None when the key is absent)."""
+        sid = check_id(session_id, "session_id")
+        if key is not None:
+            check_key(key, "data key", self._limits, sid)
+        with self._read("get_data"):
+            data = self._existing(sid).data
+        return _copy(data if key is None else data.get(key))
+
+    def messages(self, session_id: str, *, limit: int | None = None, offset: int = 0) -> list[Message]:
+        """The conversation in order, optionally one page of it (``limit`` messages after ``offset``)."""
+        sid = check_id(session_id, "session_id")
+        for name, value in (("limit", limit), ("offset", offset)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InvalidInput(
+                    f"session {sid!r}: {name} must be an integer >= 0; got {value!r}", session_id=sid, field=name
+                )
+        with self._read("messages"):
+            self._existing(sid)
+            events = self._log.read_session(sid, type_="message_added")
+        end = None if limit is None else offset + limit
+        return [message_from(e) for e in events[offset:end]]
+
+    def history(self, session_id: str | None = None, *, after: int = 0) -> Iterator[RecordedEvent]:
+        """The audit timeline: recorded events with position > ``after``, of one session or all, in order.
+
+        Reads in chunks, so other threads can append while a long history is walked.
+        """
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise InvalidInput(f"after must be an integer >= 0; got {after!r}", field="after")
+        sid = None if session_id is None else check_id(session_id, "session_id")
+        if sid is not None:
+            with self._read("history"):
+                self._existing(sid)
+        return self._history(sid, after)
+
+    def _history(self, session_id: str | None, after: int) -> Iterator[RecordedEvent]:
+        while True:
+            with self._read("history"):
+                chunk = self._log.read(after=after, limit=_READ_CHUNK, session_id=session_id)
+            yield from chunk
+            if len(chunk) < _READ_CHUNK:
+                return
+            after = chunk[-1].position
+
+    @property
+    def last_position(self) -> int:
+        """The position of the newest event (0 for an empty ledger)."""
+        with self._read("last_position"):
+            return self._log.head.position
+
+    def digest(self) -> Digest:
+        """The chain head (last position and its hash); keep it to ``verify`` against later."""
+        with self._read("digest"):
+            head = self._log.head
+        return Digest(head.position, head.hash.hex())
+
+    def verify(self, digest: Digest | None = None) -> VerifyReport:
+        """Walk the whole hash chain and report the first row that breaks it.
+
+        With a ``digest`` saved earlier, also prove that the log still holds,
+        unchanged, every row up to the digest's position.
+        """
+        if digest is not None and not isinstance(digest, Digest):
+            raise InvalidInput("digest must be a Digest (see Ledger.digest and Digest.from_json)", field="digest")
+        checker = ChainChecker()
+        while True:
+            with self._read("verify"):
+                rows = self._log.raw_rows(after=checker.position, limit=10 * _READ_CHUNK)
+            if not checker.check(rows):
+                return checker.report()
+            if len(rows) < 10 * _READ_CHUNK:
+                break
+        report = checker.report()
+        if digest is None or digest.position == 0:
+            return report
+        if report.head.position < digest.position:
+            return msgspec.structs.replace(
+                report,
+                ok=False,
+                first_bad_position=report.head.position + 1,
+                reason=f"the log ends at position {report.head.position}, before the digest's position {digest.position}",
+            )
+        with self._read("verify"):
+            stored = self._log.row_hash(digest.position)
+        if stored is None or stored.hex() != digest.hash:
+            return msgspec.structs.replace(
+                report,
+                ok=False,
+                first_bad_position=digest.position,
+                reason=f"the chain at position {digest.position} differs from the saved digest: the log was rewritten",
+            )
+        return report
+

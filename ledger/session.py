@@ -1,0 +1,209 @@
+"""Session state and the pure fold that builds it from events.
+
+``apply(state, event)`` returns a new ``Session`` and never mutates its
+input: containers that an event does not touch are shared between states,
+and those it touches are copied. The conversation itself is not part of the
+state (it would make every load and snapshot grow with history); the state
+keeps its counters, and ``Ledger.messages`` reads the messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from . import events as ev
+from .errors import IntegrityError
+
+ACTIVE = "active"
+STATUSES: tuple[str, ...] = (ACTIVE, *ev.CLOSED_STATUSES)
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True):
+    """A session as it stood right after its latest event (``version``) at global ``position``."""
+
+    session_id: str
+    version: int
+    position: int
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    completion_reason: str | None = None
+    user_id: str | None = None
+    purpose: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+    message_count: int = 0
+    messages_by_role: dict[str, int] = msgspec.field(default_factory=dict)
+    invocation_count: int = 0
+    total_duration_ms: float = 0.0
+    tools_used: tuple[str, ...] = ()
+    tokens_in: int = 0
+    tokens_out: int = 0
+    estimated_cost: float = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        """True while the session is active (its conversation and data still writable)."""
+        return self.status == ACTIVE
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True):
+    """One message of a conversation, as ``Ledger.messages`` returns it."""
+
+    role: str
+    content: str
+    tool_name: str | None = None
+    invocation_id: str | None = None
+    model: str | None = None
+    tokens: dict[str, int] | None = None
+    recorded_at: datetime
+    version: int
+    position: int
+
+
+def message_from(event: ev.RecordedEvent) -> Message:
+    """The ``Message`` a ``message_added`` event records."""
+    p: ev.MessageAdded = event.payload  # type: ignore[assignment]
+    tokens = None
+    if p.tokens_in is not None or p.tokens_out is not None:
+        tokens = {k: v for k, v in (("input", p.tokens_in), ("output", p.tokens_out)) if v is not None}
+    return Message(
+        role=p.role,
+        content=p.content,
+        tool_name=p.tool_name,
+        invocation_id=p.invocation_id,
+        model=p.model,
+        tokens=tokens,
+        recorded_at=event.recorded_at,
+        version=event.version,
+        position=event.position,
+    )
+
+
+def _created(state: Session | None, e: ev.RecordedEvent) -> Session:
+    if state is not None:
+        raise IntegrityError(f"session {e.session_id!r} is created twice (version {e.version})", session_id=e.session_id)
+    p: ev.Created = e.payload  # type: ignore[assignment]
+    return Session(
+        session_id=e.session_id,
+        version=e.version,
+        position=e.position,
+        status=ACTIVE,
+        created_at=e.recorded_at,
+        updated_at=e.recorded_at,
+        user_id=p.user_id,
+        purpose=p.purpose,
+        tags=p.tags,
+        metadata=dict(p.metadata),
+    )
+
+
+def _message_added(s: Session, p: ev.MessageAdded) -> dict[str, Any]:
+    by_role = dict(s.messages_by_role)
+    by_role[p.role] = by_role.get(p.role, 0) + 1
+    return {
+        "message_count": s.message_count + 1,
+        "messages_by_role": by_role,
+        "tokens_in": s.tokens_in + (p.tokens_in or 0),
+        "tokens_out": s.tokens_out + (p.tokens_out or 0),
+    }
+
+
+def _metadata_set(s: Session, p: ev.MetadataSet) -> dict[str, Any]:
+    return {"metadata": {**s.metadata, **p.values}}
+
+
+def _metadata_removed(s: Session, p: ev.MetadataRemoved) -> dict[str, Any]:
+    return {"metadata": {k: v for k, v in s.metadata.items() if k != p.key}}
+
+
+def _data_set(s: Session, p: ev.DataSet) -> dict[str, Any]:
+    return {"data": {**s.data, p.key: p.value}}
+
+
+def _data_deleted(s: Session, p: ev.DataDeleted) -> dict[str, Any]:
+    return {"data": {k: v for k, v in s.data.items() if k != p.key}}
+
+
+def _data_cleared(s: Session, p: ev.DataCleared) -> dict[str, Any]:
+    return {"data": {}}
+
+
+def _tags_added(s: Session, p: ev.TagsAdded) -> dict[str, Any]:
+    return {"tags": tuple(dict.fromkeys(s.tags + p.tags))}
+
+
+def _tags_removed(s: Session, p: ev.TagsRemoved) -> dict[str, Any]:
+    gone = set(p.tags)
+    return {"tags": tuple(t for t in s.tags if t not in gone)}
+
+
+def _invocation_linked(s: Session, p: ev.InvocationLinked) -> dict[str, Any]:
+    tools = s.tools_used if p.tool_name in s.tools_used else (*s.tools_used, p.tool_name)
+    return {
+        "invocation_count": s.invocation_count + 1,
+        "total_duration_ms": s.total_duration_ms + (p.duration_ms or 0.0),
+        "tools_used": tools,
+        "tokens_in": s.tokens_in + (p.tokens_in or 0),
+        "tokens_out": s.tokens_out + (p.tokens_out or 0),
+        "estimated_cost": s.estimated_cost + (p.cost or 0.0),
+    }
+
+
+def _completed(s: Session, p: ev.Completed) -> dict[str, Any]:
+    return {"status": p.status, "completion_reason": p.reason}
+
+
+_HANDLERS: dict[str, Callable[[Session, Any], dict[str, Any]]] = {
+    "message_added": _message_added,
+    "metadata_set": _metadata_set,
+    "metadata_removed": _metadata_removed,
+    "data_set": _data_set,
+    "data_deleted": _data_deleted,
+    "data_cleared": _data_cleared,
+    "tags_added": _tags_added,
+    "tags_removed": _tags_removed,
+    "invocation_linked": _invocation_linked,
+    "completed": _completed,
+}
+
+
+def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
+    """Fold one event into a session state; pure and deterministic.
+
+    Raises ``IntegrityError`` when the event cannot follow the state (a
+    session created twice, an event before creation, a version out of order).
+    """
+    if event.type == "created":
+        return _created(state, event)
+    if state is None:
+        raise IntegrityError(
+            f"session {event.session_id!r} has a {event.type!r} event before it was created",
+            session_id=event.session_id,
+        )
+    if event.version != state.version + 1:
+        raise IntegrityError(
+            f"session {event.session_id!r}: version {event.version} cannot follow {state.version}",
+            session_id=event.session_id,
+            expected=state.version + 1,
+            actual=event.version,
+        )
+    changes = _HANDLERS[event.type](state, event.payload)
+    if event.type == "completed":
+        changes["completed_at"] = event.recorded_at
+    return msgspec.structs.replace(
+        state, version=event.version, position=event.position, updated_at=event.recorded_at, **changes
+    )
+
+
+def fold(events: Iterable[ev.RecordedEvent], state: Session | None = None) -> Session | None:
+    """Fold events, in order, onto ``state`` (None: from nothing)."""
+    for event in events:
+        state = apply(state, event)
+    return state

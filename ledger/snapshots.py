@@ -1,0 +1,91 @@
+"""Snapshots: a session's folded state at a version, so loading never replays the whole history.
+
+A snapshot is a cache: the state is msgpack-encoded with its own format
+version, and one that fails to decode or has another format is skipped (with
+one warning) in favour of an older snapshot or the events themselves. The
+conversation is not in the state, so a snapshot's size does not grow with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import msgspec
+
+from .session import Session
+
+SNAPSHOT_FORMAT = 1
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS snapshots (
+        session_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        schema INTEGER NOT NULL,
+        state BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, version)
+    )""",
+)
+
+log = logging.getLogger("ledger.snapshots")
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Session)
+
+
+def encode_state(state: Session) -> bytes:
+    """A session state as snapshot bytes."""
+    return _encoder.encode(state)
+
+
+def decode_state(data: bytes) -> Session:
+    """Snapshot bytes back to a session state (raises msgspec errors on bad bytes)."""
+    return _decoder.decode(data)
+
+
+class SnapshotStore:
+    """Saves a snapshot every ``every`` versions of a session (0: never) and loads the newest usable one."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self._warned = False
+
+    def due(self, version: int) -> bool:
+        """Whether an automatic snapshot belongs at this version."""
+        return self.every > 0 and version % self.every == 0
+
+    def save(self, conn: sqlite3.Connection, state: Session, created_at: str) -> None:
+        """Store the state at its version (replacing a snapshot of the same version)."""
+        conn.execute(
+            "INSERT OR REPLACE INTO snapshots (session_id, version, position, schema, state, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (state.session_id, state.version, state.position, SNAPSHOT_FORMAT, encode_state(state), created_at),
+        )
+
+    def load(self, conn: sqlite3.Connection, session_id: str, max_version: int) -> Session | None:
+        """The newest decodable snapshot of the session at or before ``max_version``, or None."""
+        rows = conn.execute(
+            "SELECT version, schema, state FROM snapshots WHERE session_id = ? AND version <= ?"
+            " ORDER BY version DESC LIMIT 4",
+            (session_id, max_version),
+        )
+        for version, schema, blob in rows:
+            if schema != SNAPSHOT_FORMAT:
+                self._warn(f"snapshot of {session_id!r} at version {version} has format {schema}; ignoring it")
+                continue
+            try:
+                state = decode_state(blob)
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
+                self._warn(f"snapshot of {session_id!r} at version {version} does not decode ({exc}); ignoring it")
+                continue
+            if state.session_id == session_id and state.version == version:
+                return state
+            self._warn(f"snapshot of {session_id!r} at version {version} holds another state; ignoring it")
+        return None
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("%s (the state is folded from events instead)", message)

@@ -1,0 +1,330 @@
+"""Input validation and hard limits, applied before anything is written.
+
+Every check raises ``InvalidInput`` (or ``LimitExceeded`` for a size over a
+limit) naming the session, the field and the limit. JSON values come back
+normalised (tuples as lists, ``str``/``int``/``float`` subclasses as the base
+type) so the state folded in this process equals the state decoded later.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+import pydantic
+
+from .errors import InvalidInput, LimitExceeded
+
+_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits on what one session may hold. The defaults follow the seeds' users."""
+
+    max_metadata_keys: int = 100
+    max_key_bytes: int = 256
+    max_metadata_value_bytes: int = 4096
+    max_data_value_bytes: int = 1_048_576
+    max_content_bytes: int = 1_048_576
+    max_tags: int = 100
+    max_tag_chars: int = 128
+    max_name_bytes: int = 256
+    max_text_bytes: int = 4096
+    max_depth: int = 32
+
+
+def _where(session_id: str | None) -> str:
+    return f"session {session_id!r}: " if session_id else ""
+
+
+def check_id(value: object, field: str, session_id: str | None = None) -> str:
+    """A session or event id: 1-128 characters from [A-Za-z0-9._:-]."""
+    if not isinstance(value, str):
+        raise InvalidInput(
+            f"{_where(session_id)}{field} must be a string, not {type(value).__name__}",
+            session_id=session_id,
+            field=field,
+        )
+    if _ID.fullmatch(value) is None:
+        raise InvalidInput(
+            f"{_where(session_id)}{field} {value[:140]!r} must be 1-128 characters from [A-Za-z0-9._:-]",
+            session_id=session_id,
+            field=field,
+            limit=128,
+        )
+    return value
+
+
+def _utf8(value: str, field: str, session_id: str | None) -> bytes:
+    try:
+        return value.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"{_where(session_id)}{field} is not valid Unicode text (lone surrogate at {exc.start})",
+            session_id=session_id,
+            field=field,
+        ) from exc
+
+
+def check_text(
+    value: object,
+    field: str,
+    limit: int,
+    session_id: str | None = None,
+    *,
+    optional: bool = True,
+    allow_nul: bool = False,
+    allow_empty: bool = True,
+) -> str | None:
+    """A string of at most ``limit`` UTF-8 bytes (None allowed when optional)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(
+            f"{_where(session_id)}{field} must be a string, not {type(value).__name__}",
+            session_id=session_id,
+            field=field,
+        )
+    size = len(_utf8(value, field, session_id))
+    if size > limit:
+        raise LimitExceeded(
+            f"{_where(session_id)}{field} is {size} bytes of UTF-8; the limit is {limit}",
+            session_id=session_id,
+            field=field,
+            limit=limit,
+            actual=size,
+        )
+    if not allow_empty and not value:
+        raise InvalidInput(f"{_where(session_id)}{field} must not be empty", session_id=session_id, field=field)
+    if not allow_nul and "\x00" in value:
+        raise InvalidInput(
+            f"{_where(session_id)}{field} must not contain NUL characters", session_id=session_id, field=field
+        )
+    return str(value)
+
+
+def check_key(key: object, field: str, limits: Limits, session_id: str | None) -> str:
+    """A metadata or data key: non-empty, at most ``max_key_bytes`` of UTF-8, no NUL."""
+    return check_text(  # type: ignore[return-value]
+        key, field, limits.max_key_bytes, session_id, optional=False, allow_empty=False
+    )
+
+
+def check_json(value: object, field: str, limit: int, limits: Limits, session_id: str | None) -> tuple[Any, int]:
+    """A JSON-compatible value of at most ``limit`` encoded bytes; returns (normalised value, size)."""
+    normal = _normalise(value, field, limits.max_depth, session_id, 0)
+    size = len(_encode(normal))
+    if size > limit:
+        raise LimitExceeded(
+            f"{_where(session_id)}{field} is {size} bytes of JSON; the limit is {limit}",
+            session_id=session_id,
+            field=field,
+            limit=limit,
+            actual=size,
+        )
+    return normal, size
+
+
+def _normalise(value: object, field: str, max_depth: int, session_id: str | None, depth: int) -> Any:
+    if depth > max_depth:
+        raise LimitExceeded(
+            f"{_where(session_id)}{field} is nested deeper than {max_depth} levels (or refers to itself)",
+            session_id=session_id,
+            field=field,
+            limit=max_depth,
+        )
+    if value is None or value is True or value is False:
+        return value
+    if isinstance(value, str):
+        _utf8(value, field, session_id)
+        return str(value)
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise InvalidInput(
+                f"{_where(session_id)}{field} holds an integer outside the signed 64-bit range",
+                session_id=session_id,
+                field=field,
+            )
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(
+                f"{_where(session_id)}{field} holds {value!r}; JSON has no NaN or infinities",
+                session_id=session_id,
+                field=field,
+            )
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_normalise(item, field, max_depth, session_id, depth + 1) for item in value]
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidInput(
+                    f"{_where(session_id)}{field} has a key of type {type(k).__name__}; JSON keys are strings",
+                    session_id=session_id,
+                    field=field,
+                )
+            _utf8(k, field, session_id)
+            out[str(k)] = _normalise(v, field, max_depth, session_id, depth + 1)
+        return out
+    raise InvalidInput(
+        f"{_where(session_id)}{field} holds a {type(value).__name__}, which is not JSON-compatible",
+        session_id=session_id,
+        field=field,
+    )
+
+
+def check_choice(value: object, field: str, choices: tuple[str, ...], session_id: str | None) -> str:
+    """One of a fixed set of strings."""
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidInput(
+            f"{_where(session_id)}{field} must be one of {', '.join(choices)}; got {value!r}",
+            session_id=session_id,
+            field=field,
+            expected=choices,
+            actual=value,
+        )
+    return value
+
+
+def check_count(value: object, field: str, session_id: str | None) -> int | None:
+    """A non-negative integer (a token count), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT_MAX:
+        raise InvalidInput(
+            f"{_where(session_id)}{field} must be a non-negative integer; got {value!r}",
+            session_id=session_id,
+            field=field,
+        )
+    return int(value)
+
+
+def check_amount(value: object, field: str, session_id: str | None) -> float | None:
+    """A finite non-negative number (a duration or a cost), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InvalidInput(
+            f"{_where(session_id)}{field} must be a finite non-negative number; got {value!r}",
+            session_id=session_id,
+            field=field,
+        )
+    return float(value)
+
+
+def check_tokens(tokens: object, session_id: str | None) -> tuple[int | None, int | None]:
+    """A token mapping like ``{"input": 120, "output": 40}``; returns (input, output)."""
+    if tokens is None:
+        return None, None
+    if not isinstance(tokens, Mapping):
+        raise InvalidInput(
+            f"{_where(session_id)}tokens must be a mapping like {{'input': 120, 'output': 40}}",
+            session_id=session_id,
+            field="tokens",
+        )
+    unknown = set(tokens) - {"input", "output"}
+    if unknown:
+        raise InvalidInput(
+            f"{_where(session_id)}tokens has unknown keys {sorted(map(str, unknown))}; use 'input' and 'output'",
+            session_id=session_id,
+            field="tokens",
+        )
+    return (
+        check_count(tokens.get("input"), "tokens.input", session_id),
+        check_count(tokens.get("output"), "tokens.output", session_id),
+    )
+
+
+def check_tags(tags: object, limits: Limits, session_id: str | None) -> tuple[str, ...]:
+    """A collection of tags (not one bare string), each 1-``max_tag_chars`` characters; order kept, repeats dropped."""
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+        raise InvalidInput(
+            f"{_where(session_id)}tags must be a list of strings, not {type(tags).__name__}",
+            session_id=session_id,
+            field="tags",
+        )
+    out: dict[str, None] = {}
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or len(tag) > limits.max_tag_chars:
+            raise InvalidInput(
+                f"{_where(session_id)}tag {tag!r} must be a string of 1-{limits.max_tag_chars} characters",
+                session_id=session_id,
+                field="tags",
+                limit=limits.max_tag_chars,
+            )
+        _utf8(tag, "tags", session_id)
+        if any(ch < " " for ch in tag):
+            raise InvalidInput(
+                f"{_where(session_id)}tag {tag!r} must not contain control characters",
+                session_id=session_id,
+                field="tags",
+            )
+        out[str(tag)] = None
+    return tuple(out)
+
+
+class MetadataSchema:
+    """Validates metadata values by key against a pydantic model, and supplies its defaults at creation.
+
+    Keys the model does not declare are accepted unless the model forbids
+    extra fields. Values are stored as the model's JSON form.
+    """
+
+    def __init__(self, model: type[pydantic.BaseModel]) -> None:
+        if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+            raise InvalidInput("metadata_schema must be a pydantic BaseModel subclass", field="metadata_schema")
+        self.model = model
+        self._forbid_extra = model.model_config.get("extra") == "forbid"
+        self._adapters = {
+            name: pydantic.TypeAdapter(Annotated[info.annotation, info])  # type: ignore[name-defined]
+            for name, info in model.model_fields.items()
+        }
+
+    def validate(self, values: Mapping[str, Any], session_id: str | None) -> dict[str, Any]:
+        """Validate the given keys; returns their values in the model's JSON form."""
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            adapter = self._adapters.get(key)
+            if adapter is None:
+                if self._forbid_extra:
+                    raise InvalidInput(
+                        f"{_where(session_id)}metadata key {key!r} is not in {self.model.__name__}",
+                        session_id=session_id,
+                        field=f"metadata.{key}",
+                    )
+                out[key] = value
+                continue
+            try:
+                out[key] = adapter.dump_python(adapter.validate_python(value), mode="json")
+            except pydantic.ValidationError as exc:
+                problem = exc.errors()[0]["msg"]
+                raise InvalidInput(
+                    f"{_where(session_id)}metadata key {key!r}: {problem}",
+                    session_id=session_id,
+                    field=f"metadata.{key}",
+                ) from exc
+        return out
+
+    def with_defaults(self, values: Mapping[str, Any], session_id: str | None) -> dict[str, Any]:
+        """The given values validated, plus a default for every declared key not given."""
+        out = self.validate(values, session_id)
+        for name, info in self.model.model_fields.items():
+            if name in out:
+                continue
+            if info.is_required():
+                raise InvalidInput(
+                    f"{_where(session_id)}metadata key {name!r} is required by {self.model.__name__}",
+                    session_id=session_id,
+                    field=f"metadata.{name}",
+                )
+            out[name] = self._adapters[name].dump_python(info.get_default(call_default_factory=True), mode="json")
+        return out
