@@ -3,8 +3,6 @@
 Start with :class:`Ledger`; every error it raises is a :class:`LedgerError`.
 """
 
-from __future__ import annotations
-
 from .chain import Digest, VerifyReport
 from .errors import (
     ConcurrencyError,

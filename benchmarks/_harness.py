@@ -1,0 +1,220 @@
+"""Shared helpers for the benchmarks: paired timing, summaries, tables, result files.
+
+Machines running these are shared and noisy, so a benchmark never reports an
+absolute speed on its own: it times a baseline and our code back to back in
+the same process, many times, and reports the ratio of each pair (median and
+spread). Nothing here asserts a speed; ``missing_figures`` only checks that
+every figure was produced.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# A trial does its own (untimed) setup and returns the seconds its timed part took.
+Trial = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a benchmark run was asked for: ``quick`` smoke mode and an optional repetition override."""
+
+    quick: bool = False
+    repeat: int | None = None
+
+    def repetitions(self, full: int, quick: int = 2) -> int:
+        """The number of repetitions to use: the override, else ``quick`` or ``full``."""
+        if self.repeat is not None:
+            return max(self.repeat, 1)
+        return quick if self.quick else full
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Median and spread of a handful of samples."""
+
+    median: float
+    min: float
+    max: float
+    q1: float
+    q3: float
+    samples: tuple[float, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "samples": list(self.samples)}
+
+
+def summarize(samples: Iterable[float]) -> Summary:
+    """Median, min, max and quartiles (inclusive method, so it works from two samples)."""
+    values = sorted(samples)
+    if not values:
+        nan = float("nan")
+        return Summary(nan, nan, nan, nan, nan)
+    if len(values) == 1:
+        q1 = q3 = values[0]
+    else:
+        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return Summary(statistics.median(values), values[0], values[-1], q1, q3, tuple(values))
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds ``fn()`` took, after a full garbage collection (the collector stays enabled while timing)."""
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Seconds of each repetition of a baseline and a candidate, and their ratios."""
+
+    baseline: tuple[float, ...]
+    candidate: tuple[float, ...]
+
+    @property
+    def ratios(self) -> tuple[float, ...]:
+        """Candidate speed over baseline speed, per repetition (baseline seconds / candidate seconds)."""
+        return tuple(b / c for b, c in zip(self.baseline, self.candidate))
+
+
+def paired(baseline: Trial, candidate: Trial, repetitions: int, *, warmup: Sequence[Trial] = ()) -> Paired:
+    """Run the two trials back to back ``repetitions`` times, alternating which goes first.
+
+    Alternating cancels slow drifts (a neighbour's load, the page cache
+    warming up); pairing means each ratio compares two runs made moments apart.
+    ``warmup`` trials run once first and are not recorded.
+    """
+    for trial in warmup:
+        trial()
+    base: list[float] = []
+    cand: list[float] = []
+    for rep in range(repetitions):
+        if rep % 2 == 0:
+            base.append(baseline())
+            cand.append(candidate())
+        else:
+            cand.append(candidate())
+            base.append(baseline())
+    return Paired(tuple(base), tuple(cand))
+
+
+def rate(count: int, seconds: float) -> float:
+    """Items per second (NaN for a zero duration)."""
+    return count / seconds if seconds > 0 else float("nan")
+
+
+def fmt_rate(value: float) -> str:
+    """Events per second with thousands separators."""
+    return "n/a" if not math.isfinite(value) else f"{value:,.0f}"
+
+
+def fmt_ratio(value: float) -> str:
+    """A ratio such as ``0.62x``."""
+    return "n/a" if not math.isfinite(value) else f"{value:.2f}x"
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> str:
+    """A GitHub-flavoured markdown table; ``align`` holds one of ``l``/``r``/``c`` per column (default left)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    marks = {"l": ":{}", "r": "{}:", "c": ":{}:"}
+    rule = []
+    for i, width in enumerate(widths):
+        kind = align[i] if i < len(align) else "l"
+        dashes = "-" * max(width - (2 if kind == "c" else 1), 1)
+        rule.append(marks.get(kind, ":{}").format(dashes))
+
+    def line(row: Sequence[str]) -> str:
+        just = {"r": str.rjust, "c": str.center}
+        padded = [just.get(align[i : i + 1], str.ljust)(row[i], widths[i]) for i in range(len(row))]
+        return "| " + " | ".join(padded) + " |"
+
+    return "\n".join([line(cells[0]), "| " + " | ".join(rule) + " |", *(line(r) for r in cells[1:])])
+
+
+def environment() -> dict[str, Any]:
+    """Where the figures were measured, for the results file."""
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def missing_figures(figures: Mapping[str, object]) -> list[str]:
+    """Names of figures that were not produced (absent, non-numeric, NaN, infinite or not positive)."""
+    bad = []
+    for name, value in figures.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            bad.append(name)
+    return bad
+
+
+def write_results(payload: Mapping[str, Any], name: str = "latest.json") -> Path:
+    """Write ``payload`` as JSON under ``benchmarks/results/`` (created when missing); returns the path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / name
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def now_utc() -> str:
+    """The current UTC time as ISO-8601 text."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ScratchDir:
+    """A temporary directory handing out fresh SQLite file paths, and removing them with their WAL files.
+
+    It honours ``TMPDIR``, so ``TMPDIR=/some/disk python -m benchmarks`` measures another disk.
+    """
+
+    def __init__(self, prefix: str = "ledger-bench-") -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix=prefix)
+        self.path = Path(self._dir.name)
+        self._count = 0
+
+    def new_db(self, stem: str = "bench") -> str:
+        """A path for a new database file that does not exist yet."""
+        self._count += 1
+        return str(self.path / f"{stem}-{self._count}.db")
+
+    @staticmethod
+    def remove_db(path: str) -> None:
+        """Delete a database file and its ``-wal``/``-shm`` companions, if present."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.remove(path + suffix)
+            except FileNotFoundError:
+                pass
+
+    def cleanup(self) -> None:
+        self._dir.cleanup()
+
+    def __enter__(self) -> ScratchDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
