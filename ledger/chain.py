@@ -11,7 +11,9 @@ the same events at the same positions give the same chain in any file.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 
@@ -55,13 +57,28 @@ class Digest(msgspec.Struct, frozen=True):
     @classmethod
     def from_json(cls, text: str | bytes) -> Digest:
         """Read a digest written by :meth:`to_json`; raises ``InvalidInput`` for anything else."""
+        if not isinstance(text, (str, bytes)):
+            raise InvalidInput(f"a digest is JSON text, not {type(text).__name__}", field="digest")
         try:
             digest = msgspec.json.decode(text, type=cls)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
             raise InvalidInput(f"not a ledger digest: {exc}", field="digest") from exc
-        if digest.position < 0 or len(digest.hash) != 64:
-            raise InvalidInput("not a ledger digest: bad position or hash", field="digest")
-        return digest
+        return check_digest(digest)
+
+
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def check_digest(digest: object) -> Digest:
+    """A well-formed ``Digest`` (position an int >= 0, hash 64 lower-case hex digits), or ``InvalidInput``."""
+    if not isinstance(digest, Digest):
+        raise InvalidInput("digest must be a Digest (see Ledger.digest and Digest.from_json)", field="digest")
+    position, hash_ = digest.position, digest.hash
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < 2**63:
+        raise InvalidInput(f"not a ledger digest: position {position!r} is not an integer >= 0", field="digest")
+    if not isinstance(hash_, str) or _HEX.fullmatch(hash_) is None:
+        raise InvalidInput("not a ledger digest: hash must be 64 lower-case hex digits", field="digest")
+    return digest
 
 
 class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,8 +91,16 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     head: Digest = Digest(0, GENESIS.hex())
 
 
-# One stored row, as verify reads it.
-Row = tuple[int, str, str, int, str, int, str, str, bytes]
+# One stored row: position, event_id, session_id, version, type, schema, recorded_at, data, hash.
+Row = tuple[int, Any, Any, Any, Any, Any, Any, Any, Any]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, str):
+        return value
+    raise TypeError(type(value).__name__)
 
 
 class ChainChecker:
@@ -99,11 +124,18 @@ class ChainChecker:
             expected_position = self.position + 1
             if position != expected_position:
                 return self._fail(expected_position, f"position {expected_position} is missing (next row is {position})")
+            try:
+                event_id, session_id, type_, recorded_at = (
+                    _text(v) for v in (event_id, session_id, type_, recorded_at)
+                )
+            except (UnicodeDecodeError, TypeError):
+                return self._fail(position, "a text column holds bytes that are not UTF-8 text")
+            if not isinstance(data, bytes):
+                data = _text(data).encode() if isinstance(data, str) else b""
             last = self.versions.get(session_id, 0)
             if version != last + 1:
                 return self._fail(position, f"session {session_id!r} jumps from version {last} to {version}")
-            digest = payload_digest(data.encode() if isinstance(data, str) else data)
-            expected = link(self.prev, position, event_id, session_id, version, type_, schema, recorded_at, digest)
+            expected = link(self.prev, position, event_id, session_id, version, type_, schema, recorded_at, payload_digest(data))
             if expected != hash_:
                 return self._fail(position, "hash does not match the row's contents and the previous hash")
             self.prev = expected

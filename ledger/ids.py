@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# base64's alphabet, and Crockford's in the same value order: its characters sort as their values do.
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 _lock = threading.Lock()
 _last_ms = -1
 _last_rand = 0
+_RAND_MASK = (1 << 80) - 1
 
 
 def new_id() -> str:
@@ -23,13 +26,11 @@ def new_id() -> str:
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
             ms = _last_ms
-            _last_rand = (_last_rand + 1) & ((1 << 80) - 1)
+            _last_rand = (_last_rand + 1) & _RAND_MASK
         else:
             _last_ms = ms
             _last_rand = int.from_bytes(os.urandom(10), "big")
         value = (ms << 80) | _last_rand
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    # In 17 bytes, the value shifted left by 6 ends exactly on the 26th base32 character.
+    text = base64.b32encode((value << 6).to_bytes(17, "big"))[:26].decode()
+    return text.translate(_TO_CROCKFORD)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from .chain import GENESIS, Row, link, payload_digest
 from .errors import (
@@ -55,6 +56,8 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
+T = TypeVar("T")
+
 _COLUMNS = "position, event_id, session_id, version, type, schema, recorded_at, data, hash"
 
 
@@ -71,9 +74,14 @@ _EMPTY = Head(0, GENESIS, "")
 
 def format_time(moment: datetime) -> str:
     """An aware datetime as the stored UTC text: fixed width, so text order is time order."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidInput("the clock must return timezone-aware datetimes", field="clock")
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput(f"the clock must return timezone-aware datetimes, not {moment!r}", field="clock")
+    if moment.tzinfo is not timezone.utc:
+        try:
+            moment = moment.astimezone(timezone.utc)
+        except OverflowError as exc:
+            raise InvalidInput(f"the clock returned {moment!r}, which has no UTC equivalent", field="clock") from exc
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -81,10 +89,15 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    message = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message)
+
+
 def translate(exc: sqlite3.Error, doing: str) -> LedgerError:
     """The ``LedgerError`` that says what a ``sqlite3`` error means to a user."""
     message = str(exc)
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+    if _is_busy(exc):
         return LedgerBusy(f"{doing}: the ledger file stayed locked by another writer past the busy timeout")
     if isinstance(exc, sqlite3.IntegrityError) and "events.session_id, events.version" in message:
         return ConcurrencyError(f"{doing}: another writer appended to the session at the same time")
@@ -117,50 +130,72 @@ class EventLog:
             raise InvalidInput(f"durability must be one of {', '.join(DURABILITY)}; got {durability!r}", field="durability")
         if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)) or busy_timeout < 0:
             raise InvalidInput(f"busy_timeout must be a non-negative number of seconds; got {busy_timeout!r}", field="busy_timeout")
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidInput(f"path must be a string or a path, not {type(path).__name__}", field="path")
         self.path = os.fspath(path)
+        if not isinstance(self.path, str) or "\x00" in self.path:
+            raise InvalidInput(f"path {self.path!r} is not a usable file name", field="path")
         self.durability = durability
+        self.busy_timeout = float(busy_timeout)
         self._head = _EMPTY
+        self._head_at_begin = _EMPTY
         self._data_version: int | None = None
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
-        except sqlite3.Error as exc:
+            self.conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+            )
+        except (sqlite3.Error, ValueError, UnicodeError) as exc:
             raise StorageError(f"cannot open ledger file {self.path!r}: {exc}") from exc
         try:
-            self._configure()
-            self._ensure_schema(extra_schema)
+            self._open(extra_schema)
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             if isinstance(exc, sqlite3.OperationalError):
                 raise translate(exc, f"opening {self.path!r}") from exc
             raise UnsupportedFormat(f"{self.path!r} is not a ledger file: {exc}") from exc
-        except LedgerError:
+        except BaseException:
             self.conn.close()
             raise
 
-    def _configure(self) -> None:
-        if self.path != ":memory:" and not self.path.startswith("file::memory:"):
-            self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'full' else 'NORMAL'}")
-
-    def _ensure_schema(self, extra_schema: Sequence[str]) -> None:
+    def _open(self, extra_schema: Sequence[str]) -> None:
+        # Look before touching anything: a foreign file must be refused unchanged.
         tables = self._tables()
-        if "ledger_meta" not in tables:
-            if tables:
-                raise UnsupportedFormat(f"{self.path!r} is an SQLite file but not a session-ledger file")
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                if not self._tables():  # another process may have created it while we waited
-                    for ddl in SCHEMA:
-                        self.conn.execute(ddl)
-                    self.conn.execute("INSERT INTO ledger_meta (key, value) VALUES ('format', ?)", (str(FORMAT_VERSION),))
-                    self.conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        if tables and "ledger_meta" not in tables:
+            raise UnsupportedFormat(f"{self.path!r} is an SQLite file but not a session-ledger file")
+        if self.path != ":memory:" and not self.path.startswith("file::memory:"):
+            # journal_mode answers SQLITE_BUSY at once (no busy handler) while another opener switches it.
+            if self._retry_busy(lambda: self.conn.execute("PRAGMA journal_mode").fetchone()[0]) != "wal":
+                self._retry_busy(lambda: self.conn.execute("PRAGMA journal_mode=WAL").fetchone())
+        self.conn.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'full' else 'NORMAL'}")
+        if not tables:
+            self._create()
         self._check_format()
         for ddl in extra_schema:
             self.conn.execute(ddl)
+
+    def _create(self) -> None:
+        self._retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        try:
+            if not self._tables():  # another process may have created it while we waited
+                for ddl in SCHEMA:
+                    self.conn.execute(ddl)
+                self.conn.execute("INSERT INTO ledger_meta (key, value) VALUES ('format', ?)", (str(FORMAT_VERSION),))
+                self.conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _retry_busy(self, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying an immediate SQLITE_BUSY until the busy timeout has passed."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.002)
 
     def _tables(self) -> set[str]:
         rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
@@ -186,30 +221,38 @@ class EventLog:
 
     # -- transactions -----------------------------------------------------
 
-    def begin(self, *, write: bool) -> None:
-        """Start a transaction: ``BEGIN IMMEDIATE`` for writes, a deferred read snapshot otherwise."""
-        self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    def begin(self, *, write: bool) -> bool:
+        """Start a transaction (``BEGIN IMMEDIATE`` for writes, a deferred read otherwise) and refresh the head.
+
+        Returns True when another connection committed since this one last
+        looked, so callers can revalidate what they cached. SQLITE_BUSY
+        returned at once, without waiting (a WAL being recovered by another
+        connection, for one), is retried until the busy timeout has passed.
+        """
+        if write:
+            self._retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        else:
+            self.conn.execute("BEGIN")
+        changed = self._refresh()
+        self._head_at_begin = self._head
+        return changed
 
     def commit(self) -> None:
         """Commit the open transaction."""
         self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
-        """Roll back the open transaction; the cached head is reloaded next time."""
+        """Roll back the open transaction (if SQLite has not already) and forget its appends."""
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
-        self._data_version = None
+        self._head = self._head_at_begin
 
     @property
     def in_transaction(self) -> bool:
         """Whether a transaction is open on the connection."""
         return self.conn.in_transaction
 
-    def refresh(self) -> bool:
-        """Inside a transaction: reload the head when another connection committed since we last looked.
-
-        Returns True when it did, so callers can revalidate what they cached.
-        """
+    def _refresh(self) -> bool:
         (data_version,) = self.conn.execute("PRAGMA data_version").fetchone()
         if data_version == self._data_version:
             return False
@@ -222,12 +265,8 @@ class EventLog:
 
     @property
     def head(self) -> Head:
-        """The last row as of the last ``refresh`` or ``append``."""
+        """The last row as of the last ``begin`` or ``append``."""
         return self._head
-
-    @head.setter
-    def head(self, value: Head) -> None:
-        self._head = value
 
     # -- appends ------------------------------------------------------------
 
@@ -239,7 +278,8 @@ class EventLog:
         """
         head = self._head
         data = encode_payload(event)
-        recorded_at = max(format_time(now), head.recorded_at)
+        now_text = format_time(now)
+        recorded_at = now_text if now_text >= head.recorded_at else head.recorded_at
         position = head.position + 1
         row_hash = link(
             head.hash, position, event_id, session_id, version, event.type, event.schema, recorded_at, payload_digest(data)
@@ -274,9 +314,16 @@ class EventLog:
         return tuple(row) if row else None  # type: ignore[return-value]
 
     def read_session(
-        self, session_id: str, *, after_version: int = 0, until_version: int | None = None, type_: str | None = None
+        self,
+        session_id: str,
+        *,
+        after_version: int = 0,
+        until_version: int | None = None,
+        type_: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[RecordedEvent]:
-        """A session's events with ``after_version < version <= until_version``, in order."""
+        """A session's events with ``after_version < version <= until_version``, in order, optionally paged."""
         sql = f"SELECT {_COLUMNS} FROM events WHERE session_id = ? AND version > ?"
         args: list[object] = [session_id, after_version]
         if until_version is not None:
@@ -285,7 +332,11 @@ class EventLog:
         if type_ is not None:
             sql += " AND type = ?"
             args.append(type_)
-        return [to_recorded(row) for row in self.conn.execute(sql + " ORDER BY version", args)]
+        sql += " ORDER BY version"
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
+        return [to_recorded(row) for row in self.conn.execute(sql, args)]
 
     def read(self, *, after: int, limit: int, session_id: str | None = None) -> list[RecordedEvent]:
         """Up to ``limit`` events with position > ``after``, optionally of one session, in log order."""
@@ -301,9 +352,12 @@ class EventLog:
         return [to_recorded(row) for row in cursor]
 
     def raw_rows(self, *, after: int, limit: int) -> list[Row]:
-        """Stored rows exactly as they are, for verification."""
+        """Stored rows exactly as they are (text columns as bytes, so damaged text is reported, not raised)."""
         return self.conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?", (after, limit)
+            "SELECT position, CAST(event_id AS BLOB), CAST(session_id AS BLOB), version, CAST(type AS BLOB),"
+            " schema, CAST(recorded_at AS BLOB), CAST(data AS BLOB), hash"
+            " FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (after, limit),
         ).fetchall()
 
     def row_hash(self, position: int) -> bytes | None:

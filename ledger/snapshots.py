@@ -1,9 +1,12 @@
 """Snapshots: a session's folded state at a version, so loading never replays the whole history.
 
 A snapshot is a cache: the state is msgpack-encoded with its own format
-version, and one that fails to decode or has another format is skipped (with
-one warning) in favour of an older snapshot or the events themselves. The
-conversation is not in the state, so a snapshot's size does not grow with it.
+version, and one that fails to decode, has another format, or no longer sits
+on the chain (its ``event_hash`` is not the hash of the event at its version)
+is skipped, with one warning, in favour of an older snapshot or the events
+themselves. ``Ledger.verify`` also checks each snapshot against the fold of
+its events. The conversation is not in the state, so a snapshot's size does
+not grow with it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ SCHEMA = (
         version INTEGER NOT NULL,
         position INTEGER NOT NULL,
         schema INTEGER NOT NULL,
+        event_hash BLOB NOT NULL,
         state BLOB NOT NULL,
         created_at TEXT NOT NULL,
         PRIMARY KEY (session_id, version)
@@ -56,22 +60,37 @@ class SnapshotStore:
         """Whether an automatic snapshot belongs at this version."""
         return self.every > 0 and version % self.every == 0
 
-    def save(self, conn: sqlite3.Connection, state: Session, created_at: str) -> None:
-        """Store the state at its version (replacing a snapshot of the same version)."""
+    def save(self, conn: sqlite3.Connection, state: Session, event_hash: str, created_at: str) -> None:
+        """Store the state at its version (replacing a snapshot of the same version).
+
+        ``event_hash`` is the hex hash of the session's event at that version.
+        """
         conn.execute(
-            "INSERT OR REPLACE INTO snapshots (session_id, version, position, schema, state, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (state.session_id, state.version, state.position, SNAPSHOT_FORMAT, encode_state(state), created_at),
+            "INSERT OR REPLACE INTO snapshots (session_id, version, position, schema, event_hash, state, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                state.session_id,
+                state.version,
+                state.position,
+                SNAPSHOT_FORMAT,
+                bytes.fromhex(event_hash),
+                encode_state(state),
+                created_at,
+            ),
         )
 
     def load(self, conn: sqlite3.Connection, session_id: str, max_version: int) -> Session | None:
         """The newest decodable snapshot of the session at or before ``max_version``, or None."""
         rows = conn.execute(
-            "SELECT version, schema, state FROM snapshots WHERE session_id = ? AND version <= ?"
-            " ORDER BY version DESC LIMIT 4",
+            "SELECT s.version, s.schema, s.state, s.event_hash = e.hash FROM snapshots AS s"
+            " LEFT JOIN events AS e ON e.session_id = s.session_id AND e.version = s.version"
+            " WHERE s.session_id = ? AND s.version <= ? ORDER BY s.version DESC LIMIT 4",
             (session_id, max_version),
         )
-        for version, schema, blob in rows:
+        for version, schema, blob, on_chain in rows:
+            if not on_chain:
+                self._warn(f"snapshot of {session_id!r} at version {version} is not on the event chain; ignoring it")
+                continue
             if schema != SNAPSHOT_FORMAT:
                 self._warn(f"snapshot of {session_id!r} at version {version} has format {schema}; ignoring it")
                 continue
@@ -89,3 +108,14 @@ class SnapshotStore:
         if not self._warned:
             self._warned = True
             log.warning("%s (the state is folded from events instead)", message)
+
+
+def stored(conn: sqlite3.Connection, session_id: str) -> dict[int, bytes]:
+    """Every snapshot of a session, version -> encoded state (for verification)."""
+    rows = conn.execute("SELECT version, state FROM snapshots WHERE session_id = ?", (session_id,))
+    return dict(rows.fetchall())
+
+
+def sessions_with_snapshots(conn: sqlite3.Connection) -> list[str]:
+    """The ids of sessions that have at least one snapshot."""
+    return [sid for (sid,) in conn.execute("SELECT DISTINCT session_id FROM snapshots ORDER BY session_id")]

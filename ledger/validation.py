@@ -212,13 +212,38 @@ def check_amount(value: object, field: str, session_id: str | None) -> float | N
     """A finite non-negative number (a duration or a cost), or None."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number < 0:
         raise InvalidInput(
             f"{_where(session_id)}{field} must be a finite non-negative number; got {value!r}",
             session_id=session_id,
             field=field,
         )
-    return float(value)
+    return number
+
+
+def check_totals(
+    state: Any, tokens_in: int | None, tokens_out: int | None, duration_ms: float | None, cost: float | None
+) -> None:
+    """Refuse an event that would push a session's running totals past 64-bit integers or finite floats."""
+    for field, total, add in (("tokens.input", state.tokens_in, tokens_in), ("tokens.output", state.tokens_out, tokens_out)):
+        if add and total + add > _INT_MAX:
+            raise LimitExceeded(
+                f"{_where(state.session_id)}{field} would take the session's total past {_INT_MAX}",
+                session_id=state.session_id,
+                field=field,
+                limit=_INT_MAX,
+            )
+    for field, total, extra in (("duration_ms", state.total_duration_ms, duration_ms), ("cost", state.estimated_cost, cost)):
+        if extra and not math.isfinite(total + extra):
+            raise LimitExceeded(
+                f"{_where(state.session_id)}{field} would make the session's total infinite",
+                session_id=state.session_id,
+                field=field,
+            )
 
 
 def check_tokens(tokens: object, session_id: str | None) -> tuple[int | None, int | None]:

@@ -423,3 +423,112 @@ def test_a_corrupt_snapshot_costs_time_not_correctness(db_path: Path, clock: Clo
     with Ledger(db_path, clock=clock) as led:
         assert led.get_session("s") == expected
     assert "ignoring it" in caplog.text
+
+
+def test_a_storage_failure_part_way_through_a_batch_rolls_the_batch_back(db_path: Path) -> None:
+    from ledger import LedgerError
+
+    with Ledger(db_path) as led:
+        led.create_session("s")
+        before = dump(led)
+        pages = led._log.conn.execute("PRAGMA page_count").fetchone()[0]
+        with pytest.raises(LedgerError):
+            with led.batch():
+                led.add_message("s", "user", "first")
+                led._log.conn.execute(f"PRAGMA max_page_count={pages + 2}")  # the disk is full
+                with pytest.raises(LedgerError):
+                    led.set_data("s", "big", "x" * 500_000)
+                led._log.conn.execute("PRAGMA max_page_count=1000000")
+                with pytest.raises(StorageError, match="aborted"):
+                    led.add_message("s", "user", "third")
+        assert dump(led) == before
+        assert led.verify().ok
+        assert led.add_message("s", "user", "works again") == 2
+
+
+def test_a_create_retried_without_a_session_id_returns_the_session_it_generated(ledger: Ledger) -> None:
+    first = ledger.create_session(event_id="req-1", user_id="u")
+    again = ledger.create_session(event_id="req-1", user_id="u")
+    assert again == first
+    assert ledger.last_position == 1
+
+
+def test_a_no_op_with_an_event_id_is_remembered_so_its_retry_stays_a_no_op(ledger: Ledger) -> None:
+    ledger.create_session("s", tags=["a"])
+    version = ledger.add_tags("s", ["a"], event_id="tag-once")
+    ledger.remove_tags("s", ["a"])
+    assert ledger.add_tags("s", ["a"], event_id="tag-once") == version
+    assert ledger.get_session("s").tags == ()
+
+
+def test_running_totals_cannot_overflow(ledger: Ledger) -> None:
+    from ledger import LimitExceeded
+
+    ledger.create_session("s")
+    ledger.add_message("s", "user", "x", tokens={"input": 2**63 - 1})
+    with pytest.raises(LimitExceeded) as err:
+        ledger.add_message("s", "user", "x", tokens={"input": 1})
+    assert err.value.field == "tokens.input"
+    ledger.link_invocation("s", "i", "t", cost=1e308)
+    with pytest.raises(LimitExceeded, match="infinite"):
+        ledger.link_invocation("s", "i", "t", cost=1e308)
+    assert ledger.get_session("s").version == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"snapshot_every": -1}, "snapshot_every"),
+        ({"cache_size": 0}, "cache_size"),
+        ({"cache_size": "big"}, "cache_size"),
+        ({"limits": {"max_metadata_keys": 5}}, "limits"),
+        ({"clock": "now"}, "clock"),
+        ({"new_id": 5}, "new_id"),
+        ({"busy_timeout": 10**19}, "busy_timeout"),
+        ({"durability": "fast"}, "durability"),
+    ],
+)
+def test_bad_constructor_arguments_are_invalid_input(tmp_path: Path, kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(InvalidInput) as err:
+        Ledger(tmp_path / "l.db", **kwargs)
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize("path", [5, "with\x00nul"])
+def test_a_bad_path_is_invalid_input(path: object) -> None:
+    with pytest.raises(InvalidInput):
+        Ledger(path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [lambda: "2026-01-01", lambda: datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))],
+)
+def test_a_clock_returning_nonsense_is_invalid_input(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
+    with Ledger(tmp_path / "l.db", clock=clock) as led:
+        with pytest.raises(InvalidInput) as err:
+            led.create_session("s")
+        assert err.value.field == "clock"
+        assert led.last_position == 0
+
+
+def test_a_new_id_function_returning_bad_ids_is_refused(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db", new_id=lambda: "not a valid id") as led:
+        with pytest.raises(InvalidInput, match="generated"):
+            led.create_session()
+        with pytest.raises(InvalidInput, match="generated event_id"):
+            led.create_session("named")
+        assert led.create_session("named", event_id="given").version == 1
+
+
+def test_huge_numbers_are_invalid_input_not_overflow(ledger: Ledger) -> None:
+    ledger.create_session("s")
+    for call in (
+        lambda: ledger.link_invocation("s", "i", "t", duration_ms=10**400),
+        lambda: ledger.link_invocation("s", "i", "t", cost=10**400),
+        lambda: ledger.history(after=2**64),
+        lambda: ledger.messages("s", limit=2**64),
+        lambda: ledger.add_message("s", "user", "x", expected_version=2**64),
+    ):
+        with pytest.raises(InvalidInput):
+            call()

@@ -121,3 +121,33 @@ def test_a_writer_that_waits_past_the_busy_timeout_gets_ledger_busy_and_writes_n
             led.create_session("s")
         assert led.last_position == 0
         assert led.create_session("s").version == 1  # usable again afterwards
+
+
+def test_a_foreign_sqlite_file_is_not_switched_to_wal(db_path: Path) -> None:
+    raw = sqlite3.connect(db_path)
+    raw.execute("CREATE TABLE t (x)")
+    raw.commit()
+    raw.close()
+    with pytest.raises(UnsupportedFormat):
+        Ledger(db_path)
+    assert sqlite3.connect(db_path).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+OPENER = textwrap.dedent(
+    """
+    import sys
+    from ledger import Ledger
+    with Ledger(sys.argv[1], busy_timeout=20) as led:
+        led.create_session()
+    """
+)
+
+
+def test_many_processes_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
+    for round_ in range(4):
+        path = tmp_path / f"race{round_}.db"
+        procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(path)]) for _ in range(6)]
+        assert [p.wait(60) for p in procs] == [0] * 6
+        with Ledger(path) as led:
+            assert led.last_position == 6
+            assert led.verify().ok

@@ -18,7 +18,7 @@ from tests.conftest import Clock
 steps = st.lists(
     st.one_of(
         st.tuples(st.just("message"), st.sampled_from(["user", "assistant", "tool", "system"]), st.integers(0, 9)),
-        st.tuples(st.just("meta"), st.sampled_from(["a", "b", "c"]), st.integers()),
+        st.tuples(st.just("meta"), st.sampled_from(["a", "b", "c"]), st.integers(-(2**63), 2**63 - 1)),
         st.tuples(st.just("unmeta"), st.sampled_from(["a", "b"]), st.none()),
         st.tuples(st.just("data"), st.sampled_from(["x", "y"]), st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=3)),
         st.tuples(st.just("undata"), st.sampled_from(["x", "y"]), st.none()),
