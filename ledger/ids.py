@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import time
 
-# base64's alphabet, and Crockford's in the same value order: its characters sort as their values do.
-_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: characters sort as their values do
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # every 10-bit value as two characters
 _lock = threading.Lock()
 _last_ms = -1
 _last_rand = 0
@@ -31,6 +30,5 @@ def new_id() -> str:
             _last_ms = ms
             _last_rand = int.from_bytes(os.urandom(10), "big")
         value = (ms << 80) | _last_rand
-    # In 17 bytes, the value shifted left by 6 ends exactly on the 26th base32 character.
-    text = base64.b32encode((value << 6).to_bytes(17, "big"))[:26].decode()
-    return text.translate(_TO_CROCKFORD)
+    # 26 characters hold 130 bits: 13 chunks of 10 bits, from the top.
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])

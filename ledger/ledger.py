@@ -11,6 +11,7 @@ or raises having written nothing.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -35,7 +36,7 @@ from .errors import (
     StorageError,
 )
 from .ids import new_id as default_new_id
-from .log import EventLog, sqlite_errors
+from .log import EventLog, sqlite_errors, translate
 from .session import Message, Session, apply, fold, message_from
 from . import snapshots
 from .snapshots import SnapshotStore, decode_state, encode_state
@@ -77,6 +78,73 @@ class _Transaction:
         self.pending: dict[str, Session] = {}
         # Set when a command failed after it began writing: the transaction must not commit.
         self.broken: BaseException | None = None
+
+
+class _Writing:
+    """The write scope of one command or batch: lock, ``BEGIN IMMEDIATE``, then commit or roll back.
+
+    A command inside a batch joins the batch's transaction. A class rather
+    than a generator context manager, because it runs once per append.
+    """
+
+    __slots__ = ("doing", "ledger", "outer")
+
+    def __init__(self, ledger: Ledger, doing: str) -> None:
+        self.ledger = ledger
+        self.doing = doing
+        self.outer = False
+
+    def __enter__(self) -> _Transaction:
+        led = self.ledger
+        led._lock.acquire()
+        try:
+            led._usable()
+            tx = led._tx
+            if tx is not None:
+                if tx.broken is not None:
+                    raise StorageError(
+                        f"{self.doing}: the batch was aborted by an earlier failure: {tx.broken}"
+                    ) from tx.broken
+                return tx
+            with sqlite_errors(self.doing):
+                if led._log.begin(write=True):
+                    led._epoch += 1
+            self.outer = True
+            tx = led._tx = _Transaction()
+            return tx
+        except BaseException:
+            led._lock.release()
+            raise
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        led = self.ledger
+        try:
+            if isinstance(exc, sqlite3.Error) and led._tx is not None:
+                led._tx.broken = exc
+            if not self.outer:
+                if isinstance(exc, sqlite3.Error):
+                    raise translate(exc, self.doing) from exc
+                return
+            tx = led._tx
+            assert tx is not None
+            led._tx = None
+            failure = exc if exc is not None else tx.broken
+            if failure is None:
+                try:
+                    led._log.commit()
+                except sqlite3.Error as commit_error:
+                    failure = commit_error
+                else:
+                    for state in tx.pending.values():
+                        led._remember(state)
+                    return
+            led._log.rollback()
+            if isinstance(failure, sqlite3.Error):
+                raise translate(failure, self.doing) from failure
+            if exc is None:
+                raise StorageError(f"{self.doing} rolled back: a command failed part-way: {failure}") from failure
+        finally:
+            led._lock.release()
 
 
 class Ledger:
@@ -152,31 +220,8 @@ class Ledger:
         if self._closed:
             raise StorageError(f"the ledger {self.path!r} is closed")
 
-    @contextmanager
-    def _write(self, doing: str) -> Iterator[_Transaction]:
-        with self._lock, sqlite_errors(doing):
-            self._usable()
-            tx = self._tx
-            if tx is not None:  # a command inside a batch joins the batch's transaction
-                if tx.broken is not None:
-                    raise StorageError(f"{doing}: the batch was aborted by an earlier failure: {tx.broken}") from tx.broken
-                yield tx
-                return
-            if self._log.begin(write=True):
-                self._epoch += 1
-            tx = self._tx = _Transaction()
-            try:
-                yield tx
-                if tx.broken is not None:
-                    raise StorageError(f"batch rolled back: a command failed part-way: {tx.broken}") from tx.broken
-                self._log.commit()
-            except BaseException:
-                self._tx = None
-                self._log.rollback()
-                raise
-            self._tx = None
-            for state in tx.pending.values():
-                self._remember(state)
+    def _write(self, doing: str) -> _Writing:
+        return _Writing(self, doing)
 
     @contextmanager
     def _read(self, doing: str) -> Iterator[None]:
