@@ -15,12 +15,12 @@ Schema evolution rules (also in the README):
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, ClassVar, Literal, Union
 
 import msgspec
 
-from .errors import IntegrityError, UnsupportedFormat
+from .errors import IntegrityError, InvalidInput, UnsupportedFormat
 
 Role = Literal["user", "assistant", "system", "tool"]
 ClosedStatus = Literal["completed", "failed", "abandoned"]
@@ -190,6 +190,23 @@ def decode_payload(type_: str, schema: int, data: str | bytes) -> Event:
         return msgspec.convert(raw, cls)
     except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError) as exc:
         raise IntegrityError(f"payload of a {type_!r} event does not decode: {exc}", field="data") from exc
+
+
+def format_time(moment: datetime) -> str:
+    """An aware datetime as the stored UTC text: fixed width, so text order is time order."""
+    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput(f"the clock must return timezone-aware datetimes, not {moment!r}", field="clock")
+    if moment.tzinfo is not timezone.utc:
+        try:
+            moment = moment.astimezone(timezone.utc)
+        except OverflowError as exc:
+            raise InvalidInput(f"the clock returned {moment!r}, which has no UTC equivalent", field="clock") from exc
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def parse_time(text: str) -> datetime:
+    """Stored UTC text back to an aware datetime."""
+    return datetime.fromisoformat(text)
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):

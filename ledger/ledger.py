@@ -14,13 +14,17 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
 import pydantic
+
+from projections import analytics, queries, search
+from projections.base import ProjectionRunner, Progress, Projector
+from projections.sessions import SessionsProjector
 
 from . import events as ev
 from .chain import ChainChecker, Digest, VerifyReport, check_digest
@@ -37,7 +41,7 @@ from .errors import (
 )
 from .ids import new_id as default_new_id
 from .log import EventLog, sqlite_errors, translate
-from .session import Message, Session, apply, fold, message_from
+from .session import Message, Session, apply, fold, tokens_dict
 from . import snapshots
 from .snapshots import SnapshotStore, decode_state, encode_state
 from .validation import (
@@ -107,10 +111,18 @@ class _Writing:
                     ) from tx.broken
                 return tx
             with sqlite_errors(self.doing):
-                if led._log.begin(write=True):
-                    led._epoch += 1
+                changed = led._log.begin(write=True)
             self.outer = True
             tx = led._tx = _Transaction()
+            if changed:
+                led._epoch += 1
+                try:
+                    with sqlite_errors(self.doing):
+                        led._catch_up()
+                except BaseException:
+                    led._tx = None
+                    led._log.rollback()
+                    raise
             return tx
         except BaseException:
             led._lock.release()
@@ -169,6 +181,7 @@ class Ledger:
         busy_timeout: float = 5.0,
         new_id: Callable[[], str] | None = None,
         cache_size: int = 4096,
+        projectors: Iterable[Projector] = (),
     ) -> None:
         for name, value, low in (("snapshot_every", snapshot_every, 0), ("cache_size", cache_size, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -192,9 +205,17 @@ class Ledger:
         self._tx: _Transaction | None = None
         self._lock = threading.RLock()
         self._closed = False
+        self._runner = ProjectionRunner([SessionsProjector(), *projectors])
+        self._projections_ready = False
         self._log = EventLog(path, durability=durability, busy_timeout=busy_timeout, extra_schema=snapshots.SCHEMA)
         self.path = self._log.path
         self.durability = durability
+        try:
+            with self._write("open"):  # creates or catches up the projections before anything is served
+                pass
+        except BaseException:
+            self._log.close()
+            raise
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -232,10 +253,30 @@ class Ledger:
                 return
             if self._log.begin(write=False):
                 self._epoch += 1
+                if self._runner.behind(self._log.conn, self._log.head.position):
+                    # Another process appended without one of our projectors: level it first.
+                    self._log.commit()
+                    with self._write("catch up"):
+                        self._catch_up()
+                    self._log.begin(write=False)
             try:
                 yield
             finally:
                 self._log.commit()
+
+    def _read_batch(self, after: int, limit: int) -> list[RecordedEvent]:
+        return self._log.read(after=after, limit=limit)
+
+    def _catch_up(self) -> None:
+        """Inside a write transaction: set up the projections once, then replay what any of them missed."""
+        conn = self._log.conn
+        if not self._projections_ready:
+            self._runner.ensure(conn)
+            self._projections_ready = True
+        head = self._log.head.position
+        behind = self._runner.behind(conn, head)
+        if behind:
+            self._runner.catch_up(conn, behind, self._read_batch, head)
 
     @contextmanager
     def batch(self) -> Iterator[Ledger]:
@@ -346,6 +387,7 @@ class Ledger:
                 recorded = self._log.append(session_id, current + 1, event, new_id, now)
                 new_state = apply(state, recorded)
                 tx.pending[session_id] = new_state
+                self._runner.apply_inline(self._log.conn, (recorded,))
                 if self._snapshots.due(new_state.version):
                     self._snapshots.save(self._log.conn, new_state, recorded.hash, self._log.head.recorded_at)
             except BaseException as exc:
@@ -760,8 +802,21 @@ class Ledger:
                 )
         with self._read("messages"):
             self._existing(sid)
-            events = self._log.read_session(sid, type_="message_added", limit=limit, offset=offset)
-        return [message_from(e) for e in events]
+            rows = queries.conversation(self._log.conn, sid, limit=limit, offset=offset)
+        return [
+            Message(
+                role=role,
+                content=content,
+                tool_name=tool_name,
+                invocation_id=invocation_id,
+                model=model,
+                tokens=tokens_dict(tokens_in, tokens_out),
+                recorded_at=ev.parse_time(recorded_at),
+                version=version,
+                position=position,
+            )
+            for role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position in rows
+        ]
 
     def history(self, session_id: str | None = None, *, after: int = 0) -> Iterator[RecordedEvent]:
         """The audit timeline: recorded events with position > ``after``, of one session or all, in order.
@@ -858,3 +913,69 @@ class Ledger:
                     )
         return report
 
+    # -- projections and queries ------------------------------------------------------
+
+    def register(self, projector: Projector) -> None:
+        """Add a projector of your own; its tables are created and caught up from position 0 now."""
+        with self._write("register"):
+            self._runner.add(projector)
+            try:
+                self._runner.ensure(self._log.conn)
+                self._catch_up()
+            except BaseException:
+                self._runner.remove(projector)
+                raise
+
+    def rebuild(self, name: str | None = None, *, progress: Progress | None = None) -> int:
+        """Drop one projection (or all) and replay the whole log into it; returns the events replayed.
+
+        Runs in one transaction: other writers wait until it is done.
+        """
+        with self._write("rebuild"):
+            projectors = self._runner.projectors if name is None else [self._runner.get(name)]
+            head = self._log.head.position
+            self._runner.rebuild(self._log.conn, projectors, self._read_batch, head, progress)
+        return head
+
+    def list_sessions(self, **filters: Any) -> queries.Page:
+        """Sessions matching every filter, a page at a time (see ``projections.queries.list_sessions``).
+
+        Filters: ``user_id``, ``status`` (one or several), ``tags`` (all of), ``any_tags``,
+        ``metadata`` ({key: value}, or ``ANY`` for presence), ``created_after``, ``created_before``,
+        ``updated_after``, ``text`` (full-text), ``parent_id``; then ``order_by``, ``descending``,
+        ``limit`` (1-10000) and ``cursor`` (from the previous page).
+        """
+        with self._read("list_sessions"):
+            return queries.list_sessions(self._log.conn, **filters)
+
+    def find_sessions_by_metadata(self, filters: Mapping[str, Any], **options: Any) -> queries.Page:
+        """Sessions whose metadata has every given key with the given value (``ANY``: just the key)."""
+        return self.list_sessions(metadata=filters, **options)
+
+    def sessions_by_tag(self, tag: str, **options: Any) -> queries.Page:
+        """Sessions carrying the tag."""
+        return self.list_sessions(tags=[tag], **options)
+
+    def starred_sessions(self, **options: Any) -> queries.Page:
+        """Sessions whose metadata key ``is_starred`` is true."""
+        return self.list_sessions(metadata={"is_starred": True}, **options)
+
+    def search_messages(
+        self, query: str, *, session_id: str | None = None, role: str | None = None, limit: int = 20
+    ) -> list[search.SearchHit]:
+        """Full-text search over every conversation: the best ``limit`` messages holding all the words."""
+        with self._read("search_messages"):
+            return search.search_messages(self._log.conn, query, session_id=session_id, role=role, limit=limit)
+
+    def statistics(self, session_id: str) -> analytics.Statistics:
+        """A session's figures: counts by role, invocations by status, tools with count and duration, tokens, cost."""
+        sid = check_id(session_id, "session_id")
+        with self._read("statistics"):
+            return analytics.statistics(self._log.conn, sid)
+
+    def usage(
+        self, *, by: str = "tool", since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Usage grouped by tool, user, model, day or status: sessions, messages, invocations, tokens, cost, durations."""
+        with self._read("usage"):
+            return analytics.usage(self._log.conn, by, since, until)

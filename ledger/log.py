@@ -21,7 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import NamedTuple, TypeVar
 
 from .chain import GENESIS, Row, link, payload_digest
@@ -34,7 +34,7 @@ from .errors import (
     StorageError,
     UnsupportedFormat,
 )
-from .events import Event, RecordedEvent, decode_payload, encode_payload
+from .events import Event, RecordedEvent, decode_payload, encode_payload, format_time, parse_time
 
 FORMAT_VERSION = 1
 APPLICATION_ID = 0x534C4447  # "SLDG" in the SQLite header marks a ledger file
@@ -70,23 +70,6 @@ class Head(NamedTuple):
 
 
 _EMPTY = Head(0, GENESIS, "")
-
-
-def format_time(moment: datetime) -> str:
-    """An aware datetime as the stored UTC text: fixed width, so text order is time order."""
-    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidInput(f"the clock must return timezone-aware datetimes, not {moment!r}", field="clock")
-    if moment.tzinfo is not timezone.utc:
-        try:
-            moment = moment.astimezone(timezone.utc)
-        except OverflowError as exc:
-            raise InvalidInput(f"the clock returned {moment!r}, which has no UTC equivalent", field="clock") from exc
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-def parse_time(text: str) -> datetime:
-    """Stored UTC text back to an aware datetime."""
-    return datetime.fromisoformat(text)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:

@@ -67,12 +67,17 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     position: int
 
 
+def tokens_dict(tokens_in: int | None, tokens_out: int | None) -> dict[str, int] | None:
+    """Token counts in the shape commands take them: ``{"input": ..., "output": ...}``, or None."""
+    if tokens_in is None and tokens_out is None:
+        return None
+    return {k: v for k, v in (("input", tokens_in), ("output", tokens_out)) if v is not None}
+
+
 def message_from(event: ev.RecordedEvent) -> Message:
     """The ``Message`` a ``message_added`` event records."""
     p: ev.MessageAdded = event.payload  # type: ignore[assignment]
-    tokens = None
-    if p.tokens_in is not None or p.tokens_out is not None:
-        tokens = {k: v for k, v in (("input", p.tokens_in), ("output", p.tokens_out)) if v is not None}
+    tokens = tokens_dict(p.tokens_in, p.tokens_out)
     return Message(
         role=p.role,
         content=p.content,

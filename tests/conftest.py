@@ -47,4 +47,4 @@ def dump(led: Ledger) -> dict[str, list[tuple[object, ...]]]:
     """Every row of every table, for asserting that nothing was written."""
     conn: sqlite3.Connection = led._log.conn
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-    return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables if not t.startswith("sqlite_")}
+    return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables if not t.startswith("sqlite_")}

@@ -1,0 +1,169 @@
+"""Analytics over the read tables: usage by tool, user, model, day or status, and per-session statistics.
+
+The same SQL backs the ``usage()`` query and the documented views an analyst
+can query directly (``sqlite3 ledger.db 'SELECT * FROM usage_by_tool'``):
+
+* ``activity``: one row per message or invocation, with its session's user and
+  status, its ``day``, tokens, cost and duration;
+* ``usage_by_tool``, ``usage_by_user``, ``usage_by_model``, ``usage_by_day``,
+  ``usage_by_status``: per group, ``sessions`` (distinct), ``messages``,
+  ``invocations``, ``tokens_in``, ``tokens_out``, ``cost``,
+  ``total_duration_ms`` and ``p95_duration_ms`` (nearest rank, over
+  invocation durations; NULL where no duration applies).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from ledger.errors import InvalidInput, SessionNotFound
+from ledger.events import format_time, parse_time
+
+GROUPS: dict[str, str] = {"tool": "tool", "user": "user_id", "model": "model", "day": "day", "status": "status"}
+VIEWS: tuple[str, ...] = tuple(f"usage_by_{by}" for by in GROUPS) + ("activity",)
+
+_ACTIVITY = """
+SELECT a.session_id, a.recorded_at, date(a.recorded_at) AS day, a.is_message, a.is_invocation, a.tool, a.model,
+       a.tokens_in, a.tokens_out, a.cost, a.duration_ms, s.user_id, s.status
+FROM (
+    SELECT session_id, recorded_at, 1 AS is_message, 0 AS is_invocation, tool_name AS tool, model,
+           tokens_in, tokens_out, NULL AS cost, NULL AS duration_ms
+    FROM messages
+    UNION ALL
+    SELECT session_id, recorded_at, 0, 1, tool_name, NULL, tokens_in, tokens_out, cost, duration_ms
+    FROM invocations
+) AS a JOIN sessions AS s ON s.session_id = a.session_id
+"""
+
+
+def usage_sql(by: str, where: str = "") -> str:
+    """The SELECT for usage grouped by ``by``; ``where`` filters activity rows (bound parameters only)."""
+    key = GROUPS[by]
+    return f"""
+WITH a AS (SELECT {key} AS grp, * FROM activity WHERE {key} IS NOT NULL {where}),
+ranked AS (
+    SELECT grp, duration_ms,
+           ROW_NUMBER() OVER (PARTITION BY grp ORDER BY duration_ms) AS rn,
+           COUNT(*) OVER (PARTITION BY grp) AS n
+    FROM a WHERE duration_ms IS NOT NULL
+)
+SELECT a.grp AS {by}, COUNT(DISTINCT a.session_id) AS sessions, SUM(a.is_message) AS messages,
+       SUM(a.is_invocation) AS invocations, COALESCE(SUM(a.tokens_in), 0) AS tokens_in,
+       COALESCE(SUM(a.tokens_out), 0) AS tokens_out, COALESCE(SUM(a.cost), 0.0) AS cost,
+       SUM(a.duration_ms) AS total_duration_ms,
+       (SELECT r.duration_ms FROM ranked AS r WHERE r.grp = a.grp AND r.rn = (r.n * 95 + 99) / 100) AS p95_duration_ms
+FROM a GROUP BY a.grp ORDER BY a.grp"""
+
+
+def view_statements() -> list[str]:
+    """CREATE VIEW statements for ``activity`` and every ``usage_by_*`` view."""
+    return [f"CREATE VIEW activity AS {_ACTIVITY}"] + [
+        f"CREATE VIEW usage_by_{by} AS {usage_sql(by)}" for by in GROUPS
+    ]
+
+
+def usage(
+    conn: sqlite3.Connection, by: str, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Usage rows grouped by tool, user, model, day or status, over activity in ``[since, until)``."""
+    if by not in GROUPS:
+        raise InvalidInput(f"by must be one of {', '.join(GROUPS)}; got {by!r}", field="by", expected=tuple(GROUPS))
+    where, args = "", []
+    for name, bound, op in (("since", since, ">="), ("until", until, "<")):
+        if bound is not None:
+            where += f" AND recorded_at {op} ?"
+            args.append(time_bound(bound, name))
+    cursor = conn.execute(usage_sql(by, where), args)
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor]
+
+
+def time_bound(value: object, field: str) -> str:
+    """An aware datetime filter as stored-time text (``InvalidInput`` otherwise)."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidInput(f"{field} must be a timezone-aware datetime; got {value!r}", field=field)
+    try:
+        return format_time(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{field}: {exc}", field=field) from exc
+
+
+class ToolUsage(msgspec.Struct, frozen=True):
+    """One tool's share of a session: how often it ran and for how long in all."""
+
+    tool_name: str
+    count: int
+    total_duration_ms: float
+
+
+class Statistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A session's figures; names shared with ``Session`` mean the same thing."""
+
+    session_id: str
+    status: str
+    message_count: int
+    messages_by_role: dict[str, int]
+    invocation_count: int
+    invocations_by_status: dict[str, int]
+    total_duration_ms: float
+    tools_used: tuple[str, ...]
+    tools: tuple[ToolUsage, ...]
+    tokens_in: int
+    tokens_out: int
+    estimated_cost: float
+    first_activity: datetime
+    last_activity: datetime
+    duration_s: float
+
+
+def statistics(conn: sqlite3.Connection, session_id: str) -> Statistics:
+    """The figures of one session, from the read tables."""
+    row = conn.execute(
+        "SELECT status, message_count, invocation_count, total_duration_ms, tools_used, tokens_in, tokens_out,"
+        " estimated_cost, created_at, updated_at FROM sessions WHERE session_id = ?",
+        (session_id,),
+    ).fetchone()
+    if row is None:
+        raise SessionNotFound(f"session {session_id!r} does not exist", session_id=session_id)
+    status, messages, invocations, duration, tools_used, tokens_in, tokens_out, cost, first, last = row
+    by_role = dict(
+        conn.execute(
+            "SELECT role, COUNT(*) FROM messages WHERE session_id = ? GROUP BY role ORDER BY role", (session_id,)
+        ).fetchall()
+    )
+    by_status = dict(
+        conn.execute(
+            "SELECT status, COUNT(*) FROM invocations WHERE session_id = ? GROUP BY status ORDER BY status",
+            (session_id,),
+        ).fetchall()
+    )
+    tools = tuple(
+        ToolUsage(name, count, total or 0.0)
+        for name, count, total in conn.execute(
+            "SELECT tool_name, COUNT(*), SUM(duration_ms) FROM invocations WHERE session_id = ?"
+            " GROUP BY tool_name ORDER BY MIN(position)",
+            (session_id,),
+        )
+    )
+    first_at, last_at = parse_time(first), parse_time(last)
+    return Statistics(
+        session_id=session_id,
+        status=status,
+        message_count=messages,
+        messages_by_role=by_role,
+        invocation_count=invocations,
+        invocations_by_status=by_status,
+        total_duration_ms=duration,
+        tools_used=tuple(msgspec.json.decode(tools_used)),
+        tools=tools,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        estimated_cost=cost,
+        first_activity=first_at,
+        last_activity=last_at,
+        duration_s=(last_at - first_at).total_seconds(),
+    )

@@ -1,0 +1,193 @@
+"""Projectors and the runner that keeps them level with the log.
+
+A projector folds recorded events into tables of its own. It has a ``name``, a
+``version`` (bump it when its tables or its fold change: it is then rebuilt),
+the event ``handles`` it cares about (empty: all), and three methods:
+``create`` its tables, ``drop`` them, ``apply`` a batch of events.
+
+The runner stores each projector's last applied position in
+``projector_positions``, in the same transaction as the rows it wrote, so a
+projection is never ahead of or behind what it says. Inline, the ledger calls
+:meth:`ProjectionRunner.apply_inline` inside every append; a projector that is
+new, bumped, or behind (another process appended without knowing it) catches
+up from its position before the ledger serves it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import ClassVar
+
+import sqlite_utils
+
+from ledger.errors import InvalidInput
+from ledger.events import RecordedEvent
+
+POSITIONS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS projector_positions ("
+    " name TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL)"
+)
+
+# Reads up to ``limit`` recorded events after a position, in log order.
+ReadBatch = Callable[[int, int], list[RecordedEvent]]
+# Told (events done, events in all) as a long replay goes.
+Progress = Callable[[int, int], None]
+
+REPLAY_BATCH = 5000
+
+
+class Projector:
+    """Base class of every projector: subclass it, name it, and fold events into your own tables.
+
+    ``apply`` runs inside the ledger's transaction: write with the given
+    connection and never commit. It must be deterministic, so that a rebuild
+    from position 0 gives exactly the tables the inline updates gave.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    handles: ClassVar[frozenset[str]] = frozenset()
+    tables: ClassVar[tuple[str, ...]] = ()
+    views: ClassVar[tuple[str, ...]] = ()
+
+    def create(self, db: sqlite_utils.Database) -> None:
+        """Create the projector's tables, indexes and views (they do not exist yet)."""
+        raise NotImplementedError
+
+    def drop(self, db: sqlite_utils.Database) -> None:
+        """Drop everything ``create`` made; by default the declared ``views`` and ``tables``."""
+        for view in self.views:
+            db.execute(f'DROP VIEW IF EXISTS "{view}"')
+        for table in self.tables:
+            db.execute(f'DROP TABLE IF EXISTS "{table}"')
+
+    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Fold a batch of events (only the handled types, in log order) into the tables."""
+        raise NotImplementedError
+
+    def wants(self, event: RecordedEvent) -> bool:
+        """Whether this projector handles the event's type."""
+        return not self.handles or event.type in self.handles
+
+
+class ProjectionRunner:
+    """Keeps a set of projectors level with the log: inline on append, catch-up and rebuild otherwise."""
+
+    def __init__(self, projectors: Iterable[Projector] = ()) -> None:
+        self.projectors: list[Projector] = []
+        for projector in projectors:
+            self.add(projector)
+
+    def add(self, projector: Projector) -> None:
+        """Register a projector (its tables are created or caught up by :meth:`ensure`)."""
+        if not isinstance(projector, Projector):
+            raise InvalidInput(f"a projector must subclass projections.Projector; got {projector!r}", field="projector")
+        name = projector.name
+        if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
+            raise InvalidInput(f"a projector needs a name of letters, digits and _; got {name!r}", field="projector.name")
+        if isinstance(projector.version, bool) or not isinstance(projector.version, int) or projector.version < 1:
+            raise InvalidInput(f"projector {name!r} needs an integer version >= 1", field="projector.version")
+        if any(p.name == name for p in self.projectors):
+            raise InvalidInput(f"a projector named {name!r} is already registered", field="projector.name")
+        self.projectors.append(projector)
+        marks = ", ".join("?" * len(self.projectors))
+        self._advance_sql = f"UPDATE projector_positions SET position = ? WHERE name IN ({marks})"
+        self._names = [p.name for p in self.projectors]
+
+    def remove(self, projector: Projector) -> None:
+        """Forget a projector (its tables stay)."""
+        self.projectors = [p for p in self.projectors if p is not projector]
+        self._names = [p.name for p in self.projectors]
+        marks = ", ".join("?" * len(self.projectors))
+        self._advance_sql = f"UPDATE projector_positions SET position = ? WHERE name IN ({marks})"
+
+    def get(self, name: str) -> Projector:
+        """The registered projector of that name (``InvalidInput`` if none)."""
+        for projector in self.projectors:
+            if projector.name == name:
+                return projector
+        known = ", ".join(self._names) or "none"
+        raise InvalidInput(f"no projector named {name!r} (registered: {known})", field="projection")
+
+    # -- inside a write transaction ----------------------------------------------
+
+    def ensure(self, conn: sqlite3.Connection) -> None:
+        """Create missing projectors' tables at position 0, and reset those whose version changed."""
+        conn.execute(POSITIONS_SCHEMA)
+        stored = dict(
+            (name, version) for name, version in conn.execute("SELECT name, version FROM projector_positions")
+        )
+        db = sqlite_utils.Database(conn)
+        for projector in self.projectors:
+            version = stored.get(projector.name)
+            if version == projector.version:
+                continue
+            if version is not None:
+                projector.drop(db)
+            projector.create(db)
+            conn.execute(
+                "INSERT OR REPLACE INTO projector_positions (name, version, position) VALUES (?, ?, 0)",
+                (projector.name, projector.version),
+            )
+
+    def behind(self, conn: sqlite3.Connection, head: int) -> list[Projector]:
+        """Registered projectors whose stored position is short of ``head``."""
+        positions = dict(conn.execute("SELECT name, position FROM projector_positions").fetchall())
+        return [p for p in self.projectors if positions.get(p.name, -1) < head]
+
+    def catch_up(
+        self,
+        conn: sqlite3.Connection,
+        projectors: Sequence[Projector],
+        read: ReadBatch,
+        head: int,
+        progress: Progress | None = None,
+    ) -> None:
+        """Replay events from each projector's stored position up to ``head``, in large batches."""
+        for projector in projectors:
+            (start,) = conn.execute(
+                "SELECT position FROM projector_positions WHERE name = ?", (projector.name,)
+            ).fetchone()
+            done = start
+            while done < head:
+                batch = [e for e in read(done, REPLAY_BATCH) if e.position <= head]
+                if not batch:
+                    break
+                wanted = [e for e in batch if projector.wants(e)]
+                if wanted:
+                    projector.apply(conn, wanted)
+                done = batch[-1].position
+                if progress is not None:
+                    progress(done - start, head - start)
+            conn.execute("UPDATE projector_positions SET position = ? WHERE name = ?", (head, projector.name))
+
+    def rebuild(
+        self,
+        conn: sqlite3.Connection,
+        projectors: Sequence[Projector],
+        read: ReadBatch,
+        head: int,
+        progress: Progress | None = None,
+    ) -> None:
+        """Drop the projectors' tables, create them anew, and replay the whole log into them."""
+        db = sqlite_utils.Database(conn)
+        for projector in projectors:
+            projector.drop(db)
+            projector.create(db)
+            conn.execute(
+                "INSERT OR REPLACE INTO projector_positions (name, version, position) VALUES (?, ?, 0)",
+                (projector.name, projector.version),
+            )
+        self.catch_up(conn, projectors, read, head, progress)
+
+    def apply_inline(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Fold freshly appended events into every projector and move all positions to the last one."""
+        for projector in self.projectors:
+            if projector.handles:
+                wanted = [e for e in events if e.type in projector.handles]
+                if wanted:
+                    projector.apply(conn, wanted)
+            else:
+                projector.apply(conn, events)
+        conn.execute(self._advance_sql, (events[-1].position, *self._names))

@@ -1,0 +1,279 @@
+"""Session queries: filters become SQL with bound parameters only, pages are keyset cursors.
+
+Keys and values are always parameters, so quotes, ``%``, ``_``, SQL keywords
+and any Unicode are data, never SQL. Metadata filters compare canonical JSON
+(objects with sorted keys), so ``{"a": 1, "b": 2}`` matches in any key order;
+``ANY`` asks only for a key's presence.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from ledger.errors import InvalidInput
+from ledger.events import parse_time
+
+from .analytics import time_bound
+from .search import fts_query
+from .sessions import json_text
+
+STATUSES = ("active", "completed", "failed", "abandoned", "purged")
+ORDERS = (
+    "created_at",
+    "updated_at",
+    "session_id",
+    "version",
+    "message_count",
+    "invocation_count",
+    "total_duration_ms",
+    "tokens_in",
+    "tokens_out",
+    "estimated_cost",
+)
+MAX_LIMIT = 10_000
+
+
+class _Any:
+    """The metadata filter value meaning "the key is present, with any value"."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY = _Any()
+
+
+class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One session as ``list_sessions`` lists it: ids, status, times, counters, tags and metadata."""
+
+    session_id: str
+    version: int
+    status: str
+    user_id: str | None
+    purpose: str | None
+    parent_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    message_count: int
+    invocation_count: int
+    total_duration_ms: float
+    tokens_in: int
+    tokens_out: int
+    estimated_cost: float
+    tools_used: tuple[str, ...]
+    tags: tuple[str, ...]
+    metadata: dict[str, Any]
+
+
+class Page(msgspec.Struct, frozen=True):
+    """One page of results; pass ``cursor`` back for the next page (None on the last one)."""
+
+    items: list[SessionSummary]
+    cursor: str | None = None
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+_COLUMNS = (
+    "session_id, version, status, user_id, purpose, parent_id, created_at, updated_at, completed_at,"
+    " message_count, invocation_count, total_duration_ms, tokens_in, tokens_out, estimated_cost, tools_used"
+)
+
+
+def _strings(value: object, field: str) -> list[str]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidInput(f"{field} must be a list of strings, not {type(value).__name__}", field=field)
+    out = list(value)
+    if not out or not all(isinstance(v, str) for v in out):
+        raise InvalidInput(f"{field} must be a non-empty list of strings; got {out!r}", field=field)
+    return out
+
+
+def _optional_str(value: object, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string; got {value!r}", field=field)
+    return value
+
+
+def _encode_cursor(order_by: str, descending: bool, value: Any, session_id: str) -> str:
+    raw = msgspec.json.encode([order_by, descending, value, session_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: object, order_by: str, descending: bool) -> tuple[Any, str]:
+    if not isinstance(cursor, str):
+        raise InvalidInput(f"cursor must be a string from a previous Page; got {cursor!r}", field="cursor")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        order, desc, value, session_id = msgspec.json.decode(raw)
+    except (binascii.Error, ValueError, msgspec.DecodeError, TypeError, UnicodeError) as exc:
+        raise InvalidInput("cursor is not one this ledger made", field="cursor") from exc
+    if order != order_by or desc != descending or not isinstance(session_id, str):
+        raise InvalidInput("cursor belongs to a listing with another order; start again without it", field="cursor")
+    return value, session_id
+
+
+def list_sessions(
+    conn: sqlite3.Connection,
+    *,
+    user_id: str | None = None,
+    status: str | Iterable[str] | None = None,
+    tags: Iterable[str] | None = None,
+    any_tags: Iterable[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    updated_after: datetime | None = None,
+    text: str | None = None,
+    parent_id: str | None = None,
+    order_by: str = "created_at",
+    descending: bool = True,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> Page:
+    """Sessions matching every filter given, newest first by default, one page at a time."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}; got {limit!r}", field="limit", limit=MAX_LIMIT)
+    if order_by not in ORDERS:
+        raise InvalidInput(f"order_by must be one of {', '.join(ORDERS)}; got {order_by!r}", field="order_by")
+    if not isinstance(descending, bool):
+        raise InvalidInput(f"descending must be True or False; got {descending!r}", field="descending")
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("user_id", user_id), ("parent_id", parent_id)):
+        if value is not None:
+            where.append(f"s.{column} = ?")
+            args.append(_optional_str(value, column))
+    if status is not None:
+        wanted = [status] if isinstance(status, str) else _strings(status, "status")
+        for s in wanted:
+            if s not in STATUSES:
+                raise InvalidInput(f"status must be among {', '.join(STATUSES)}; got {s!r}", field="status")
+        where.append(f"s.status IN ({', '.join('?' * len(wanted))})")
+        args += wanted
+    if tags is not None:
+        for tag in _strings(tags, "tags"):
+            where.append("EXISTS (SELECT 1 FROM session_tags AS t WHERE t.session_id = s.session_id AND t.tag = ?)")
+            args.append(tag)
+    if any_tags is not None:
+        some = _strings(any_tags, "any_tags")
+        where.append(
+            "EXISTS (SELECT 1 FROM session_tags AS t WHERE t.session_id = s.session_id"
+            f" AND t.tag IN ({', '.join('?' * len(some))}))"
+        )
+        args += some
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise InvalidInput(f"metadata must be a mapping of keys to values; got {metadata!r}", field="metadata")
+        for key, value in metadata.items():
+            if not isinstance(key, str):
+                raise InvalidInput(f"metadata keys are strings; got {key!r}", field="metadata")
+            if value is ANY:
+                where.append(
+                    "EXISTS (SELECT 1 FROM session_metadata AS m WHERE m.session_id = s.session_id AND m.key = ?)"
+                )
+                args.append(key)
+            else:
+                try:
+                    encoded = json_text(value)
+                except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+                    raise InvalidInput(f"metadata filter {key!r} is not a JSON value: {exc}", field="metadata") from exc
+                where.append(
+                    "EXISTS (SELECT 1 FROM session_metadata AS m"
+                    " WHERE m.session_id = s.session_id AND m.key = ? AND m.value = ?)"
+                )
+                args += [key, encoded]
+    for column, bound, op, field in (
+        ("created_at", created_after, ">", "created_after"),
+        ("created_at", created_before, "<", "created_before"),
+        ("updated_at", updated_after, ">", "updated_after"),
+    ):
+        if bound is not None:
+            where.append(f"s.{column} {op} ?")
+            args.append(time_bound(bound, field))
+    if text is not None:
+        where.append(
+            "s.session_id IN (SELECT m.session_id FROM messages_fts JOIN messages AS m"
+            " ON m.position = messages_fts.rowid WHERE messages_fts MATCH ?)"
+        )
+        args.append(fts_query(text, "text"))
+    direction, compare = ("DESC", "<") if descending else ("ASC", ">")
+    if cursor is not None:
+        value, after_id = _decode_cursor(cursor, order_by, descending)
+        where.append(f"(s.{order_by}, s.session_id) {compare} (?, ?)")
+        args += [value, after_id]
+    sql = f"SELECT {_COLUMNS}, s.{order_by} FROM sessions AS s"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY s.{order_by} {direction}, s.session_id {direction} LIMIT ?"
+    rows = conn.execute(sql, (*args, limit + 1)).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = _summaries(conn, rows)
+    next_cursor = _encode_cursor(order_by, descending, rows[-1][-1], rows[-1][0]) if more else None
+    return Page(items, next_cursor)
+
+
+def _summaries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[SessionSummary]:
+    ids = [row[0] for row in rows]
+    tags: dict[str, list[str]] = {sid: [] for sid in ids}
+    metadata: dict[str, dict[str, Any]] = {sid: {} for sid in ids}
+    for start in range(0, len(ids), 500):  # stay well under SQLite's bound-parameter limit
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for sid, tag in conn.execute(
+            f"SELECT session_id, tag FROM session_tags WHERE session_id IN ({marks}) ORDER BY rowid", chunk
+        ):
+            tags[sid].append(tag)
+        for sid, key, value in conn.execute(
+            f"SELECT session_id, key, value FROM session_metadata WHERE session_id IN ({marks}) ORDER BY rowid", chunk
+        ):
+            metadata[sid][key] = msgspec.json.decode(value)
+    return [
+        SessionSummary(
+            session_id=sid,
+            version=version,
+            status=status,
+            user_id=user,
+            purpose=purpose,
+            parent_id=parent,
+            created_at=parse_time(created),
+            updated_at=parse_time(updated),
+            completed_at=parse_time(completed) if completed else None,
+            message_count=messages,
+            invocation_count=invocations,
+            total_duration_ms=duration,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            estimated_cost=cost,
+            tools_used=tuple(msgspec.json.decode(tools)),
+            tags=tuple(tags[sid]),
+            metadata=metadata[sid],
+        )
+        for (sid, version, status, user, purpose, parent, created, updated, completed, messages, invocations,
+             duration, tokens_in, tokens_out, cost, tools, _order) in rows
+    ]
+
+
+def conversation(
+    conn: sqlite3.Connection, session_id: str, *, limit: int | None = None, offset: int = 0
+) -> list[tuple[Any, ...]]:
+    """A session's messages in order: (role, content, tool_name, invocation_id, model, tokens_in,
+    tokens_out, recorded_at, version, position) rows, optionally one page."""
+    return conn.execute(
+        "SELECT role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position"
+        " FROM messages WHERE session_id = ? ORDER BY version LIMIT ? OFFSET ?",
+        (session_id, -1 if limit is None else limit, offset),
+    ).fetchall()

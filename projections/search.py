@@ -1,0 +1,71 @@
+"""Full-text search over the conversation (FTS5 on ``messages.content``, porter stemming).
+
+A query is plain words, all of which must match (stemmed: "failing" finds
+"fails"); each word is quoted before it reaches FTS5, so punctuation and FTS
+operators in user text are searched for, never interpreted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from ledger.errors import InvalidInput
+
+MAX_HITS = 1000
+
+
+class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
+    """One matching message: where it is, a ``snippet`` with the matches highlighted, and its ``rank`` (lower is better)."""
+
+    session_id: str
+    position: int
+    version: int
+    role: str
+    snippet: str
+    rank: float
+
+
+def fts_query(text: object, field: str = "query") -> str:
+    """Plain words as an FTS5 query that matches messages holding all of them."""
+    if not isinstance(text, str) or "\x00" in text:
+        raise InvalidInput(f"{field} must be a string of words; got {text!r}", field=field)
+    words = text.split()
+    if not words:
+        raise InvalidInput(f"{field} must hold at least one word", field=field)
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def search_messages(
+    conn: sqlite3.Connection,
+    query: str,
+    *,
+    session_id: str | None = None,
+    role: str | None = None,
+    limit: int = 20,
+    highlight: tuple[str, str] = ("[", "]"),
+) -> list[SearchHit]:
+    """Messages matching every word of ``query``, best first."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_HITS:
+        raise InvalidInput(f"limit must be an integer from 1 to {MAX_HITS}; got {limit!r}", field="limit", limit=MAX_HITS)
+    if not (isinstance(highlight, tuple) and len(highlight) == 2 and all(isinstance(h, str) for h in highlight)):
+        raise InvalidInput("highlight must be a pair of strings (before, after)", field="highlight")
+    sql = (
+        "SELECT m.session_id, m.position, m.version, m.role,"
+        " snippet(messages_fts, 0, ?, ?, '…', 12), bm25(messages_fts) AS rank"
+        " FROM messages_fts JOIN messages AS m ON m.position = messages_fts.rowid WHERE messages_fts MATCH ?"
+    )
+    args: list[object] = [highlight[0], highlight[1], fts_query(query)]
+    for column, value in (("session_id", session_id), ("role", role)):
+        if value is not None:
+            if not isinstance(value, str):
+                raise InvalidInput(f"{column} must be a string; got {value!r}", field=column)
+            sql += f" AND m.{column} = ?"
+            args.append(value)
+    sql += " ORDER BY rank, m.position LIMIT ?"
+    args.append(limit)
+    return [
+        SearchHit(session_id=sid, position=pos, version=ver, role=r, snippet=snip, rank=rank)
+        for sid, pos, ver, r, snip, rank in conn.execute(sql, args)
+    ]

@@ -1,0 +1,250 @@
+"""The built-in read tables: plain SQL, folded from the log, for the ledger's queries and any SQL tool.
+
+``sessions`` (one row per session, with its counters), ``session_tags``,
+``session_metadata`` and ``session_data`` (values as canonical JSON text:
+objects with sorted keys), ``messages`` (with the FTS5 index
+``messages_fts`` on ``content``) and ``invocations``. Times are UTC ISO-8601
+text, so they sort and compare as text. One projector owns them all, so an
+append costs one projector call.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+import sqlite_utils
+
+from ledger import events as ev
+from ledger.events import RecordedEvent
+
+from . import analytics
+from .base import Projector
+
+_canonical = msgspec.json.Encoder(order="sorted")
+
+
+def json_text(value: Any) -> str:
+    """A JSON value as the canonical text stored in the read tables (objects with sorted keys)."""
+    return _canonical.encode(value).decode()
+
+
+_TOUCH = "UPDATE sessions SET version = ?, position = ?, updated_at = ? WHERE session_id = ?"
+_MESSAGE = (
+    "UPDATE sessions SET version = ?, position = ?, updated_at = ?,"
+    " message_count = message_count + 1, tokens_in = tokens_in + ?, tokens_out = tokens_out + ?"
+    " WHERE session_id = ?"
+)
+_INVOCATION = (
+    "UPDATE sessions SET version = ?, position = ?, updated_at = ?,"
+    " invocation_count = invocation_count + 1, total_duration_ms = total_duration_ms + ?,"
+    " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, estimated_cost = estimated_cost + ?,"
+    " tools_used = CASE WHEN EXISTS (SELECT 1 FROM json_each(tools_used) WHERE value = ?)"
+    " THEN tools_used ELSE json_insert(tools_used, '$[#]', ?) END"
+    " WHERE session_id = ?"
+)
+_COMPLETED = (
+    "UPDATE sessions SET version = ?, position = ?, updated_at = ?, status = ?, completed_at = ?,"
+    " completion_reason = ? WHERE session_id = ?"
+)
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (position, session_id, version, role, content, tool_name, invocation_id, model,"
+    " tokens_in, tokens_out, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_INVOCATION = (
+    "INSERT INTO invocations (position, session_id, version, invocation_id, tool_name, duration_ms, tokens_in,"
+    " tokens_out, cost, status, artifact, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _text_time(e: RecordedEvent) -> str:
+    return ev.format_time(e.recorded_at)
+
+
+def _created(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.Created = e.payload  # type: ignore[assignment]
+    c.execute(
+        "INSERT INTO sessions (session_id, user_id, purpose, status, created_at, updated_at, version, position)"
+        " VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
+        (e.session_id, p.user_id, p.purpose, at, at, e.version, e.position),
+    )
+    c.executemany("INSERT INTO session_tags (session_id, tag) VALUES (?, ?)", [(e.session_id, t) for t in p.tags])
+    c.executemany(
+        "INSERT INTO session_metadata (session_id, key, value) VALUES (?, ?, ?)",
+        [(e.session_id, k, json_text(v)) for k, v in p.metadata.items()],
+    )
+
+
+def _message_added(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.MessageAdded = e.payload  # type: ignore[assignment]
+    c.execute(
+        _INSERT_MESSAGE,
+        (e.position, e.session_id, e.version, p.role, p.content, p.tool_name, p.invocation_id, p.model,
+         p.tokens_in, p.tokens_out, at),
+    )
+    c.execute(_MESSAGE, (e.version, e.position, at, p.tokens_in or 0, p.tokens_out or 0, e.session_id))
+
+
+def _invocation_linked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.InvocationLinked = e.payload  # type: ignore[assignment]
+    c.execute(
+        _INSERT_INVOCATION,
+        (e.position, e.session_id, e.version, p.invocation_id, p.tool_name, p.duration_ms, p.tokens_in,
+         p.tokens_out, p.cost, p.status, p.artifact, at),
+    )
+    c.execute(
+        _INVOCATION,
+        (e.version, e.position, at, p.duration_ms or 0.0, p.tokens_in or 0, p.tokens_out or 0, p.cost or 0.0,
+         p.tool_name, p.tool_name, e.session_id),
+    )
+
+
+def _metadata_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.MetadataSet = e.payload  # type: ignore[assignment]
+    c.executemany(
+        "INSERT OR REPLACE INTO session_metadata (session_id, key, value) VALUES (?, ?, ?)",
+        [(e.session_id, k, json_text(v)) for k, v in p.values.items()],
+    )
+    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
+
+
+def _metadata_removed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.MetadataRemoved = e.payload  # type: ignore[assignment]
+    c.execute("DELETE FROM session_metadata WHERE session_id = ? AND key = ?", (e.session_id, p.key))
+    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
+
+
+def _data_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.DataSet = e.payload  # type: ignore[assignment]
+    c.execute(
+        "INSERT OR REPLACE INTO session_data (session_id, key, value) VALUES (?, ?, ?)",
+        (e.session_id, p.key, json_text(p.value)),
+    )
+    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
+
+
+def _data_deleted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.DataDeleted = e.payload  # type: ignore[assignment]
+    c.execute("DELETE FROM session_data WHERE session_id = ? AND key = ?", (e.session_id, p.key))
+    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
+
+
+def _data_cleared(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    c.execute("DELETE FROM session_data WHERE session_id = ?", (e.session_id,))
+    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
+
+
+def _tags_added(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.TagsAdded = e.payload  # type: ignore[assignment]
+    c.executemany(
+        "INSERT OR IGNORE INTO session_tags (session_id, tag) VALUES (?, ?)", [(e.session_id, t) for t in p.tags]
+    )
+    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
+
+
+def _tags_removed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.TagsRemoved = e.payload  # type: ignore[assignment]
+    c.executemany(
+        "DELETE FROM session_tags WHERE session_id = ? AND tag = ?", [(e.session_id, t) for t in p.tags]
+    )
+    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
+
+
+def _completed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.Completed = e.payload  # type: ignore[assignment]
+    c.execute(_COMPLETED, (e.version, e.position, at, p.status, at, p.reason, e.session_id))
+
+
+_HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, str], None]] = {
+    "created": _created,
+    "message_added": _message_added,
+    "invocation_linked": _invocation_linked,
+    "metadata_set": _metadata_set,
+    "metadata_removed": _metadata_removed,
+    "data_set": _data_set,
+    "data_deleted": _data_deleted,
+    "data_cleared": _data_cleared,
+    "tags_added": _tags_added,
+    "tags_removed": _tags_removed,
+    "completed": _completed,
+}
+
+FTS_SCHEMA = (
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='position',"
+    " tokenize='porter unicode61')",
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
+    " INSERT INTO messages_fts (rowid, content) VALUES (new.position, new.content); END",
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.position, old.content); END",
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.position, old.content);"
+    " INSERT INTO messages_fts (rowid, content) VALUES (new.position, new.content); END",
+)
+
+
+class SessionsProjector(Projector):
+    """The built-in read model: sessions with their counters, tags, metadata, data, messages and invocations."""
+
+    name = "sessions"
+    version = 1
+    tables = ("messages_fts", "invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
+    views = analytics.VIEWS
+
+    def create(self, db: sqlite_utils.Database) -> None:
+        """Create the tables, their indexes, the FTS5 index and the analytics views."""
+        db["sessions"].create(
+            {
+                "session_id": str, "parent_id": str, "user_id": str, "purpose": str, "status": str,
+                "created_at": str, "updated_at": str, "completed_at": str, "completion_reason": str,
+                "version": int, "position": int, "message_count": int, "invocation_count": int,
+                "total_duration_ms": float, "tokens_in": int, "tokens_out": int, "estimated_cost": float,
+                "tools_used": str,
+            },
+            pk="session_id",
+            not_null={"status", "created_at", "updated_at", "version", "position"},
+            defaults={"message_count": 0, "invocation_count": 0, "total_duration_ms": 0.0, "tokens_in": 0,
+                      "tokens_out": 0, "estimated_cost": 0.0, "tools_used": "[]"},
+        )
+        db["session_tags"].create({"session_id": str, "tag": str}, pk=("session_id", "tag"), not_null={"tag"})
+        for name in ("session_metadata", "session_data"):
+            db[name].create({"session_id": str, "key": str, "value": str}, pk=("session_id", "key"), not_null={"value"})
+        db["messages"].create(
+            {"position": int, "session_id": str, "version": int, "role": str, "content": str, "tool_name": str,
+             "invocation_id": str, "model": str, "tokens_in": int, "tokens_out": int, "recorded_at": str},
+            pk="position",
+            not_null={"session_id", "version", "role", "content", "recorded_at"},
+        )
+        db["invocations"].create(
+            {"position": int, "session_id": str, "version": int, "invocation_id": str, "tool_name": str,
+             "duration_ms": float, "tokens_in": int, "tokens_out": int, "cost": float, "status": str,
+             "artifact": str, "recorded_at": str},
+            pk="position",
+            not_null={"session_id", "version", "invocation_id", "tool_name", "status", "recorded_at"},
+        )
+        for table, columns in (
+            ("sessions", ["created_at"]),
+            ("sessions", ["updated_at"]),
+            ("sessions", ["status", "created_at"]),
+            ("sessions", ["user_id", "created_at"]),
+            ("sessions", ["parent_id"]),
+            ("session_tags", ["tag", "session_id"]),
+            ("session_metadata", ["key", "value", "session_id"]),
+            ("messages", ["session_id", "version"]),
+            ("messages", ["model"]),
+            ("messages", ["recorded_at"]),
+            ("invocations", ["session_id", "version"]),
+            ("invocations", ["tool_name"]),
+            ("invocations", ["recorded_at"]),
+        ):
+            db[table].create_index(columns, if_not_exists=True)
+        for statement in FTS_SCHEMA:
+            db.execute(statement)
+        for statement in analytics.view_statements():
+            db.execute(statement)
+
+    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Fold each event into the tables, in log order."""
+        for event in events:
+            _HANDLERS[event.type](conn, event, _text_time(event))
