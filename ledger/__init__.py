@@ -3,6 +3,8 @@
 Start with :class:`Ledger`; every error it raises is a :class:`LedgerError`.
 """
 
+from projections import ANY, Page, Projector, SearchHit, SessionSummary, Statistics, ToolUsage
+
 from .chain import Digest, VerifyReport
 from .errors import (
     ConcurrencyError,
@@ -25,6 +27,7 @@ from .validation import Limits
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANY",
     "ConcurrencyError",
     "Digest",
     "Event",
@@ -36,12 +39,18 @@ __all__ = [
     "LimitExceeded",
     "Limits",
     "Message",
+    "Page",
+    "Projector",
     "RecordedEvent",
+    "SearchHit",
     "Session",
     "SessionClosed",
     "SessionExists",
     "SessionNotFound",
+    "SessionSummary",
+    "Statistics",
     "StorageError",
+    "ToolUsage",
     "UnsupportedFormat",
     "VerifyReport",
 ]

@@ -1,1 +1,21 @@
-"""The read side: projectors fold the event log into plain SQL tables in the same file."""
+"""The read side: projectors fold the event log into plain SQL tables in the same file.
+
+``Projector`` is the base class for your own; ``ANY`` is the metadata filter
+value meaning "key present"; the rest are the shapes queries return.
+"""
+
+from .analytics import Statistics, ToolUsage
+from .base import ProjectionRunner, Projector
+from .queries import ANY, Page, SessionSummary
+from .search import SearchHit
+
+__all__ = [
+    "ANY",
+    "Page",
+    "ProjectionRunner",
+    "Projector",
+    "SearchHit",
+    "SessionSummary",
+    "Statistics",
+    "ToolUsage",
+]

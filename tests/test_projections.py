@@ -1,0 +1,265 @@
+"""The projector framework: inline updates, catch-up, version bumps, rebuilds (law 3), custom projectors."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import InvalidInput, Ledger, LedgerError, Projector, RecordedEvent
+from tests.conftest import Clock
+
+BUILT_IN = ("sessions", "session_tags", "session_metadata", "session_data", "messages", "invocations")
+
+
+class CostPerCustomer(Projector):
+    """Cost and invocation count per customer, from the ``customer`` metadata key at the time of each call."""
+
+    name = "cost_per_customer"
+    version = 1
+    handles = frozenset({"created", "metadata_set", "invocation_linked"})
+    tables = ("customer_sessions", "customer_costs")
+
+    def create(self, db: sqlite_utils.Database) -> None:
+        db["customer_sessions"].create({"session_id": str, "customer": str}, pk="session_id")
+        db["customer_costs"].create({"customer": str, "invocations": int, "cost": float}, pk="customer")
+
+    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        for e in events:
+            if e.type == "invocation_linked":
+                conn.execute(
+                    "INSERT INTO customer_costs (customer, invocations, cost)"
+                    " SELECT customer, 1, ? FROM customer_sessions WHERE session_id = ?"
+                    " ON CONFLICT (customer) DO UPDATE SET invocations = invocations + 1, cost = cost + excluded.cost",
+                    (e.payload.cost or 0.0, e.session_id),  # type: ignore[attr-defined]
+                )
+                continue
+            values = e.payload.metadata if e.type == "created" else e.payload.values  # type: ignore[attr-defined]
+            if "customer" in values:
+                conn.execute(
+                    "INSERT OR REPLACE INTO customer_sessions (session_id, customer) VALUES (?, ?)",
+                    (e.session_id, str(values["customer"])),
+                )
+
+
+def _tables(led: Ledger, names: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+    conn = led._log.conn
+    return {name: conn.execute(f'SELECT * FROM "{name}" ORDER BY 1, 2').fetchall() for name in names}
+
+
+def _costs(led: Ledger) -> dict[str, tuple[int, float]]:
+    rows = led._log.conn.execute("SELECT customer, invocations, cost FROM customer_costs")
+    return {customer: (n, round(cost, 6)) for customer, n, cost in rows}
+
+
+def test_a_query_right_after_a_command_sees_it(ledger: Ledger) -> None:
+    ledger.create_session("s", tags=["t"])
+    assert [s.session_id for s in ledger.list_sessions(tags=["t"])] == ["s"]
+    ledger.add_message("s", "user", "find the needle")
+    assert [h.session_id for h in ledger.search_messages("needle")] == ["s"]
+    ledger.complete_session("s")
+    assert [s.status for s in ledger.list_sessions()] == ["completed"]
+
+
+def test_every_projector_position_is_stored_with_the_rows(db_path: Path) -> None:
+    with Ledger(db_path, projectors=[CostPerCustomer()]) as led:
+        led.create_session("s")
+        led.add_message("s", "user", "x")
+    positions = dict(sqlite3.connect(db_path).execute("SELECT name, position FROM projector_positions"))
+    assert positions == {"sessions": 2, "cost_per_customer": 2}
+
+
+def test_a_custom_projector_registered_after_1000_events_catches_up(db_path: Path) -> None:
+    with Ledger(db_path, clock=Clock()) as led:
+        for i in range(10):
+            led.create_session(f"s{i}", metadata={"customer": f"c{i % 3}"})
+        with led.batch():
+            for n in range(990):
+                led.link_invocation(f"s{n % 10}", f"i{n}", "tool", cost=0.5)
+        assert led.last_position == 1000
+        led.register(CostPerCustomer())
+        assert _costs(led) == {"c0": (396, 198.0), "c1": (297, 148.5), "c2": (297, 148.5)}
+        led.link_invocation("s0", "late", "tool", cost=1.0)  # and from now on it runs inline
+        assert _costs(led)["c0"] == (397, 199.0)
+    with Ledger(db_path, projectors=[CostPerCustomer()]) as again:
+        assert _costs(again)["c0"] == (397, 199.0)
+
+
+def test_the_readme_style_projector_attributes_cost_to_the_customer_at_the_time(ledger: Ledger) -> None:
+    ledger.register(CostPerCustomer())
+    ledger.create_session("s", metadata={"customer": "acme"})
+    ledger.link_invocation("s", "i1", "search", cost=0.25)
+    ledger.set_metadata("s", "customer", "globex")
+    ledger.link_invocation("s", "i2", "search", cost=1.0)
+    assert _costs(ledger) == {"acme": (1, 0.25), "globex": (1, 1.0)}
+
+
+def test_a_projector_version_bump_rebuilds_it(db_path: Path) -> None:
+    with Ledger(db_path, projectors=[CostPerCustomer()]) as led:
+        led.create_session("s", metadata={"customer": "acme"})
+        led.link_invocation("s", "i", "t", cost=2.0)
+
+    class DoubledCost(CostPerCustomer):
+        version = 2
+
+        def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+            super().apply(conn, events)
+            conn.execute("UPDATE customer_costs SET cost = cost * 2")
+
+    with Ledger(db_path, projectors=[DoubledCost()]) as led:
+        assert _costs(led) == {"acme": (1, 4.0)}
+        version = led._log.conn.execute("SELECT version FROM projector_positions WHERE name = ?", ("cost_per_customer",))
+        assert version.fetchone() == (2,)
+
+
+FOREIGN_WRITER = textwrap.dedent(
+    """
+    import sys
+    from ledger import Ledger
+    with Ledger(sys.argv[1]) as led:  # this process knows nothing of cost_per_customer
+        for i in range(5):
+            led.link_invocation("s", f"other-{i}", "tool", cost=1.0)
+    """
+)
+
+
+def test_a_projector_catches_up_after_a_process_that_does_not_know_it_appended(db_path: Path) -> None:
+    with Ledger(db_path, projectors=[CostPerCustomer()]) as led:
+        led.create_session("s", metadata={"customer": "acme"})
+        led.link_invocation("s", "mine", "tool", cost=1.0)
+        subprocess.run([sys.executable, "-c", FOREIGN_WRITER, str(db_path)], check=True, timeout=60)
+        assert _costs(led) == {"acme": (1, 1.0)}  # raw table read: not levelled yet
+        assert led.get_session("s").invocation_count == 6  # any ledger read levels the projections first
+        assert _costs(led) == {"acme": (6, 6.0)}
+        led.link_invocation("s", "after", "tool", cost=1.0)
+        assert _costs(led) == {"acme": (7, 7.0)}
+
+
+def test_rebuild_reports_progress_and_returns_the_events_replayed(ledger: Ledger) -> None:
+    ledger.create_session("s")
+    with ledger.batch():
+        for i in range(12_000):
+            ledger.add_message("s", "user", f"m{i}")
+    seen: list[tuple[int, int]] = []
+    assert ledger.rebuild(progress=lambda done, total: seen.append((done, total))) == 12_001
+    assert seen[-1] == (12_001, 12_001)
+    assert len(seen) >= 3
+    assert ledger.get_session("s").message_count == ledger.statistics("s").message_count == 12_000
+
+
+def test_rebuilding_one_projection_leaves_the_others(ledger: Ledger) -> None:
+    ledger.register(CostPerCustomer())
+    ledger.create_session("s", metadata={"customer": "acme"})
+    ledger.link_invocation("s", "i", "t", cost=1.5)
+    ledger._log.conn.execute("DELETE FROM customer_costs")
+    ledger._log.conn.execute("UPDATE sessions SET message_count = 99")
+    ledger.rebuild("cost_per_customer")
+    assert _costs(ledger) == {"acme": (1, 1.5)}
+    assert ledger._log.conn.execute("SELECT message_count FROM sessions").fetchone() == (99,)
+    ledger.rebuild()
+    assert ledger._log.conn.execute("SELECT message_count FROM sessions").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [object(), CostPerCustomer, type("Nameless", (CostPerCustomer,), {"name": ""})(),
+     type("BadName", (CostPerCustomer,), {"name": "drop table; --"})(),
+     type("BadVersion", (CostPerCustomer,), {"version": 0})()],
+)
+def test_registering_a_bad_projector_is_invalid_input(ledger: Ledger, bad: object) -> None:
+    with pytest.raises(InvalidInput):
+        ledger.register(bad)  # type: ignore[arg-type]
+
+
+def test_registering_a_name_twice_or_rebuilding_an_unknown_one_is_invalid_input(ledger: Ledger) -> None:
+    ledger.register(CostPerCustomer())
+    with pytest.raises(InvalidInput, match="already registered"):
+        ledger.register(CostPerCustomer())
+    with pytest.raises(InvalidInput, match="no projector named"):
+        ledger.rebuild("nope")
+
+
+def test_a_projector_that_fails_makes_the_command_write_nothing(ledger: Ledger) -> None:
+    class Broken(Projector):
+        name = "broken"
+        handles = frozenset({"data_set"})
+
+        def create(self, db: sqlite_utils.Database) -> None:
+            pass
+
+        def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+            raise RuntimeError("projector bug")
+
+    ledger.register(Broken())
+    ledger.create_session("s")
+    position = ledger.last_position
+    with pytest.raises(RuntimeError):
+        ledger.set_data("s", "k", 1)
+    assert ledger.last_position == position
+    assert ledger.get_data("s") == {}
+    assert ledger.list_sessions().items[0].version == 1
+
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["create", "message", "invoke", "meta", "unmeta", "data", "undata", "clear", "tag", "untag", "complete"]),
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from(["k1", "k2", "名前"]),
+        st.one_of(st.integers(-5, 5), st.text(max_size=8), st.dictionaries(st.sampled_from(["x", "y"]), st.booleans(), max_size=2)),
+    ),
+    max_size=40,
+)
+
+
+def _play(led: Ledger, plan: list[tuple[str, str, str, Any]]) -> None:
+    for kind, sid, key, value in plan:
+        try:
+            if kind == "create":
+                led.create_session(sid, user_id=key, tags=[key], metadata={key: value})
+            elif kind == "message":
+                led.add_message(sid, "assistant" if len(str(value)) % 2 else "user", f"{key} {value} words",
+                                model=key, tokens={"input": len(str(value)), "output": 1})
+            elif kind == "invoke":
+                led.link_invocation(sid, f"i-{value}", key, duration_ms=len(str(value)) * 1.5, cost=0.1,
+                                    status="ok" if value else "error")
+            elif kind == "meta":
+                led.set_metadata(sid, key, value)
+            elif kind == "unmeta":
+                led.remove_metadata(sid, key)
+            elif kind == "data":
+                led.set_data(sid, key, value)
+            elif kind == "undata":
+                led.delete_data(sid, key)
+            elif kind == "clear":
+                led.clear_data(sid)
+            elif kind == "tag":
+                led.add_tags(sid, [key, str(value)[:5] or "t"])
+            elif kind == "untag":
+                led.remove_tags(sid, [key])
+            else:
+                led.complete_session(sid, "failed" if value else "completed")
+        except LedgerError:
+            pass
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=steps)
+def test_law3_rebuilding_from_position_0_gives_the_same_tables_as_the_inline_updates(tmp_path_factory: Any, plan: list[Any]) -> None:
+    with Ledger(tmp_path_factory.mktemp("law3") / "l.db", clock=Clock(), projectors=[CostPerCustomer()]) as led:
+        _play(led, plan)
+        names = (*BUILT_IN, "customer_sessions", "customer_costs")
+        inline = _tables(led, names)
+        inline_usage = {by: led.usage(by=by) for by in ("tool", "user", "model", "day", "status")}
+        led.rebuild()
+        assert _tables(led, names) == inline
+        assert {by: led.usage(by=by) for by in ("tool", "user", "model", "day", "status")} == inline_usage
+        led._log.conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
