@@ -11,7 +11,6 @@ or raises having written nothing.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,36 +26,17 @@ from projections.base import ProjectionRunner, Progress, Projector
 from projections.sessions import SessionsProjector
 
 from . import events as ev
-from .chain import ChainChecker, Digest, VerifyReport, check_digest
-from .events import RecordedEvent
-from .errors import (
-    ConcurrencyError,
-    IntegrityError,
-    InvalidInput,
-    LimitExceeded,
-    SessionClosed,
-    SessionExists,
-    SessionNotFound,
-    StorageError,
-)
-from .ids import new_id as default_new_id
-from .log import EventLog, sqlite_errors, translate
-from .session import Message, Session, apply, fold, tokens_dict
 from . import snapshots
+from .chain import ChainChecker, Digest, VerifyReport, check_digest
+from .commands import Commands
+from .errors import ConcurrencyError, IntegrityError, InvalidInput, SessionExists, SessionNotFound, StorageError
+from .events import RecordedEvent
+from .ids import new_id as default_new_id
+from .log import EventLog, sqlite_errors
+from .session import Message, Session, apply, fold, tokens_dict
 from .snapshots import SnapshotStore, decode_state, encode_state
-from .validation import (
-    Limits,
-    MetadataSchema,
-    check_amount,
-    check_choice,
-    check_id,
-    check_json,
-    check_key,
-    check_tags,
-    check_text,
-    check_tokens,
-    check_totals,
-)
+from .transactions import Transaction, WriteScope
+from .validation import Limits, MetadataSchema, check_id, check_key
 
 Clock = Callable[[], datetime]
 _READ_CHUNK = 1000
@@ -73,93 +53,7 @@ def _copy(value: Any) -> Any:
     return msgspec.msgpack.decode(_copy_encoder.encode(value))
 
 
-class _Transaction:
-    """The open write transaction: states written in it, not yet visible to the cache."""
-
-    __slots__ = ("broken", "pending")
-
-    def __init__(self) -> None:
-        self.pending: dict[str, Session] = {}
-        # Set when a command failed after it began writing: the transaction must not commit.
-        self.broken: BaseException | None = None
-
-
-class _Writing:
-    """The write scope of one command or batch: lock, ``BEGIN IMMEDIATE``, then commit or roll back.
-
-    A command inside a batch joins the batch's transaction. A class rather
-    than a generator context manager, because it runs once per append.
-    """
-
-    __slots__ = ("doing", "ledger", "outer")
-
-    def __init__(self, ledger: Ledger, doing: str) -> None:
-        self.ledger = ledger
-        self.doing = doing
-        self.outer = False
-
-    def __enter__(self) -> _Transaction:
-        led = self.ledger
-        led._lock.acquire()
-        try:
-            led._usable()
-            tx = led._tx
-            if tx is not None:
-                if tx.broken is not None:
-                    raise StorageError(
-                        f"{self.doing}: the batch was aborted by an earlier failure: {tx.broken}"
-                    ) from tx.broken
-                return tx
-            with sqlite_errors(self.doing):
-                changed = led._log.begin(write=True)
-            self.outer = True
-            tx = led._tx = _Transaction()
-            if changed:
-                led._epoch += 1
-                try:
-                    with sqlite_errors(self.doing):
-                        led._catch_up()
-                except BaseException:
-                    led._tx = None
-                    led._log.rollback()
-                    raise
-            return tx
-        except BaseException:
-            led._lock.release()
-            raise
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        led = self.ledger
-        try:
-            if isinstance(exc, sqlite3.Error) and led._tx is not None:
-                led._tx.broken = exc
-            if not self.outer:
-                if isinstance(exc, sqlite3.Error):
-                    raise translate(exc, self.doing) from exc
-                return
-            tx = led._tx
-            assert tx is not None
-            led._tx = None
-            failure = exc if exc is not None else tx.broken
-            if failure is None:
-                try:
-                    led._log.commit()
-                except sqlite3.Error as commit_error:
-                    failure = commit_error
-                else:
-                    for state in tx.pending.values():
-                        led._remember(state)
-                    return
-            led._log.rollback()
-            if isinstance(failure, sqlite3.Error):
-                raise translate(failure, self.doing) from failure
-            if exc is None:
-                raise StorageError(f"{self.doing} rolled back: a command failed part-way: {failure}") from failure
-        finally:
-            led._lock.release()
-
-
-class Ledger:
+class Ledger(Commands):
     """An event-sourced ledger of agent sessions in one SQLite file.
 
     ``Ledger(":memory:")`` keeps everything in memory (for tests). ``clock``
@@ -202,7 +96,7 @@ class Ledger:
         # session_id -> (state, epoch at which it was last known current)
         self._cache: OrderedDict[str, tuple[Session, int]] = OrderedDict()
         self._epoch = 0
-        self._tx: _Transaction | None = None
+        self._tx: Transaction | None = None
         self._lock = threading.RLock()
         self._closed = False
         self._runner = ProjectionRunner([SessionsProjector(), *projectors])
@@ -241,8 +135,8 @@ class Ledger:
         if self._closed:
             raise StorageError(f"the ledger {self.path!r} is closed")
 
-    def _write(self, doing: str) -> _Writing:
-        return _Writing(self, doing)
+    def _write(self, doing: str) -> WriteScope:
+        return WriteScope(self, doing)
 
     @contextmanager
     def _read(self, doing: str) -> Iterator[None]:
@@ -410,361 +304,6 @@ class Ledger:
             return None, version
         return fold(self._log.read_session(session_id, until_version=version)), version
 
-    @staticmethod
-    def _open(state: Session | None, what: str) -> Session:
-        assert state is not None
-        if not state.is_open:
-            raise SessionClosed(
-                f"session {state.session_id!r} is {state.status}: cannot {what}", session_id=state.session_id
-            )
-        return state
-
-    # -- validation helpers -----------------------------------------------------
-
-    def _metadata_values(self, values: object, session_id: str, *, create: bool) -> dict[str, Any]:
-        if not isinstance(values, Mapping):
-            raise InvalidInput(
-                f"session {session_id!r}: metadata must be a mapping of keys to values, not {type(values).__name__}",
-                session_id=session_id,
-                field="metadata",
-            )
-        limits = self._limits
-        for key in values:
-            check_key(key, "metadata key", limits, session_id)
-        if self._schema is not None:
-            values = self._schema.with_defaults(values, session_id) if create else self._schema.validate(values, session_id)
-        out = {
-            key: check_json(value, f"metadata[{key!r}]", limits.max_metadata_value_bytes, limits, session_id)[0]
-            for key, value in values.items()
-        }
-        if len(out) > limits.max_metadata_keys:
-            self._too_many_keys(session_id, len(out))
-        return out
-
-    def _too_many_keys(self, session_id: str, count: int) -> None:
-        limit = self._limits.max_metadata_keys
-        raise LimitExceeded(
-            f"session {session_id!r}: metadata would have {count} keys; the limit is {limit}",
-            session_id=session_id,
-            field="metadata",
-            limit=limit,
-            actual=count,
-        )
-
-    def _tag_list(self, tags: object, session_id: str) -> tuple[str, ...]:
-        return check_tags(tags, self._limits, session_id)
-
-    def _check_tag_count(self, session_id: str, count: int) -> None:
-        if count > self._limits.max_tags:
-            raise LimitExceeded(
-                f"session {session_id!r}: would have {count} tags; the limit is {self._limits.max_tags}",
-                session_id=session_id,
-                field="tags",
-                limit=self._limits.max_tags,
-                actual=count,
-            )
-
-    # -- commands -------------------------------------------------------------------
-
-    def create_session(
-        self,
-        session_id: str | None = None,
-        *,
-        user_id: str | None = None,
-        purpose: str | None = None,
-        tags: Any = (),
-        metadata: Mapping[str, Any] | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> Session:
-        """Create a session (a sortable unique id is generated when none is given) and return it.
-
-        Raises ``SessionExists``, ``InvalidInput`` or ``LimitExceeded``.
-        """
-        generated = session_id is None
-        sid = check_id(self._new_id() if generated else session_id, "generated session_id" if generated else "session_id")
-        limits = self._limits
-        event = ev.Created(
-            user_id=check_text(user_id, "user_id", limits.max_name_bytes, sid),
-            purpose=check_text(purpose, "purpose", limits.max_text_bytes, sid),
-            tags=self._tag_list(tags, sid),
-            metadata=self._metadata_values({} if metadata is None else metadata, sid, create=True),
-        )
-        self._check_tag_count(sid, len(event.tags))
-        if expected_version not in (None, 0):
-            raise InvalidInput(
-                f"session {sid!r}: a new session's expected_version can only be 0", session_id=sid, field="expected_version"
-            )
-        state, _ = self._command(
-            sid, "created", lambda _: event, expected_version=None, event_id=event_id, create=True, generated_id=generated
-        )
-        assert state is not None
-        return decode_state(encode_state(state))
-
-    def add_message(
-        self,
-        session_id: str,
-        role: str,
-        content: str,
-        *,
-        tool_name: str | None = None,
-        invocation_id: str | None = None,
-        model: str | None = None,
-        tokens: Mapping[str, int] | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Append a message (role user, assistant, system or tool); returns the new version.
-
-        Raises ``SessionNotFound``, ``SessionClosed``, ``ConcurrencyError`` or ``InvalidInput``.
-        """
-        sid = check_id(session_id, "session_id")
-        limits = self._limits
-        tokens_in, tokens_out = check_tokens(tokens, sid)
-        event = ev.MessageAdded(
-            role=check_choice(role, "role", ev.ROLES, sid),  # type: ignore[arg-type]
-            content=check_text(content, "content", limits.max_content_bytes, sid, optional=False, allow_nul=True),  # type: ignore[arg-type]
-            tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid),
-            invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid),
-            model=check_text(model, "model", limits.max_name_bytes, sid),
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-        )
-
-        def decide(state: Session | None) -> ev.Event:
-            state = self._open(state, "add a message")
-            check_totals(state, tokens_in, tokens_out, None, None)
-            return event
-
-        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
-
-    def link_invocation(
-        self,
-        session_id: str,
-        invocation_id: str,
-        tool_name: str,
-        *,
-        duration_ms: float | None = None,
-        tokens: Mapping[str, int] | None = None,
-        cost: float | None = None,
-        status: str = "ok",
-        artifact: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Link a tool invocation with its duration, tokens and cost; ``artifact`` is a path or URI to its records.
-
-        Returns the new version. Raises ``SessionNotFound``, ``SessionClosed``,
-        ``ConcurrencyError`` or ``InvalidInput``.
-        """
-        sid = check_id(session_id, "session_id")
-        limits = self._limits
-        tokens_in, tokens_out = check_tokens(tokens, sid)
-        event = ev.InvocationLinked(
-            invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid, optional=False, allow_empty=False),  # type: ignore[arg-type]
-            tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid, optional=False, allow_empty=False),  # type: ignore[arg-type]
-            duration_ms=check_amount(duration_ms, "duration_ms", sid),
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost=check_amount(cost, "cost", sid),
-            status=check_text(status, "status", limits.max_name_bytes, sid, optional=False, allow_empty=False),  # type: ignore[arg-type]
-            artifact=check_text(artifact, "artifact", limits.max_text_bytes, sid),
-        )
-
-        def decide(state: Session | None) -> ev.Event:
-            state = self._open(state, "link an invocation")
-            check_totals(state, tokens_in, tokens_out, event.duration_ms, event.cost)
-            return event
-
-        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
-
-    def set_metadata(
-        self,
-        session_id: str,
-        key: str,
-        value: Any,
-        *,
-        modified_by: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Set one metadata key (allowed on closed sessions: metadata annotates); returns the new version."""
-        sid = check_id(session_id, "session_id")
-        check_key(key, "metadata key", self._limits, sid)
-        return self.update_metadata(
-            sid, {key: value}, modified_by=modified_by, expected_version=expected_version, event_id=event_id
-        )
-
-    def update_metadata(
-        self,
-        session_id: str,
-        values: Mapping[str, Any],
-        *,
-        modified_by: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Set several metadata keys in one event; returns the new version (unchanged for an empty mapping).
-
-        Raises ``LimitExceeded`` past 100 keys, 256-byte keys or 4096-byte values.
-        """
-        sid = check_id(session_id, "session_id")
-        clean = self._metadata_values(values, sid, create=False)
-        by = check_text(modified_by, "modified_by", self._limits.max_name_bytes, sid)
-
-        def decide(state: Session | None) -> ev.Event | None:
-            assert state is not None
-            if not clean:
-                return None
-            count = len(state.metadata.keys() | clean.keys())
-            if count > self._limits.max_metadata_keys:
-                self._too_many_keys(sid, count)
-            return ev.MetadataSet(values=clean, modified_by=by)
-
-        noop = ev.MetadataSet(values={}, modified_by=by)
-        return self._command(
-            sid, "metadata_set", decide, expected_version=expected_version, event_id=event_id, noop=noop
-        )[1]
-
-    def remove_metadata(
-        self,
-        session_id: str,
-        key: str,
-        *,
-        modified_by: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Remove a metadata key; removing an absent key writes nothing. Returns the version."""
-        sid = check_id(session_id, "session_id")
-        check_key(key, "metadata key", self._limits, sid)
-        by = check_text(modified_by, "modified_by", self._limits.max_name_bytes, sid)
-
-        event = ev.MetadataRemoved(key=key, modified_by=by)
-
-        def decide(state: Session | None) -> ev.Event | None:
-            assert state is not None
-            return event if key in state.metadata else None
-
-        return self._command(
-            sid, event.type, decide, expected_version=expected_version, event_id=event_id, noop=event
-        )[1]
-
-    def set_data(
-        self,
-        session_id: str,
-        key: str,
-        value: Any,
-        *,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Set a workflow data key to a JSON value (at most ``Limits.max_data_value_bytes`` encoded)."""
-        sid = check_id(session_id, "session_id")
-        limits = self._limits
-        check_key(key, "data key", limits, sid)
-        clean, _ = check_json(value, f"data[{key!r}]", limits.max_data_value_bytes, limits, sid)
-        event = ev.DataSet(key=key, value=clean)
-
-        def decide(state: Session | None) -> ev.Event:
-            self._open(state, "set data")
-            return event
-
-        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
-
-    def delete_data(
-        self, session_id: str, key: str, *, expected_version: int | None = None, event_id: str | None = None
-    ) -> int:
-        """Delete a workflow data key; deleting an absent key writes nothing. Returns the version."""
-        sid = check_id(session_id, "session_id")
-        check_key(key, "data key", self._limits, sid)
-
-        event = ev.DataDeleted(key=key)
-
-        def decide(state: Session | None) -> ev.Event | None:
-            state = self._open(state, "delete data")
-            return event if key in state.data else None
-
-        return self._command(
-            sid, event.type, decide, expected_version=expected_version, event_id=event_id, noop=event
-        )[1]
-
-    def clear_data(self, session_id: str, *, expected_version: int | None = None, event_id: str | None = None) -> int:
-        """Clear all workflow data (the conversation stays); clearing empty data writes nothing."""
-        sid = check_id(session_id, "session_id")
-
-        event = ev.DataCleared()
-
-        def decide(state: Session | None) -> ev.Event | None:
-            state = self._open(state, "clear data")
-            return event if state.data else None
-
-        return self._command(
-            sid, event.type, decide, expected_version=expected_version, event_id=event_id, noop=event
-        )[1]
-
-    def add_tags(
-        self, session_id: str, tags: Any, *, expected_version: int | None = None, event_id: str | None = None
-    ) -> int:
-        """Add tags (those already present are ignored; nothing new writes nothing). Returns the version."""
-        sid = check_id(session_id, "session_id")
-        wanted = self._tag_list(tags, sid)
-
-        def decide(state: Session | None) -> ev.Event | None:
-            assert state is not None
-            new = tuple(t for t in wanted if t not in state.tags)
-            if not new:
-                return None
-            self._check_tag_count(sid, len(state.tags) + len(new))
-            return ev.TagsAdded(tags=new)
-
-        noop = ev.TagsAdded(tags=wanted)
-        return self._command(
-            sid, noop.type, decide, expected_version=expected_version, event_id=event_id, noop=noop
-        )[1]
-
-    def remove_tags(
-        self, session_id: str, tags: Any, *, expected_version: int | None = None, event_id: str | None = None
-    ) -> int:
-        """Remove tags; absent tags are ignored (none present writes nothing). Returns the version."""
-        sid = check_id(session_id, "session_id")
-        unwanted = self._tag_list(tags, sid)
-
-        def decide(state: Session | None) -> ev.Event | None:
-            assert state is not None
-            gone = tuple(t for t in unwanted if t in state.tags)
-            return ev.TagsRemoved(tags=gone) if gone else None
-
-        noop = ev.TagsRemoved(tags=unwanted)
-        return self._command(
-            sid, noop.type, decide, expected_version=expected_version, event_id=event_id, noop=noop
-        )[1]
-
-    def complete_session(
-        self,
-        session_id: str,
-        status: str = "completed",
-        *,
-        reason: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """End the session as completed, failed or abandoned; returns the new version.
-
-        Raises ``SessionClosed`` if it already ended.
-        """
-        sid = check_id(session_id, "session_id")
-        event = ev.Completed(
-            status=check_choice(status, "status", ev.CLOSED_STATUSES, sid),  # type: ignore[arg-type]
-            reason=check_text(reason, "reason", self._limits.max_text_bytes, sid),
-        )
-
-        def decide(state: Session | None) -> ev.Event:
-            self._open(state, "complete it again")
-            return event
-
-        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
-
     # -- reads ----------------------------------------------------------------------
 
     def get_session(self, session_id: str) -> Session:
@@ -926,7 +465,7 @@ class Ledger:
                 self._runner.remove(projector)
                 raise
 
-    def rebuild(self, name: str | None = None, *, progress: Progress | None = None) -> int:
+    def rebuild(self, name: str | None = None, progress: Progress | None = None) -> int:
         """Drop one projection (or all) and replay the whole log into it; returns the events replayed.
 
         Runs in one transaction: other writers wait until it is done.
@@ -937,16 +476,48 @@ class Ledger:
             self._runner.rebuild(self._log.conn, projectors, self._read_batch, head, progress)
         return head
 
-    def list_sessions(self, **filters: Any) -> queries.Page:
-        """Sessions matching every filter, a page at a time (see ``projections.queries.list_sessions``).
+    def list_sessions(
+        self,
+        *,
+        user_id: str | None = None,
+        status: str | Iterable[str] | None = None,
+        tags: Iterable[str] | None = None,
+        any_tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        text: str | None = None,
+        parent_id: str | None = None,
+        order_by: str = "created_at",
+        descending: bool = True,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> queries.Page:
+        """Sessions matching every filter given, a page at a time; ``Page.cursor`` fetches the next.
 
-        Filters: ``user_id``, ``status`` (one or several), ``tags`` (all of), ``any_tags``,
-        ``metadata`` ({key: value}, or ``ANY`` for presence), ``created_after``, ``created_before``,
-        ``updated_after``, ``text`` (full-text), ``parent_id``; then ``order_by``, ``descending``,
-        ``limit`` (1-10000) and ``cursor`` (from the previous page).
+        ``tags``: all of them; ``any_tags``: any of them; ``metadata``: {key: value}
+        equality, or ``ANY`` for the key's presence; ``text``: words in the
+        conversation; ``limit``: 1-10000. Raises ``InvalidInput`` for a bad filter.
         """
         with self._read("list_sessions"):
-            return queries.list_sessions(self._log.conn, **filters)
+            return queries.list_sessions(
+                self._log.conn,
+                user_id=user_id,
+                status=status,
+                tags=tags,
+                any_tags=any_tags,
+                metadata=metadata,
+                created_after=created_after,
+                created_before=created_before,
+                updated_after=updated_after,
+                text=text,
+                parent_id=parent_id,
+                order_by=order_by,
+                descending=descending,
+                limit=limit,
+                cursor=cursor,
+            )
 
     def find_sessions_by_metadata(self, filters: Mapping[str, Any], **options: Any) -> queries.Page:
         """Sessions whose metadata has every given key with the given value (``ANY``: just the key)."""
