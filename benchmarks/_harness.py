@@ -73,6 +73,22 @@ def summarize(samples: Iterable[float]) -> Summary:
     return Summary(statistics.median(values), values[0], values[-1], q1, q3, tuple(values))
 
 
+def percentile(samples: Iterable[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of the samples, interpolated linearly between the nearest ranks."""
+    values = sorted(samples)
+    if not values:
+        return float("nan")
+    rank = (len(values) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (rank - low)
+
+
+def fmt_ms(seconds: float) -> str:
+    """Seconds as milliseconds with two decimals, such as ``1.27``."""
+    return "n/a" if not math.isfinite(seconds) else f"{seconds * 1000:.2f}"
+
+
 def timed(fn: Callable[[], object]) -> float:
     """Seconds ``fn()`` took, after a full garbage collection (the collector stays enabled while timing)."""
     gc.collect()

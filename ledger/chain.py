@@ -115,6 +115,7 @@ class ChainChecker:
         self.position = 0
         self.checked = 0
         self.versions: dict[str, int] = {}
+        self.recorded_at = ""
         self.first_bad: int | None = None
         self.reason: str | None = None
 
@@ -135,10 +136,13 @@ class ChainChecker:
             last = self.versions.get(session_id, 0)
             if version != last + 1:
                 return self._fail(position, f"session {session_id!r} jumps from version {last} to {version}")
+            if recorded_at < self.recorded_at:
+                return self._fail(position, f"recorded_at {recorded_at} is earlier than the row before ({self.recorded_at})")
             expected = link(self.prev, position, event_id, session_id, version, type_, schema, recorded_at, payload_digest(data))
             if expected != hash_:
                 return self._fail(position, "hash does not match the row's contents and the previous hash")
             self.prev = expected
+            self.recorded_at = recorded_at
             self.position = position
             self.versions[session_id] = version
             self.checked += 1

@@ -132,6 +132,27 @@ class Completed(Event, frozen=True, kw_only=True, omit_defaults=True):
     reason: str | None = None
 
 
+class Restored(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """The session was rewound to ``target_version``; ``state`` is its state there (so the fold stays pure).
+
+    Events between the target and the restore stay in the log: reading as of
+    a version before the restore still shows them.
+    """
+
+    type: ClassVar[str] = "restored"
+    target_version: int
+    state: dict[str, Any]
+
+
+class Forked(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """A new session started from ``parent_id``'s state at ``parent_version`` (carried in ``state``)."""
+
+    type: ClassVar[str] = "forked"
+    parent_id: str
+    parent_version: int
+    state: dict[str, Any]
+
+
 AnyEvent = Union[
     Created,
     MessageAdded,
@@ -144,6 +165,8 @@ AnyEvent = Union[
     TagsRemoved,
     InvocationLinked,
     Completed,
+    Restored,
+    Forked,
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in AnyEvent.__args__}  # type: ignore[attr-defined]

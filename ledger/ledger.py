@@ -33,8 +33,9 @@ from .errors import ConcurrencyError, IntegrityError, InvalidInput, SessionExist
 from .events import RecordedEvent
 from .ids import new_id as default_new_id
 from .log import EventLog, sqlite_errors
-from .session import Message, Session, apply, fold, tokens_dict
+from .session import Message, Session, apply, fold, segments, tokens_dict
 from .snapshots import SnapshotStore, decode_state, encode_state
+from .timetravel import TimeTravel
 from .transactions import Transaction, WriteScope
 from .validation import Limits, MetadataSchema, check_id, check_key
 
@@ -53,7 +54,7 @@ def _copy(value: Any) -> Any:
     return msgspec.msgpack.decode(_copy_encoder.encode(value))
 
 
-class Ledger(Commands):
+class Ledger(Commands, TimeTravel):
     """An event-sourced ledger of agent sessions in one SQLite file.
 
     ``Ledger(":memory:")`` keeps everything in memory (for tests). ``clock``
@@ -256,7 +257,7 @@ class Ledger(Commands):
             if event_id is not None:
                 prior = self._log.find_event(event_id)
                 if prior is not None:
-                    return self._retried(session_id, type_, event_id, *prior, generated_id=generated_id)
+                    return self._retried(session_id, type_, event_id, *prior, create=create, generated_id=generated_id)
             state = self._state(session_id)
             if create and state is not None:
                 raise SessionExists(f"session {session_id!r} already exists", session_id=session_id)
@@ -290,7 +291,16 @@ class Ledger(Commands):
             return new_state, new_state.version
 
     def _retried(
-        self, session_id: str, type_: str, event_id: str, sid: str, version: int, stored_type: str, *, generated_id: bool
+        self,
+        session_id: str,
+        type_: str,
+        event_id: str,
+        sid: str,
+        version: int,
+        stored_type: str,
+        *,
+        create: bool,
+        generated_id: bool,
     ) -> tuple[Session | None, int]:
         if generated_id and stored_type == type_:
             session_id = sid  # a create retried without naming the session it generated
@@ -300,39 +310,70 @@ class Ledger(Commands):
                 session_id=session_id,
                 field="event_id",
             )
-        if type_ != "created":
+        if not create:
             return None, version
         return fold(self._log.read_session(session_id, until_version=version)), version
 
     # -- reads ----------------------------------------------------------------------
 
-    def get_session(self, session_id: str) -> Session:
-        """The session's current state. Raises ``SessionNotFound``."""
+    def get_session(
+        self, session_id: str, *, version: int | None = None, position: int | None = None, at: datetime | None = None
+    ) -> Session:
+        """The session's state now, or right after a ``version``, a global ``position`` or an instant ``at``.
+
+        Raises ``SessionNotFound`` (also for a time or position before it existed) and ``InvalidInput``.
+        """
         sid = check_id(session_id, "session_id")
         with self._read("get_session"):
-            state = self._existing(sid)
+            state = self._view(sid, version, position, at)
         return decode_state(encode_state(state))
 
-    def get_metadata(self, session_id: str, key: str | None = None) -> Any:
-        """All metadata as a dict, or one key's value (None when the key is absent)."""
+    def get_metadata(
+        self,
+        session_id: str,
+        key: str | None = None,
+        *,
+        version: int | None = None,
+        position: int | None = None,
+        at: datetime | None = None,
+    ) -> Any:
+        """All metadata as a dict, or one key's value (None when the key is absent); now or as of a target."""
         sid = check_id(session_id, "session_id")
         if key is not None:
             check_key(key, "metadata key", self._limits, sid)
         with self._read("get_metadata"):
-            metadata = self._existing(sid).metadata
+            metadata = self._view(sid, version, position, at).metadata
         return _copy(metadata if key is None else metadata.get(key))
 
-    def get_data(self, session_id: str, key: str | None = None) -> Any:
-        """All workflow data as a dict, or one key's value (None when the key is absent)."""
+    def get_data(
+        self,
+        session_id: str,
+        key: str | None = None,
+        *,
+        version: int | None = None,
+        position: int | None = None,
+        at: datetime | None = None,
+    ) -> Any:
+        """All workflow data as a dict, or one key's value (None when the key is absent); now or as of a target."""
         sid = check_id(session_id, "session_id")
         if key is not None:
             check_key(key, "data key", self._limits, sid)
         with self._read("get_data"):
-            data = self._existing(sid).data
+            data = self._view(sid, version, position, at).data
         return _copy(data if key is None else data.get(key))
 
-    def messages(self, session_id: str, *, limit: int | None = None, offset: int = 0) -> list[Message]:
-        """The conversation in order, optionally one page of it (``limit`` messages after ``offset``)."""
+    def messages(
+        self,
+        session_id: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        version: int | None = None,
+        position: int | None = None,
+        at: datetime | None = None,
+    ) -> list[Message]:
+        """The effective conversation in order (after restores and forks, the one they lead to), now or
+        as of a target; optionally one page of it (``limit`` messages after ``offset``)."""
         sid = check_id(session_id, "session_id")
         for name, value in (("limit", limit), ("offset", offset)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63):
@@ -340,8 +381,8 @@ class Ledger(Commands):
                     f"session {sid!r}: {name} must be an integer >= 0; got {value!r}", session_id=sid, field=name
                 )
         with self._read("messages"):
-            self._existing(sid)
-            rows = queries.conversation(self._log.conn, sid, limit=limit, offset=offset)
+            state = self._view(sid, version, position, at)
+            rows = queries.conversation(self._log.conn, segments(state), limit=limit, offset=offset)
         return [
             Message(
                 role=role,
@@ -538,11 +579,32 @@ class Ledger(Commands):
         with self._read("search_messages"):
             return search.search_messages(self._log.conn, query, session_id=session_id, role=role, limit=limit)
 
-    def statistics(self, session_id: str) -> analytics.Statistics:
-        """A session's figures: counts by role, invocations by status, tools with count and duration, tokens, cost."""
+    def statistics(
+        self, session_id: str, *, version: int | None = None, position: int | None = None, at: datetime | None = None
+    ) -> analytics.Statistics:
+        """A session's figures, now or as of a target: counts by role, invocations by status, tools with
+        count and duration each, tokens, cost, first and last activity."""
         sid = check_id(session_id, "session_id")
         with self._read("statistics"):
-            return analytics.statistics(self._log.conn, sid)
+            state = self._view(sid, version, position, at)
+            tools, by_status = analytics.invocation_figures(self._log.conn, segments(state))
+        return analytics.Statistics(
+            session_id=sid,
+            status=state.status,
+            message_count=state.message_count,
+            messages_by_role=dict(sorted(state.messages_by_role.items())),
+            invocation_count=state.invocation_count,
+            invocations_by_status=by_status,
+            total_duration_ms=state.total_duration_ms,
+            tools_used=state.tools_used,
+            tools=tools,
+            tokens_in=state.tokens_in,
+            tokens_out=state.tokens_out,
+            estimated_cost=state.estimated_cost,
+            first_activity=state.created_at,
+            last_activity=state.updated_at,
+            duration_s=(state.updated_at - state.created_at).total_seconds(),
+        )
 
     def usage(
         self, *, by: str = "tool", since: datetime | None = None, until: datetime | None = None

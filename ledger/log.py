@@ -343,6 +343,52 @@ class EventLog:
             (after, limit),
         ).fetchall()
 
+    def version_at(self, session_id: str, current: int, *, position: int | None = None, at: str | None = None) -> int:
+        """The session's last version at or before a global position or a stored time (0: none yet).
+
+        A binary search over the session's versions: positions and times only
+        grow with versions, so this costs O(log n) index lookups, not a scan.
+        """
+        column, bound = ("position", position) if at is None else ("recorded_at", at)
+        low, high = 0, current  # invariant: version ``low`` qualifies (0 stands for "before creation")
+        while low < high:
+            middle = (low + high + 1) // 2
+            (value,) = self.conn.execute(
+                f"SELECT {column} FROM events WHERE session_id = ? AND version = ?", (session_id, middle)
+            ).fetchone()
+            if value <= bound:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def position_at(self, at: str) -> int:
+        """The last global position recorded at or before a stored time (0: none), by binary search."""
+        low, high = 0, self._head.position
+        while low < high:
+            middle = (low + high + 1) // 2
+            (value,) = self.conn.execute("SELECT recorded_at FROM events WHERE position = ?", (middle,)).fetchone()
+            if value <= at:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def rows(self, *, after: int, until: int, limit: int) -> list[Row]:
+        """Stored rows with ``after < position <= until``, as stored, for copying to another file."""
+        return self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+            (after, until, limit),
+        ).fetchall()
+
+    def insert_rows(self, rows: Sequence[Row]) -> None:
+        """Insert rows exactly as another ledger stored them (inside a write transaction); the caller checks the chain."""
+        if not rows:
+            return
+        self.conn.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        last = rows[-1]
+        self._head = Head(last[0], last[8], last[6])
+
     def row_hash(self, position: int) -> bytes | None:
         """The stored hash at a position, or None when there is no such row."""
         row = self.conn.execute("SELECT hash FROM events WHERE position = ?", (position,)).fetchone()

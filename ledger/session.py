@@ -46,6 +46,12 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     tokens_in: int = 0
     tokens_out: int = 0
     estimated_cost: float = 0.0
+    parent_id: str | None = None
+    parent_version: int | None = None
+    # Where the effective conversation comes from: closed (session, first, last) version ranges
+    # left by forks and restores, then this session's own versions from ``run_start`` on.
+    lineage: tuple[tuple[str, int, int], ...] = ()
+    run_start: int = 1
 
     @property
     def is_open(self) -> bool:
@@ -107,6 +113,51 @@ def _created(state: Session | None, e: ev.RecordedEvent) -> Session:
         tags=p.tags,
         metadata=dict(p.metadata),
     )
+
+
+def segments(state: Session) -> tuple[tuple[str, int, int], ...]:
+    """The version ranges whose events make up the session's effective history, oldest first."""
+    return (*state.lineage, (state.session_id, state.run_start, state.version))
+
+
+# Fields a restore or fork carries over from the state it copies.
+_IDENTITY = ("session_id", "version", "position", "updated_at", "lineage", "run_start")
+
+
+def image(state: Session) -> dict[str, Any]:
+    """A state as the JSON-compatible dict that ``restored`` and ``forked`` events carry."""
+    out: dict[str, Any] = msgspec.to_builtins(state)
+    for name in _IDENTITY:
+        out.pop(name)
+    out["lineage"] = [list(seg) for seg in segments(state)]
+    return out
+
+
+def _from_image(e: ev.RecordedEvent, state: dict[str, Any], run_start: int, **changes: Any) -> Session:
+    fields = {k: v for k, v in state.items() if k != "lineage"}
+    return msgspec.convert(
+        {
+            **fields,
+            **changes,
+            "session_id": e.session_id,
+            "version": e.version,
+            "position": e.position,
+            "updated_at": ev.format_time(e.recorded_at),
+            "lineage": state.get("lineage", []),
+            "run_start": run_start,
+        },
+        Session,
+    )
+
+
+def _forked(state: Session | None, e: ev.RecordedEvent) -> Session:
+    if state is not None:
+        raise IntegrityError(f"session {e.session_id!r} is created twice (version {e.version})", session_id=e.session_id)
+    p: ev.Forked = e.payload  # type: ignore[assignment]
+    # A fork is a new path: it starts active even from a session that had ended.
+    return _from_image(e, p.state, 2, parent_id=p.parent_id, parent_version=p.parent_version,
+                       created_at=ev.format_time(e.recorded_at), status=ACTIVE, completed_at=None,
+                       completion_reason=None)
 
 
 def _message_added(s: Session, p: ev.MessageAdded) -> dict[str, Any]:
@@ -187,6 +238,8 @@ def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
     """
     if event.type == "created":
         return _created(state, event)
+    if event.type == "forked":
+        return _forked(state, event)
     if state is None:
         raise IntegrityError(
             f"session {event.session_id!r} has a {event.type!r} event before it was created",
@@ -199,6 +252,10 @@ def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
             expected=state.version + 1,
             actual=event.version,
         )
+    if event.type == "restored":
+        p: ev.Restored = event.payload  # type: ignore[assignment]
+        return _from_image(event, p.state, event.version + 1, parent_id=state.parent_id,
+                           parent_version=state.parent_version, created_at=ev.format_time(state.created_at))
     changes = _HANDLERS[event.type](state, event.payload)
     if event.type == "completed":
         changes["completed_at"] = event.recorded_at

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import defaultdict
+from datetime import timedelta
 
 import msgspec
 
+from .events import parse_time
 from .session import Session
 
 SNAPSHOT_FORMAT = 1
@@ -119,3 +122,26 @@ def stored(conn: sqlite3.Connection, session_id: str) -> dict[int, bytes]:
 def sessions_with_snapshots(conn: sqlite3.Connection) -> list[str]:
     """The ids of sessions that have at least one snapshot."""
     return [sid for (sid,) in conn.execute("SELECT DISTINCT session_id FROM snapshots ORDER BY session_id")]
+
+
+def retention_victims(
+    rows: list[tuple[str, int, str]], keep: int, bucket: timedelta | None
+) -> list[tuple[str, int]]:
+    """Which snapshots a retention policy drops: all but each session's last ``keep``, and the newest
+    one in each ``bucket`` of creation time. ``rows`` are (session_id, version, created_at)."""
+    by_session: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for session_id, version, created_at in rows:
+        by_session[session_id].append((version, created_at))
+    victims: list[tuple[str, int]] = []
+    for session_id, snaps in by_session.items():
+        snaps.sort(reverse=True)
+        kept = {version for version, _ in snaps[:keep]}
+        if bucket is not None:
+            seen: set[int] = set()
+            for version, created_at in snaps:  # newest first, so the first in a bucket is its newest
+                slot = int(parse_time(created_at).timestamp() // bucket.total_seconds())
+                if slot not in seen:
+                    seen.add(slot)
+                    kept.add(version)
+        victims += [(session_id, version) for version, _ in snaps if version not in kept]
+    return victims

@@ -15,13 +15,14 @@ can query directly (``sqlite3 ledger.db 'SELECT * FROM usage_by_tool'``):
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from ledger.errors import InvalidInput, SessionNotFound
-from ledger.events import format_time, parse_time
+from ledger.errors import InvalidInput
+from ledger.events import format_time
 
 GROUPS: dict[str, str] = {"tool": "tool", "user": "user_id", "model": "model", "day": "day", "status": "status"}
 VIEWS: tuple[str, ...] = tuple(f"usage_by_{by}" for by in GROUPS) + ("activity",)
@@ -120,50 +121,24 @@ class Statistics(msgspec.Struct, frozen=True, kw_only=True):
     duration_s: float
 
 
-def statistics(conn: sqlite3.Connection, session_id: str) -> Statistics:
-    """The figures of one session, from the read tables."""
-    row = conn.execute(
-        "SELECT status, message_count, invocation_count, total_duration_ms, tools_used, tokens_in, tokens_out,"
-        " estimated_cost, created_at, updated_at FROM sessions WHERE session_id = ?",
-        (session_id,),
-    ).fetchone()
-    if row is None:
-        raise SessionNotFound(f"session {session_id!r} does not exist", session_id=session_id)
-    status, messages, invocations, duration, tools_used, tokens_in, tokens_out, cost, first, last = row
-    by_role = dict(
-        conn.execute(
-            "SELECT role, COUNT(*) FROM messages WHERE session_id = ? GROUP BY role ORDER BY role", (session_id,)
-        ).fetchall()
-    )
-    by_status = dict(
-        conn.execute(
-            "SELECT status, COUNT(*) FROM invocations WHERE session_id = ? GROUP BY status ORDER BY status",
-            (session_id,),
-        ).fetchall()
-    )
-    tools = tuple(
-        ToolUsage(name, count, total or 0.0)
-        for name, count, total in conn.execute(
-            "SELECT tool_name, COUNT(*), SUM(duration_ms) FROM invocations WHERE session_id = ?"
-            " GROUP BY tool_name ORDER BY MIN(position)",
-            (session_id,),
+def invocation_figures(
+    conn: sqlite3.Connection, segments: Sequence[tuple[str, int, int]]
+) -> tuple[tuple[ToolUsage, ...], dict[str, int]]:
+    """Per tool (count, total duration) in first-use order, and counts by status, over a lineage of version ranges."""
+    parts, args = [], []
+    for session_id, first, last in segments:
+        parts.append(
+            "SELECT position, tool_name, duration_ms, status FROM invocations"
+            " WHERE session_id = ? AND version BETWEEN ? AND ?"
         )
-    )
-    first_at, last_at = parse_time(first), parse_time(last)
-    return Statistics(
-        session_id=session_id,
-        status=status,
-        message_count=messages,
-        messages_by_role=by_role,
-        invocation_count=invocations,
-        invocations_by_status=by_status,
-        total_duration_ms=duration,
-        tools_used=tuple(msgspec.json.decode(tools_used)),
-        tools=tools,
-        tokens_in=tokens_in,
-        tokens_out=tokens_out,
-        estimated_cost=cost,
-        first_activity=first_at,
-        last_activity=last_at,
-        duration_s=(last_at - first_at).total_seconds(),
-    )
+        args += [session_id, first, last]
+    # Positions grow along a lineage (each range was written after the ones it continues).
+    rows = conn.execute(" UNION ALL ".join(parts) + " ORDER BY position", args).fetchall()
+    tools: dict[str, list[Any]] = {}
+    by_status: dict[str, int] = {}
+    for _, tool, duration, status in rows:
+        entry = tools.setdefault(tool, [0, 0.0])
+        entry[0] += 1
+        entry[1] += duration or 0.0
+        by_status[status] = by_status.get(status, 0) + 1
+    return tuple(ToolUsage(t, n, d) for t, (n, d) in tools.items()), dict(sorted(by_status.items()))

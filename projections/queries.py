@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -267,13 +267,31 @@ def _summaries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[Se
     ]
 
 
+def _union(segments: Sequence[tuple[str, int, int]], select: str) -> tuple[str, list[Any]]:
+    """One UNION ALL over version ranges of sessions, each tagged with its place as ``seg``."""
+    parts, args = [], []
+    for index, (session_id, first, last) in enumerate(segments):
+        parts.append(f"SELECT {index} AS seg, {select} WHERE session_id = ? AND version BETWEEN ? AND ?")
+        args += [session_id, first, last]
+    return " UNION ALL ".join(parts), args
+
+
 def conversation(
-    conn: sqlite3.Connection, session_id: str, *, limit: int | None = None, offset: int = 0
+    conn: sqlite3.Connection,
+    segments: Sequence[tuple[str, int, int]],
+    *,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[tuple[Any, ...]]:
-    """A session's messages in order: (role, content, tool_name, invocation_id, model, tokens_in,
-    tokens_out, recorded_at, version, position) rows, optionally one page."""
-    return conn.execute(
-        "SELECT role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position"
-        " FROM messages WHERE session_id = ? ORDER BY version LIMIT ? OFFSET ?",
-        (session_id, -1 if limit is None else limit, offset),
+    """The messages of a lineage of (session, first version, last version) ranges, in order: (role,
+    content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position)."""
+    union, args = _union(
+        segments,
+        "role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position"
+        " FROM messages",
+    )
+    rows = conn.execute(
+        f"SELECT * FROM ({union}) ORDER BY seg, version LIMIT ? OFFSET ?",
+        (*args, -1 if limit is None else limit, offset),
     ).fetchall()
+    return [row[1:] for row in rows]

@@ -157,6 +157,56 @@ def _completed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     c.execute(_COMPLETED, (e.version, e.position, at, p.status, at, p.reason, e.session_id))
 
 
+def _stored_time(value: str | None) -> str | None:
+    # Times inside a carried state are RFC 3339 from msgspec; the tables hold the ledger's fixed-width form.
+    return None if value is None else ev.format_time(ev.parse_time(value))
+
+
+_STATE_COLUMNS = (
+    "user_id", "purpose", "status", "completed_at", "completion_reason", "message_count", "invocation_count",
+    "total_duration_ms", "tokens_in", "tokens_out", "estimated_cost", "tools_used",
+)
+
+
+def _state_values(state: dict[str, Any]) -> list[Any]:
+    values = {**state, "completed_at": _stored_time(state.get("completed_at")),
+              "tools_used": json_text(state.get("tools_used", []))}
+    return [values.get(column) for column in _STATE_COLUMNS]
+
+
+def _replace_children(c: sqlite3.Connection, session_id: str, state: dict[str, Any]) -> None:
+    for table in ("session_tags", "session_metadata", "session_data"):
+        c.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+    c.executemany("INSERT INTO session_tags (session_id, tag) VALUES (?, ?)", [(session_id, t) for t in state["tags"]])
+    for table, key in (("session_metadata", "metadata"), ("session_data", "data")):
+        c.executemany(
+            f"INSERT INTO {table} (session_id, key, value) VALUES (?, ?, ?)",
+            [(session_id, k, json_text(v)) for k, v in state[key].items()],
+        )
+
+
+def _restored(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.Restored = e.payload  # type: ignore[assignment]
+    sets = ", ".join(f"{column} = ?" for column in _STATE_COLUMNS)
+    c.execute(
+        f"UPDATE sessions SET version = ?, position = ?, updated_at = ?, {sets} WHERE session_id = ?",
+        (e.version, e.position, at, *_state_values(p.state), e.session_id),
+    )
+    _replace_children(c, e.session_id, p.state)
+
+
+def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.Forked = e.payload  # type: ignore[assignment]
+    state = {**p.state, "status": "active", "completed_at": None, "completion_reason": None}
+    columns = ", ".join(_STATE_COLUMNS)
+    c.execute(
+        f"INSERT INTO sessions (session_id, parent_id, created_at, updated_at, version, position, {columns})"
+        f" VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * len(_STATE_COLUMNS))})",
+        (e.session_id, p.parent_id, at, at, e.version, e.position, *_state_values(state)),
+    )
+    _replace_children(c, e.session_id, state)
+
+
 _HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, str], None]] = {
     "created": _created,
     "message_added": _message_added,
@@ -169,6 +219,8 @@ _HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, str], None]] =
     "tags_added": _tags_added,
     "tags_removed": _tags_removed,
     "completed": _completed,
+    "restored": _restored,
+    "forked": _forked,
 }
 
 FTS_SCHEMA = (

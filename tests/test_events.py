@@ -23,6 +23,8 @@ def test_every_event_type_round_trips_through_its_payload() -> None:
         ev.TagsRemoved(tags=("a",)),
         ev.InvocationLinked(invocation_id="i", tool_name="t", duration_ms=1.25, cost=0.1, status="error", artifact="file:///x"),
         ev.Completed(status="failed", reason="r"),
+        ev.Restored(target_version=3, state={"status": "active", "metadata": {"k": [1]}}),
+        ev.Forked(parent_id="p", parent_version=7, state={"status": "active", "lineage": [["p", 1, 7]]}),
     ]
     assert {type(s).type for s in samples} == set(ev.EVENT_TYPES)
     for event in samples:

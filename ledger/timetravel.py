@@ -1,0 +1,268 @@
+"""Time travel: state as of a version, position or instant; checkpoints; restore, fork and whole-ledger replay.
+
+Every as-of read costs the nearest snapshot at or before the target plus the
+events after it, so it is as fast as a current read. Restore and fork are
+events (``restored``, ``forked``) carrying the state they start from, so the
+audit trail shows them and the fold stays pure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from projections.base import Progress, ProjectionRunner
+
+from . import events as ev
+from .chain import ChainChecker, Digest
+from .errors import IntegrityError, InvalidInput, SessionNotFound
+from .log import EventLog
+from .session import Session, fold, image
+from .snapshots import SnapshotStore, retention_victims
+from .transactions import Transaction
+from .validation import check_id
+
+_COPY_BATCH = 5000
+
+
+def _normalised(value: Any) -> Any:
+    # Tuples become lists, as they will once stored, so the folded payload equals the decoded one.
+    return msgspec.json.decode(msgspec.json.encode(value))
+
+
+class TimeTravel:
+    """As-of reads, checkpoints, snapshot retention, restore, fork and replay; mixed into ``Ledger``."""
+
+    _log: EventLog
+    _snapshots: SnapshotStore
+    _runner: ProjectionRunner
+    _cache: Any
+    _new_id: Callable[[], str]
+    _read: Callable[[str], AbstractContextManager[None]]
+    _write: Callable[[str], AbstractContextManager[Transaction]]
+    _state: Callable[[str], Session | None]
+    _existing: Callable[[str], Session]
+    _command: Callable[..., tuple[Session | None, int]]
+    durability: str
+
+    # -- resolving a target ------------------------------------------------------------
+
+    def _target(self, session_id: str, version: object, position: object, at: object) -> int | None:
+        """Inside a transaction: the version meant by at most one of version/position/at (None: current)."""
+        given = [name for name, value in (("version", version), ("position", position), ("at", at)) if value is not None]
+        if len(given) > 1:
+            raise InvalidInput(
+                f"session {session_id!r}: give at most one of version, position and at (got {', '.join(given)})",
+                session_id=session_id,
+                field=given[1],
+            )
+        current = self._existing(session_id).version
+        if not given:
+            return None
+        if version is not None:
+            if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= current:
+                raise InvalidInput(
+                    f"session {session_id!r} has versions 1 to {current}; got version {version!r}",
+                    session_id=session_id,
+                    field="version",
+                    limit=current,
+                )
+            return version
+        if position is not None:
+            if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < 2**63:
+                raise InvalidInput(
+                    f"session {session_id!r}: position must be an integer >= 0; got {position!r}",
+                    session_id=session_id,
+                    field="position",
+                )
+            found = self._log.version_at(session_id, current, position=position)
+            where = f"at position {position}"
+        else:
+            found = self._log.version_at(session_id, current, at=_time(at, "at", session_id))
+            where = f"at {at}"
+        if found == 0:
+            raise SessionNotFound(f"session {session_id!r} did not exist yet {where}", session_id=session_id)
+        return found
+
+    def _state_at(self, session_id: str, version: int) -> Session:
+        """Inside a transaction: the state right after ``version``, from the nearest snapshot and the events after it."""
+        current = self._state(session_id)
+        if current is not None and current.version == version:
+            return current
+        base = self._snapshots.load(self._log.conn, session_id, version)
+        tail = self._log.read_session(session_id, after_version=base.version if base else 0, until_version=version)
+        state = fold(tail, base)
+        if state is None or state.version != version:
+            raise IntegrityError(f"session {session_id!r} does not fold to version {version}", session_id=session_id)
+        return state
+
+    def _view(self, session_id: str, version: object = None, position: object = None, at: object = None) -> Session:
+        """Inside a transaction: the state now, or as of the one target given."""
+        target = self._target(session_id, version, position, at)
+        return self._existing(session_id) if target is None else self._state_at(session_id, target)
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    def checkpoint(self, session_id: str) -> int:
+        """Snapshot the session's current state now; returns the version snapshotted."""
+        sid = check_id(session_id, "session_id")
+        with self._write("checkpoint"):
+            state = self._existing(sid)
+            (row_hash,) = self._log.conn.execute(
+                "SELECT hash FROM events WHERE session_id = ? AND version = ?", (sid, state.version)
+            ).fetchone()
+            self._snapshots.save(self._log.conn, state, row_hash.hex(), self._log.head.recorded_at)
+        return state.version
+
+    def drop_snapshots(self, keep: int = 3, *, bucket: timedelta | None = timedelta(days=1)) -> int:
+        """Apply the retention policy: per session keep the last ``keep`` snapshots plus the newest in each
+        ``bucket`` of time (None: no buckets); returns how many were dropped. Only a cache is lost."""
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            raise InvalidInput(f"keep must be an integer >= 0; got {keep!r}", field="keep")
+        if bucket is not None and (not isinstance(bucket, timedelta) or bucket <= timedelta(0)):
+            raise InvalidInput(f"bucket must be a positive timedelta or None; got {bucket!r}", field="bucket")
+        with self._write("drop_snapshots"):
+            rows = self._log.conn.execute("SELECT session_id, version, created_at FROM snapshots").fetchall()
+            victims = retention_victims(rows, keep, bucket)
+            self._log.conn.executemany("DELETE FROM snapshots WHERE session_id = ? AND version = ?", victims)
+        return len(victims)
+
+    # -- restore and fork --------------------------------------------------------------
+
+    def restore(
+        self,
+        session_id: str,
+        *,
+        version: int | None = None,
+        at: datetime | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Rewind the session to what it was at a version or instant, by appending a ``restored`` event.
+
+        Its state, metadata, data and conversation become the target's; new
+        events continue from there. The events in between stay in the log.
+        Returns the new version.
+        """
+        sid = check_id(session_id, "session_id")
+        if version is None and at is None:
+            raise InvalidInput(f"session {sid!r}: restore needs a version or an at", session_id=sid, field="version")
+
+        def decide(state: Session | None) -> ev.Event:
+            target = self._target(sid, version, None, at)
+            assert target is not None
+            return ev.Restored(target_version=target, state=_normalised(image(self._state_at(sid, target))))
+
+        return self._command(sid, "restored", decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def fork(
+        self,
+        session_id: str,
+        *,
+        version: int | None = None,
+        at: datetime | None = None,
+        new_session_id: str | None = None,
+        event_id: str | None = None,
+    ) -> Session:
+        """Start a new session from this one's state at a version or instant (now when neither is given).
+
+        The source is untouched; the new session's first event is ``forked``,
+        naming the parent and its version. Returns the new session.
+        """
+        parent = check_id(session_id, "session_id")
+        generated = new_session_id is None
+        child = check_id(self._new_id() if generated else new_session_id, "new_session_id")
+
+        def decide(state: Session | None) -> ev.Event:
+            target = self._target(parent, version, None, at)
+            source = self._existing(parent) if target is None else self._state_at(parent, target)
+            return ev.Forked(parent_id=parent, parent_version=source.version, state=_normalised(image(source)))
+
+        state, _ = self._command(
+            child, "forked", decide, expected_version=None, event_id=event_id, create=True, generated_id=generated
+        )
+        assert state is not None
+        return msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=Session)
+
+    # -- whole-ledger replay -----------------------------------------------------------
+
+    def replay(
+        self,
+        *,
+        into: str | os.PathLike[str],
+        until_position: int | None = None,
+        until: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> Digest:
+        """Write a new ledger file holding exactly the events up to the cut, with every projection as it stood then.
+
+        The copy's chain is checked row by row as it is written, so the file
+        verifies and its head equals this chain's hash at the cut. Returns that head.
+        """
+        from .ledger import Ledger
+
+        if until_position is not None and until is not None:
+            raise InvalidInput("give until_position or until, not both", field="until")
+        if not isinstance(into, (str, os.PathLike)) or os.fspath(into) == ":memory:":
+            raise InvalidInput(f"into must be a file path; got {into!r}", field="into")
+        if os.path.exists(into) and os.path.getsize(into) > 0:
+            raise InvalidInput(f"{os.fspath(into)!r} already exists; replay writes a new file", field="into")
+        with self._read("replay"):
+            head = self._log.head.position
+            if until_position is not None:
+                if isinstance(until_position, bool) or not isinstance(until_position, int) or until_position < 0:
+                    raise InvalidInput(f"until_position must be an integer >= 0; got {until_position!r}", field="until_position")
+                cut = min(until_position, head)
+            elif until is not None:
+                cut = self._log.position_at(_time(until, "until", None))
+            else:
+                cut = head
+        projectors = [p for p in self._runner.projectors if p.name != "sessions"]
+        target = Ledger(into, durability=self.durability, snapshot_every=self._snapshots.every, projectors=projectors)
+        try:
+            with target._write("replay"):
+                checker = ChainChecker()
+                for rows in self._copy_batches(cut):
+                    if not checker.check(rows):
+                        report = checker.report()
+                        raise IntegrityError(
+                            f"the log is damaged at position {report.first_bad_position}: {report.reason}; run verify"
+                        )
+                    target._log.insert_rows(rows)
+                    if progress is not None:
+                        progress(checker.position, cut)
+                with self._read("replay"):
+                    snaps = self._log.conn.execute("SELECT * FROM snapshots WHERE position <= ?", (cut,)).fetchall()
+                target._log.conn.executemany(
+                    f"INSERT INTO snapshots VALUES ({', '.join('?' * (len(snaps[0]) if snaps else 1))})", snaps
+                )
+                target._catch_up()
+            return target.digest()
+        finally:
+            target.close()
+
+    def _copy_batches(self, cut: int) -> Iterator[list[Any]]:
+        after = 0
+        while after < cut:
+            with self._read("replay"):
+                rows = self._log.rows(after=after, until=cut, limit=_COPY_BATCH)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+
+def _time(value: object, field: str, session_id: str | None) -> str:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(
+            f"{field} must be a timezone-aware datetime; got {value!r}", session_id=session_id, field=field
+        )
+    try:
+        return ev.format_time(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{field}: {exc}", session_id=session_id, field=field) from exc
