@@ -208,7 +208,12 @@ def cells_for(size: str, ledger: Ledger, conn: sqlite3.Connection, limit: int) -
     list_sessions = ledger.list_sessions
     execute = conn.execute
     cells = [
-        Cell(size, 1, lambda: execute(first_sql, (*args, limit)).fetchall(), lambda: list_sessions(**FILTER, limit=limit)),
+        Cell(
+            size,
+            1,
+            lambda: execute(first_sql, (*args, limit)).fetchall(),
+            lambda: list_sessions(**FILTER, limit=limit),
+        ),
         Cell(
             size,
             2,
@@ -352,7 +357,13 @@ def run(options: Options) -> dict[str, Any]:
                 f"<= {SCALE_TARGET:.2f}x " + ("(met)" if met else "(not met)"),
             ]
         )
-        results.append({"scale_page": page, "ledger_large_over_small": scale.as_dict(), "raw_large_over_small": raw_scale.as_dict()})
+        results.append(
+            {
+                "scale_page": page,
+                "ledger_large_over_small": scale.as_dict(),
+                "raw_large_over_small": raw_scale.as_dict(),
+            }
+        )
 
     small_n, large_n = (f"{n:,}" for n in params.sizes)
     latency = markdown_table(

@@ -19,9 +19,10 @@ import msgspec
 
 from ledger.errors import InvalidInput
 from ledger.events import parse_time
+from ledger.validation import Limits, check_json
 
 from .analytics import time_bound
-from .search import fts_query
+from .search import words
 from .sessions import json_text
 
 STATUSES = ("active", "completed", "failed", "abandoned", "purged")
@@ -38,6 +39,7 @@ ORDERS = (
     "estimated_cost",
 )
 MAX_LIMIT = 10_000
+_LIMITS = Limits()
 
 
 class _Any:
@@ -120,8 +122,10 @@ def _decode_cursor(cursor: object, order_by: str, descending: bool) -> tuple[Any
         order, desc, value, session_id = msgspec.json.decode(raw)
     except (binascii.Error, ValueError, msgspec.DecodeError, TypeError, UnicodeError) as exc:
         raise InvalidInput("cursor is not one this ledger made", field="cursor") from exc
-    if order != order_by or desc != descending or not isinstance(session_id, str):
+    if order != order_by or desc != descending:
         raise InvalidInput("cursor belongs to a listing with another order; start again without it", field="cursor")
+    if not isinstance(session_id, str) or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidInput("cursor is not one this ledger made", field="cursor")
     return value, session_id
 
 
@@ -186,10 +190,12 @@ def list_sessions(
                 )
                 args.append(key)
             else:
+                # The value a write would have stored, or the refusal a write would have given.
                 try:
-                    encoded = json_text(value)
-                except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
-                    raise InvalidInput(f"metadata filter {key!r} is not a JSON value: {exc}", field="metadata") from exc
+                    value, _ = check_json(value, f"metadata filter {key!r}", _LIMITS.max_metadata_value_bytes, _LIMITS, None)
+                except InvalidInput as exc:
+                    raise InvalidInput(exc.message, field="metadata", limit=exc.limit) from exc
+                encoded = json_text(value)
                 where.append(
                     "EXISTS (SELECT 1 FROM session_metadata AS m"
                     " WHERE m.session_id = s.session_id AND m.key = ? AND m.value = ?)"
@@ -204,11 +210,12 @@ def list_sessions(
             where.append(f"s.{column} {op} ?")
             args.append(time_bound(bound, field))
     if text is not None:
-        where.append(
-            "s.session_id IN (SELECT m.session_id FROM messages_fts JOIN messages AS m"
-            " ON m.position = messages_fts.rowid WHERE messages_fts MATCH ?)"
-        )
-        args.append(fts_query(text, "text"))
+        for word in words(text, "text"):  # each word anywhere in the conversation, not all in one message
+            where.append(
+                "s.session_id IN (SELECT m.session_id FROM messages_fts JOIN messages AS m"
+                " ON m.position = messages_fts.rowid WHERE messages_fts MATCH ?)"
+            )
+            args.append(f'"{word}"')
     direction, compare = ("DESC", "<") if descending else ("ASC", ">")
     if cursor is not None:
         value, after_id = _decode_cursor(cursor, order_by, descending)

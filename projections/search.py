@@ -1,12 +1,14 @@
 """Full-text search over the conversation (FTS5 on ``messages.content``, porter stemming).
 
 A query is plain words, all of which must match (stemmed: "failing" finds
-"fails"); each word is quoted before it reaches FTS5, so punctuation and FTS
-operators in user text are searched for, never interpreted.
+"fails"). Words are cut the way the FTS5 tokenizer cuts text (letters and
+digits; anything else separates), and each is quoted before it reaches FTS5,
+so punctuation and FTS operators in user text are never interpreted.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import msgspec
@@ -27,14 +29,22 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
     rank: float
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: object, field: str = "query") -> list[str]:
+    """The words of a plain-text query, cut as the FTS5 tokenizer cuts (``InvalidInput`` when there are none)."""
+    if not isinstance(text, str) or "\x00" in text:
+        raise InvalidInput(f"{field} must be a string of words without NUL; got {text!r}", field=field)
+    found = _WORD.findall(text)
+    if not found:
+        raise InvalidInput(f"{field} must hold at least one word (letters or digits)", field=field)
+    return found
+
+
 def fts_query(text: object, field: str = "query") -> str:
     """Plain words as an FTS5 query that matches messages holding all of them."""
-    if not isinstance(text, str) or "\x00" in text:
-        raise InvalidInput(f"{field} must be a string of words; got {text!r}", field=field)
-    words = text.split()
-    if not words:
-        raise InvalidInput(f"{field} must hold at least one word", field=field)
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    return " ".join(f'"{word}"' for word in words(text, field))
 
 
 def search_messages(
