@@ -236,11 +236,13 @@ class TimeTravel:
                     target._log.insert_rows(rows)
                     if progress is not None:
                         progress(checker.position, cut)
+                columns = "session_id, version, position, schema, event_hash, state, created_at"
                 with self._read("replay"):
-                    snaps = self._log.conn.execute("SELECT * FROM snapshots WHERE position <= ?", (cut,)).fetchall()
-                target._log.conn.executemany(
-                    f"INSERT INTO snapshots VALUES ({', '.join('?' * (len(snaps[0]) if snaps else 1))})", snaps
-                )
+                    snaps = self._log.conn.execute(
+                        f"SELECT {columns} FROM snapshots WHERE position <= ?", (cut,)
+                    ).fetchall()
+                if snaps:
+                    target._log.conn.executemany(f"INSERT INTO snapshots ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", snaps)
                 target._catch_up()
             return target.digest()
         finally:

@@ -364,3 +364,12 @@ TimeTravelMachine.TestCase.settings = settings(
     max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 test_laws_1_and_2_time_travel = TimeTravelMachine.TestCase
+
+
+def test_replay_of_a_ledger_without_snapshots(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "n.db", snapshot_every=0) as led:
+        led.create_session("s")
+        led.add_message("s", "user", "hi")
+        assert led.replay(into=tmp_path / "copy.db") == led.digest()
+    with Ledger(tmp_path / "copy.db") as copy:
+        assert [m.content for m in copy.messages("s")] == ["hi"]
