@@ -23,7 +23,7 @@ import pydantic
 
 from projections import analytics, queries, search
 from projections.base import ProjectionRunner, Progress, Projector
-from projections.sessions import SessionsProjector
+from projections.sessions import SearchProjector, SessionsProjector
 
 from . import events as ev
 from . import snapshots
@@ -100,7 +100,7 @@ class Ledger(Commands, TimeTravel):
         self._tx: Transaction | None = None
         self._lock = threading.RLock()
         self._closed = False
-        self._runner = ProjectionRunner([SessionsProjector(), *projectors])
+        self._runner = ProjectionRunner([SessionsProjector(), SearchProjector(), *projectors])
         self._projections_ready = False
         self._log = EventLog(path, durability=durability, busy_timeout=busy_timeout, extra_schema=snapshots.SCHEMA)
         self.path = self._log.path
@@ -161,6 +161,17 @@ class Ledger(Commands, TimeTravel):
 
     def _read_batch(self, after: int, limit: int) -> list[RecordedEvent]:
         return self._log.read(after=after, limit=limit)
+
+    def _level_lazy(self) -> None:
+        """Bring the lazy projectors (the search index) level before a read that uses them."""
+        with self._lock:
+            with self._read("catch up"):
+                behind = self._runner.behind(self._log.conn, self._log.head.position, lazy=True)
+            if behind:
+                with self._write("catch up"):
+                    head = self._log.head.position
+                    behind = self._runner.behind(self._log.conn, head, lazy=True)
+                    self._runner.catch_up(self._log.conn, behind, self._read_batch, head)
 
     def _catch_up(self) -> None:
         """Inside a write transaction: set up the projections once, then replay what any of them missed."""
@@ -541,6 +552,8 @@ class Ledger(Commands, TimeTravel):
         equality, or ``ANY`` for the key's presence; ``text``: words in the
         conversation; ``limit``: 1-10000. Raises ``InvalidInput`` for a bad filter.
         """
+        if text is not None:
+            self._level_lazy()
         with self._read("list_sessions"):
             return queries.list_sessions(
                 self._log.conn,
@@ -576,6 +589,7 @@ class Ledger(Commands, TimeTravel):
         self, query: str, *, session_id: str | None = None, role: str | None = None, limit: int = 20
     ) -> list[search.SearchHit]:
         """Full-text search over every conversation: the best ``limit`` messages holding all the words."""
+        self._level_lazy()
         with self._read("search_messages"):
             return search.search_messages(self._log.conn, query, session_id=session_id, role=role, limit=limit)
 

@@ -222,10 +222,11 @@ class TimeTravel:
                 cut = self._log.position_at(_time(until, "until", None))
             else:
                 cut = head
-        projectors = [p for p in self._runner.projectors if p.name != "sessions"]
+        projectors = [p for p in self._runner.projectors if not p.builtin]
         target = Ledger(into, durability=self.durability, snapshot_every=self._snapshots.every, projectors=projectors)
         try:
             with target._write("replay"):
+                target._runner.pin(target._log.conn, 0)
                 checker = ChainChecker()
                 for rows in self._copy_batches(cut):
                     if not checker.check(rows):

@@ -11,6 +11,13 @@ projection is never ahead of or behind what it says. Inline, the ledger calls
 :meth:`ProjectionRunner.apply_inline` inside every append; a projector that is
 new, bumped, or behind (another process appended without knowing it) catches
 up from its position before the ledger serves it.
+
+Two refinements keep appends cheap. A *built-in* inline projector is kept
+level by every writer of the file (the file format guarantees they all run
+it), so once caught up its position is stored as ``IN_STEP`` instead of being
+rewritten on every append. A *lazy* projector (``inline = False``) is skipped
+on append and caught up in bulk right before a read that needs it, so a
+query after a command still sees it.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ ReadBatch = Callable[[int, int], list[RecordedEvent]]
 Progress = Callable[[int, int], None]
 
 REPLAY_BATCH = 5000
+IN_STEP = -1  # stored position of a built-in inline projector that every append keeps level
 
 
 class Projector:
@@ -48,6 +56,8 @@ class Projector:
     name: ClassVar[str] = ""
     version: ClassVar[int] = 1
     handles: ClassVar[frozenset[str]] = frozenset()
+    inline: ClassVar[bool] = True
+    builtin: ClassVar[bool] = False
     tables: ClassVar[tuple[str, ...]] = ()
     views: ClassVar[tuple[str, ...]] = ()
 
@@ -91,15 +101,18 @@ class ProjectionRunner:
         if any(p.name == name for p in self.projectors):
             raise InvalidInput(f"a projector named {name!r} is already registered", field="projector.name")
         self.projectors.append(projector)
-        marks = ", ".join("?" * len(self.projectors))
-        self._advance_sql = f"UPDATE projector_positions SET position = ? WHERE name IN ({marks})"
-        self._names = [p.name for p in self.projectors]
+        self._arrange()
 
     def remove(self, projector: Projector) -> None:
         """Forget a projector (its tables stay)."""
         self.projectors = [p for p in self.projectors if p is not projector]
-        self._names = [p.name for p in self.projectors]
-        marks = ", ".join("?" * len(self.projectors))
+        self._arrange()
+
+    def _arrange(self) -> None:
+        self._inline = [p for p in self.projectors if p.inline]
+        # Only inline projectors that are not built in have their position rewritten on append.
+        self._tracked = [p.name for p in self._inline if not p.builtin]
+        marks = ", ".join("?" * len(self._tracked))
         self._advance_sql = f"UPDATE projector_positions SET position = ? WHERE name IN ({marks})"
 
     def get(self, name: str) -> Projector:
@@ -107,7 +120,7 @@ class ProjectionRunner:
         for projector in self.projectors:
             if projector.name == name:
                 return projector
-        known = ", ".join(self._names) or "none"
+        known = ", ".join(p.name for p in self.projectors) or "none"
         raise InvalidInput(f"no projector named {name!r} (registered: {known})", field="projection")
 
     # -- inside a write transaction ----------------------------------------------
@@ -115,9 +128,7 @@ class ProjectionRunner:
     def ensure(self, conn: sqlite3.Connection) -> None:
         """Create missing projectors' tables at position 0, and reset those whose version changed."""
         conn.execute(POSITIONS_SCHEMA)
-        stored = dict(
-            (name, version) for name, version in conn.execute("SELECT name, version FROM projector_positions")
-        )
+        stored = dict(conn.execute("SELECT name, version FROM projector_positions").fetchall())
         db = sqlite_utils.Database(conn)
         for projector in self.projectors:
             version = stored.get(projector.name)
@@ -126,15 +137,22 @@ class ProjectionRunner:
             if version is not None:
                 projector.drop(db)
             projector.create(db)
-            conn.execute(
-                "INSERT OR REPLACE INTO projector_positions (name, version, position) VALUES (?, ?, 0)",
-                (projector.name, projector.version),
-            )
+            self._reset(conn, projector)
 
-    def behind(self, conn: sqlite3.Connection, head: int) -> list[Projector]:
-        """Registered projectors whose stored position is short of ``head``."""
+    def behind(self, conn: sqlite3.Connection, head: int, *, lazy: bool = False) -> list[Projector]:
+        """Inline projectors (or, with ``lazy``, the lazy ones) that are not level with ``head``.
+
+        A built-in inline projector counts as behind until it is marked ``IN_STEP``.
+        """
         positions = dict(conn.execute("SELECT name, position FROM projector_positions").fetchall())
-        return [p for p in self.projectors if positions.get(p.name, -1) < head]
+        out = []
+        for p in self.projectors:
+            position = positions.get(p.name, 0)
+            if p.inline == lazy or position == IN_STEP:
+                continue
+            if position < head or (p.builtin and p.inline):
+                out.append(p)
+        return out
 
     def catch_up(
         self,
@@ -149,6 +167,7 @@ class ProjectionRunner:
             (start,) = conn.execute(
                 "SELECT position FROM projector_positions WHERE name = ?", (projector.name,)
             ).fetchone()
+            start = max(start, 0)
             done = start
             while done < head:
                 batch = [e for e in read(done, REPLAY_BATCH) if e.position <= head]
@@ -160,7 +179,8 @@ class ProjectionRunner:
                 done = batch[-1].position
                 if progress is not None:
                     progress(done - start, head - start)
-            conn.execute("UPDATE projector_positions SET position = ? WHERE name = ?", (head, projector.name))
+            level = IN_STEP if projector.builtin and projector.inline else head
+            conn.execute("UPDATE projector_positions SET position = ? WHERE name = ?", (level, projector.name))
 
     def rebuild(
         self,
@@ -175,19 +195,28 @@ class ProjectionRunner:
         for projector in projectors:
             projector.drop(db)
             projector.create(db)
-            conn.execute(
-                "INSERT OR REPLACE INTO projector_positions (name, version, position) VALUES (?, ?, 0)",
-                (projector.name, projector.version),
-            )
+            self._reset(conn, projector)
         self.catch_up(conn, projectors, read, head, progress)
 
+    def pin(self, conn: sqlite3.Connection, head: int) -> None:
+        """Before rows are added without the inline projectors (a copy, an import): record where they stand."""
+        conn.execute("UPDATE projector_positions SET position = ? WHERE position = ?", (head, IN_STEP))
+
+    @staticmethod
+    def _reset(conn: sqlite3.Connection, projector: Projector) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO projector_positions (name, version, position) VALUES (?, ?, 0)",
+            (projector.name, projector.version),
+        )
+
     def apply_inline(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-        """Fold freshly appended events into every projector and move all positions to the last one."""
-        for projector in self.projectors:
+        """Fold freshly appended events into every inline projector and advance the tracked positions."""
+        for projector in self._inline:
             if projector.handles:
                 wanted = [e for e in events if e.type in projector.handles]
                 if wanted:
                     projector.apply(conn, wanted)
             else:
                 projector.apply(conn, events)
-        conn.execute(self._advance_sql, (events[-1].position, *self._names))
+        if self._tracked:
+            conn.execute(self._advance_sql, (events[-1].position, *self._tracked))

@@ -223,29 +223,17 @@ _HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, str], None]] =
     "forked": _forked,
 }
 
-FTS_SCHEMA = (
-    "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='position',"
-    " tokenize='porter unicode61')",
-    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
-    " INSERT INTO messages_fts (rowid, content) VALUES (new.position, new.content); END",
-    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
-    " INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.position, old.content); END",
-    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN"
-    " INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.position, old.content);"
-    " INSERT INTO messages_fts (rowid, content) VALUES (new.position, new.content); END",
-)
-
-
 class SessionsProjector(Projector):
     """The built-in read model: sessions with their counters, tags, metadata, data, messages and invocations."""
 
     name = "sessions"
     version = 1
-    tables = ("messages_fts", "invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
+    builtin = True
+    tables = ("invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
     views = analytics.VIEWS
 
     def create(self, db: sqlite_utils.Database) -> None:
-        """Create the tables, their indexes, the FTS5 index and the analytics views."""
+        """Create the tables, the indexes the queries use, and the analytics views."""
         db["sessions"].create(
             {
                 "session_id": str, "parent_id": str, "user_id": str, "purpose": str, "status": str,
@@ -275,6 +263,7 @@ class SessionsProjector(Projector):
             pk="position",
             not_null={"session_id", "version", "invocation_id", "tool_name", "status", "recorded_at"},
         )
+        # Only indexes a query needs: each one is written on every append that touches its table.
         for table, columns in (
             ("sessions", ["created_at"]),
             ("sessions", ["updated_at"]),
@@ -284,15 +273,9 @@ class SessionsProjector(Projector):
             ("session_tags", ["tag", "session_id"]),
             ("session_metadata", ["key", "value", "session_id"]),
             ("messages", ["session_id", "version"]),
-            ("messages", ["model"]),
-            ("messages", ["recorded_at"]),
             ("invocations", ["session_id", "version"]),
-            ("invocations", ["tool_name"]),
-            ("invocations", ["recorded_at"]),
         ):
             db[table].create_index(columns, if_not_exists=True)
-        for statement in FTS_SCHEMA:
-            db.execute(statement)
         for statement in analytics.view_statements():
             db.execute(statement)
 
@@ -300,3 +283,33 @@ class SessionsProjector(Projector):
         """Fold each event into the tables, in log order."""
         for event in events:
             _HANDLERS[event.type](conn, event, _text_time(event))
+
+
+class SearchProjector(Projector):
+    """The FTS5 index ``messages_fts`` over ``messages.content`` (porter stemming, external content).
+
+    Lazy: appends skip it, and it is brought level in bulk right before a
+    search reads it, because indexing one message per commit costs more than
+    the rest of the append together.
+    """
+
+    name = "search"
+    version = 1
+    builtin = True
+    inline = False
+    handles = frozenset({"message_added"})
+    tables = ("messages_fts",)
+
+    def create(self, db: sqlite_utils.Database) -> None:
+        """Create the FTS5 table over the ``messages`` table's content."""
+        db.execute(
+            "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='position',"
+            " tokenize='porter unicode61')"
+        )
+
+    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Index the content of new messages."""
+        conn.executemany(
+            "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
+            [(e.position, e.payload.content) for e in events],  # type: ignore[attr-defined]
+        )

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import InvalidInput, Ledger, LedgerError, Projector, RecordedEvent
+from projections.base import IN_STEP
 from tests.conftest import Clock
 
 BUILT_IN = ("sessions", "session_tags", "session_metadata", "session_data", "messages", "invocations")
@@ -70,12 +71,29 @@ def test_a_query_right_after_a_command_sees_it(ledger: Ledger) -> None:
     assert [s.status for s in ledger.list_sessions()] == ["completed"]
 
 
-def test_every_projector_position_is_stored_with_the_rows(db_path: Path) -> None:
+def _positions(path: Path) -> dict[str, int]:
+    return dict(sqlite3.connect(path).execute("SELECT name, position FROM projector_positions").fetchall())
+
+
+def test_projector_positions_are_stored_with_the_rows(db_path: Path) -> None:
     with Ledger(db_path, projectors=[CostPerCustomer()]) as led:
         led.create_session("s")
-        led.add_message("s", "user", "x")
-    positions = dict(sqlite3.connect(db_path).execute("SELECT name, position FROM projector_positions"))
-    assert positions == {"sessions": 2, "cost_per_customer": 2}
+        led.add_message("s", "user", "the needle")
+        # built-in inline: kept in step by every writer; custom: its last position; search: lazy
+        assert _positions(db_path) == {"sessions": IN_STEP, "search": 0, "cost_per_customer": 2}
+        assert [h.position for h in led.search_messages("needle")] == [2]
+        assert _positions(db_path)["search"] == 2
+
+
+def test_the_lazy_search_index_sees_a_message_right_after_it_is_added(ledger: Ledger) -> None:
+    ledger.create_session("s")
+    for word in ("alpha", "beta", "gamma"):
+        ledger.add_message("s", "user", word)
+        assert [h.snippet for h in ledger.search_messages(word)] == [f"[{word}]"]
+        assert [s.session_id for s in ledger.list_sessions(text=word)] == ["s"]
+    with ledger.batch():
+        ledger.add_message("s", "user", "delta")
+        assert len(ledger.search_messages("delta")) == 1  # inside a batch too
 
 
 def test_a_custom_projector_registered_after_1000_events_catches_up(db_path: Path) -> None:
