@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import resource
 import sqlite3
 import statistics
 import sys
@@ -175,6 +176,66 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
     }
+
+
+def memory_mb() -> tuple[float, float]:
+    """This process's resident set size now and its peak, in MiB.
+
+    From ``/proc/self/status`` (``VmRSS``, ``VmHWM``) on Linux; elsewhere the
+    current size is NaN and the peak comes from ``getrusage`` (KiB on Linux,
+    bytes on macOS).
+    """
+    found: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = int(rest.split()[0]) / 1024  # kB -> MiB
+    except OSError:
+        pass
+    if "VmHWM" not in found:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        found["VmHWM"] = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    return found.get("VmRSS", float("nan")), found["VmHWM"]
+
+
+def reset_peak_memory() -> bool:
+    """Reset the peak RSS (``VmHWM``) to the current RSS, where Linux allows it; returns whether it did.
+
+    So a benchmark can report the peak of its own phase rather than of everything the process ran before.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def db_bytes(path: str) -> int:
+    """Bytes a database takes on disk: the main file plus its ``-wal`` (checkpoint first to fold the WAL in)."""
+    total = 0
+    for suffix in ("", "-wal"):
+        try:
+            total += os.path.getsize(path + suffix)
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def checkpoint(path: str) -> None:
+    """Fold a WAL-mode file's WAL into the main file and truncate it (``wal_checkpoint(TRUNCATE)``).
+
+    Opens its own connection; any other connection to the file must be idle (no open transaction).
+    """
+    conn = sqlite3.connect(path)
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+    if busy:
+        raise RuntimeError(f"checkpoint of {path} was blocked by another connection")
 
 
 def missing_figures(figures: Mapping[str, object]) -> list[str]:

@@ -16,6 +16,7 @@ from .errors import (
     SessionClosed,
     SessionExists,
     SessionNotFound,
+    SessionPurged,
     StorageError,
     UnsupportedFormat,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "SessionClosed",
     "SessionExists",
     "SessionNotFound",
+    "SessionPurged",
     "SessionSummary",
     "Statistics",
     "StorageError",

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from .errors import InvalidInput
+from .events import read_redaction
 
 GENESIS = bytes(32)
 
@@ -116,6 +117,8 @@ class ChainChecker:
         self.checked = 0
         self.versions: dict[str, int] = {}
         self.recorded_at = ""
+        # session -> position of the `purged` event its redacted rows name
+        self.purges: dict[str, int] = {}
         self.first_bad: int | None = None
         self.reason: str | None = None
 
@@ -133,12 +136,30 @@ class ChainChecker:
                 return self._fail(position, "a text column holds bytes that are not UTF-8 text")
             if not isinstance(data, bytes):
                 data = _text(data).encode() if isinstance(data, str) else b""
+            expected_purge = self.purges.get(session_id)
+            if expected_purge == position and type_ != "purged":
+                return self._fail(position, f"rows of session {session_id!r} name this row as their purge, but it is a {type_!r}")
+            redaction = read_redaction(data)
+            if redaction is not None:
+                if redaction.purged_at <= position or len(redaction.digest) != 64:
+                    return self._fail(position, "a redacted row must name a later purged event and a 64-digit digest")
+                if expected_purge not in (None, redaction.purged_at):
+                    return self._fail(position, f"redacted rows of session {session_id!r} name different purges")
+                self.purges[session_id] = redaction.purged_at
+                try:
+                    digest = bytes.fromhex(redaction.digest)
+                except ValueError:
+                    return self._fail(position, "a redacted row's digest is not hex")
+            else:
+                if expected_purge is not None and expected_purge > position:
+                    return self._fail(position, f"session {session_id!r} has an unredacted row before its purge")
+                digest = payload_digest(data)
             last = self.versions.get(session_id, 0)
             if version != last + 1:
                 return self._fail(position, f"session {session_id!r} jumps from version {last} to {version}")
             if recorded_at < self.recorded_at:
                 return self._fail(position, f"recorded_at {recorded_at} is earlier than the row before ({self.recorded_at})")
-            expected = link(self.prev, position, event_id, session_id, version, type_, schema, recorded_at, payload_digest(data))
+            expected = link(self.prev, position, event_id, session_id, version, type_, schema, recorded_at, digest)
             if expected != hash_:
                 return self._fail(position, "hash does not match the row's contents and the previous hash")
             self.prev = expected

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import events as ev
 from .errors import InvalidInput, LimitExceeded, SessionClosed
+from .lifecycle import check_not_purged
 from .session import Session
 from .snapshots import decode_state, encode_state
 from .validation import (
@@ -41,6 +42,7 @@ class Commands:
     @staticmethod
     def _open(state: Session | None, what: str) -> Session:
         assert state is not None
+        check_not_purged(state, what)
         if not state.is_open:
             raise SessionClosed(
                 f"session {state.session_id!r} is {state.status}: cannot {what}", session_id=state.session_id
@@ -242,6 +244,7 @@ class Commands:
 
         def decide(state: Session | None) -> ev.Event | None:
             assert state is not None
+            check_not_purged(state, "set metadata")
             if not clean:
                 return None
             count = len(state.metadata.keys() | clean.keys())
@@ -272,6 +275,7 @@ class Commands:
 
         def decide(state: Session | None) -> ev.Event | None:
             assert state is not None
+            check_not_purged(state, "remove metadata")
             return event if key in state.metadata else None
 
         return self._command(
@@ -340,6 +344,7 @@ class Commands:
 
         def decide(state: Session | None) -> ev.Event | None:
             assert state is not None
+            check_not_purged(state, "add tags")
             new = tuple(t for t in wanted if t not in state.tags)
             if not new:
                 return None
@@ -360,6 +365,7 @@ class Commands:
 
         def decide(state: Session | None) -> ev.Event | None:
             assert state is not None
+            check_not_purged(state, "remove tags")
             gone = tuple(t for t in unwanted if t in state.tags)
             return ev.TagsRemoved(tags=gone) if gone else None
 

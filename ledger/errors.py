@@ -7,6 +7,7 @@ Every failure a user can see is a :class:`LedgerError`; nothing raw from
     ├── SessionNotFound        (also a LookupError)
     ├── SessionExists
     ├── SessionClosed
+    │   └── SessionPurged
     ├── ConcurrencyError
     ├── InvalidInput           (also a ValueError)
     │   └── LimitExceeded
@@ -57,6 +58,10 @@ class SessionExists(LedgerError):
 
 class SessionClosed(LedgerError):
     """The session is completed: its conversation, invocations and data are frozen."""
+
+
+class SessionPurged(SessionClosed):
+    """The session was purged: it takes no more commands, and its past before the purge is gone."""
 
 
 class ConcurrencyError(LedgerError):

@@ -153,6 +153,19 @@ class Forked(Event, frozen=True, kw_only=True, omit_defaults=True):
     state: dict[str, Any]
 
 
+class Purged(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """The session's payloads were removed (privacy request or retention); ``reason`` says why, ``by`` who.
+
+    Every earlier row of the session keeps its place in the chain through its
+    payload digest (see ``Redacted``); the session reads as ``purged`` from then on.
+    """
+
+    type: ClassVar[str] = "purged"
+    reason: str
+    by: str | None = None
+    redacted: int = 0
+
+
 AnyEvent = Union[
     Created,
     MessageAdded,
@@ -167,6 +180,7 @@ AnyEvent = Union[
     Completed,
     Restored,
     Forked,
+    Purged,
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in AnyEvent.__args__}  # type: ignore[attr-defined]
@@ -181,6 +195,38 @@ _decoders: dict[str, msgspec.json.Decoder[Any]] = {
 }
 
 
+class Redacted(Event, frozen=True, kw_only=True):
+    """Stands in for the payload of a purged row: what it was (``digest``) and which event removed it.
+
+    Stored in ``data`` as ``{"$redacted": "<hex sha256 of the old payload>", "purged_at": <position>}``.
+    It is never appended as an event of its own.
+    """
+
+    type: ClassVar[str] = "redacted"
+    digest: str
+    purged_at: int
+
+
+_REDACTED_PREFIX = b'{"$redacted":'
+
+
+def redaction_marker(digest: bytes, purged_at: int) -> str:
+    """The ``data`` text of a redacted row."""
+    return f'{{"$redacted":"{digest.hex()}","purged_at":{purged_at}}}'
+
+
+def read_redaction(data: str | bytes) -> Redacted | None:
+    """The redaction a ``data`` value holds, or None for an ordinary payload."""
+    raw = data.encode() if isinstance(data, str) else data
+    if not raw.startswith(_REDACTED_PREFIX):
+        return None
+    try:
+        parsed = msgspec.json.decode(raw)
+        return Redacted(digest=str(parsed["$redacted"]), purged_at=int(parsed["purged_at"]))
+    except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
 def encode_payload(event: Event) -> bytes:
     """Encode an event's payload (its fields, not its tag) to JSON bytes."""
     return _encoder.encode(event)
@@ -192,6 +238,9 @@ def decode_payload(type_: str, schema: int, data: str | bytes) -> Event:
     Raises ``UnsupportedFormat`` for a tag or schema newer than this code, and
     ``IntegrityError`` for bytes that do not decode as that event.
     """
+    redacted = read_redaction(data)
+    if redacted is not None:
+        return redacted
     cls = EVENT_TYPES.get(type_)
     if cls is None:
         raise UnsupportedFormat(

@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -35,6 +35,7 @@ from .ids import new_id as default_new_id
 from .log import EventLog, sqlite_errors
 from .session import Message, Session, apply, fold, segments, tokens_dict
 from .snapshots import SnapshotStore, decode_state, encode_state
+from .lifecycle import CleanupThread, Lifecycle, _span
 from .timetravel import TimeTravel
 from .transactions import Transaction, WriteScope
 from .validation import Limits, MetadataSchema, check_id, check_key
@@ -54,7 +55,7 @@ def _copy(value: Any) -> Any:
     return msgspec.msgpack.decode(_copy_encoder.encode(value))
 
 
-class Ledger(Commands, TimeTravel):
+class Ledger(Commands, TimeTravel, Lifecycle):
     """An event-sourced ledger of agent sessions in one SQLite file.
 
     ``Ledger(":memory:")`` keeps everything in memory (for tests). ``clock``
@@ -77,6 +78,8 @@ class Ledger(Commands, TimeTravel):
         new_id: Callable[[], str] | None = None,
         cache_size: int = 4096,
         projectors: Iterable[Projector] = (),
+        cleanup_every: float | None = None,
+        max_idle: timedelta | float | None = None,
     ) -> None:
         for name, value, low in (("snapshot_every", snapshot_every, 0), ("cache_size", cache_size, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -100,6 +103,11 @@ class Ledger(Commands, TimeTravel):
         self._tx: Transaction | None = None
         self._lock = threading.RLock()
         self._closed = False
+        if (cleanup_every is None) != (max_idle is None):
+            raise InvalidInput("cleanup_every and max_idle go together", field="cleanup_every" if cleanup_every is None else "max_idle")
+        idle = None if max_idle is None else _span(max_idle, "max_idle", 1)
+        every = None if cleanup_every is None else _span(cleanup_every, "cleanup_every", 1).total_seconds()
+        self._cleaner: CleanupThread | None = None
         self._runner = ProjectionRunner([SessionsProjector(), SearchProjector(), *projectors])
         self._projections_ready = False
         self._log = EventLog(path, durability=durability, busy_timeout=busy_timeout, extra_schema=snapshots.SCHEMA)
@@ -111,11 +119,16 @@ class Ledger(Commands, TimeTravel):
         except BaseException:
             self._log.close()
             raise
+        if every is not None and idle is not None:
+            self._cleaner = CleanupThread(self.cleanup, every, idle)
+            self._cleaner.start()
 
     # -- lifecycle ------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the file. Safe to call twice; any later use raises ``StorageError``."""
+        """Close the file (and stop the background cleanup). Safe to call twice; later use raises ``StorageError``."""
+        if self._cleaner is not None:
+            self._cleaner.stop()
         with self._lock:
             if not self._closed:
                 self._closed = True

@@ -153,6 +153,8 @@ class EventLog:
         # An append writes several pages (the event and its read rows); checkpointing the WAL every
         # 4000 pages (16 MB) instead of SQLite's 1000 keeps the checkpoints off most commits.
         self.conn.execute("PRAGMA wal_autocheckpoint=4000")
+        # Deleted content is overwritten with zeros, so a purge leaves no text in free pages.
+        self.conn.execute("PRAGMA secure_delete=ON")
         if not tables:
             self._create()
         self._check_format()

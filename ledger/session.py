@@ -19,7 +19,8 @@ from . import events as ev
 from .errors import IntegrityError
 
 ACTIVE = "active"
-STATUSES: tuple[str, ...] = (ACTIVE, *ev.CLOSED_STATUSES)
+PURGED = "purged"
+STATUSES: tuple[str, ...] = (ACTIVE, *ev.CLOSED_STATUSES, PURGED)
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -236,6 +237,8 @@ def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
     Raises ``IntegrityError`` when the event cannot follow the state (a
     session created twice, an event before creation, a version out of order).
     """
+    if isinstance(event.payload, ev.Redacted):
+        return _opaque(state, event)
     if event.type == "created":
         return _created(state, event)
     if event.type == "forked":
@@ -252,6 +255,17 @@ def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
             expected=state.version + 1,
             actual=event.version,
         )
+    if event.type == "purged":
+        return Session(
+            session_id=state.session_id,
+            version=event.version,
+            position=event.position,
+            status=PURGED,
+            created_at=state.created_at,
+            updated_at=event.recorded_at,
+            completed_at=event.recorded_at,
+            completion_reason=event.payload.reason,  # type: ignore[attr-defined]
+        )
     if event.type == "restored":
         p: ev.Restored = event.payload  # type: ignore[assignment]
         return _from_image(event, p.state, event.version + 1, parent_id=state.parent_id,
@@ -262,6 +276,17 @@ def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
     return msgspec.structs.replace(
         state, version=event.version, position=event.position, updated_at=event.recorded_at, **changes
     )
+
+
+def _opaque(state: Session | None, e: ev.RecordedEvent) -> Session:
+    # A redacted row: its content is gone, only its place and time remain until the `purged` event.
+    if state is None:
+        return Session(session_id=e.session_id, version=e.version, position=e.position, status=ACTIVE,
+                       created_at=e.recorded_at, updated_at=e.recorded_at)
+    if e.version != state.version + 1:
+        raise IntegrityError(f"session {e.session_id!r}: version {e.version} cannot follow {state.version}",
+                             session_id=e.session_id)
+    return msgspec.structs.replace(state, version=e.version, position=e.position, updated_at=e.recorded_at)
 
 
 def fold(events: Iterable[ev.RecordedEvent], state: Session | None = None) -> Session | None:

@@ -20,9 +20,10 @@ from projections.base import Progress, ProjectionRunner
 
 from . import events as ev
 from .chain import ChainChecker, Digest
-from .errors import IntegrityError, InvalidInput, SessionNotFound
+from .errors import IntegrityError, InvalidInput, SessionNotFound, SessionPurged
 from .log import EventLog
-from .session import Session, fold, image
+from .lifecycle import check_not_purged
+from .session import PURGED, Session, fold, image
 from .snapshots import SnapshotStore, retention_victims
 from .transactions import Transaction
 from .validation import check_id
@@ -104,7 +105,15 @@ class TimeTravel:
     def _view(self, session_id: str, version: object = None, position: object = None, at: object = None) -> Session:
         """Inside a transaction: the state now, or as of the one target given."""
         target = self._target(session_id, version, position, at)
-        return self._existing(session_id) if target is None else self._state_at(session_id, target)
+        current = self._existing(session_id)
+        if target is None or target == current.version:
+            return current
+        if current.status == PURGED:
+            raise SessionPurged(
+                f"session {session_id!r} was purged at version {current.version}: its earlier states are gone",
+                session_id=session_id,
+            )
+        return self._state_at(session_id, target)
 
     # -- snapshots ---------------------------------------------------------------------
 
@@ -154,6 +163,8 @@ class TimeTravel:
             raise InvalidInput(f"session {sid!r}: restore needs a version or an at", session_id=sid, field="version")
 
         def decide(state: Session | None) -> ev.Event:
+            assert state is not None
+            check_not_purged(state, "restore it")
             target = self._target(sid, version, None, at)
             assert target is not None
             return ev.Restored(target_version=target, state=_normalised(image(self._state_at(sid, target))))
@@ -179,6 +190,7 @@ class TimeTravel:
         child = check_id(self._new_id() if generated else new_session_id, "new_session_id")
 
         def decide(state: Session | None) -> ev.Event:
+            check_not_purged(self._existing(parent), "fork it")
             target = self._target(parent, version, None, at)
             source = self._existing(parent) if target is None else self._state_at(parent, target)
             return ev.Forked(parent_id=parent, parent_version=source.version, state=_normalised(image(source)))

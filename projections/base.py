@@ -80,6 +80,9 @@ class Projector:
         """Whether this projector handles the event's type."""
         return not self.handles or event.type in self.handles
 
+    # A projector that copies payload text must also handle ``purged`` events and delete what it
+    # holds for that session; when the log is replayed, purged rows arrive with a ``Redacted`` payload.
+
 
 class ProjectionRunner:
     """Keeps a set of projectors level with the log: inline on append, catch-up and rebuild otherwise."""

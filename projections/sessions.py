@@ -207,6 +207,31 @@ def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     _replace_children(c, e.session_id, state)
 
 
+def _purged(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.Purged = e.payload  # type: ignore[assignment]
+    c.execute(
+        "UPDATE sessions SET version = ?, position = ?, updated_at = ?, status = 'purged', completed_at = ?,"
+        " completion_reason = ?, parent_id = NULL, user_id = NULL, purpose = NULL, message_count = 0,"
+        " invocation_count = 0, total_duration_ms = 0.0, tokens_in = 0, tokens_out = 0, estimated_cost = 0.0,"
+        " tools_used = '[]' WHERE session_id = ?",
+        (e.version, e.position, at, at, p.reason, e.session_id),
+    )
+    for table in ("session_tags", "session_metadata", "session_data", "messages", "invocations"):
+        c.execute(f"DELETE FROM {table} WHERE session_id = ?", (e.session_id,))
+
+
+def _redacted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    # A purged row replayed: only its place remains, until the session's `purged` event clears the rest.
+    if e.type in ("created", "forked"):
+        c.execute(
+            "INSERT INTO sessions (session_id, status, created_at, updated_at, version, position)"
+            " VALUES (?, 'active', ?, ?, ?, ?)",
+            (e.session_id, at, at, e.version, e.position),
+        )
+    else:
+        c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
+
+
 _HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, str], None]] = {
     "created": _created,
     "message_added": _message_added,
@@ -221,6 +246,7 @@ _HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, str], None]] =
     "completed": _completed,
     "restored": _restored,
     "forked": _forked,
+    "purged": _purged,
 }
 
 class SessionsProjector(Projector):
@@ -282,7 +308,8 @@ class SessionsProjector(Projector):
     def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         """Fold each event into the tables, in log order."""
         for event in events:
-            _HANDLERS[event.type](conn, event, _text_time(event))
+            handler = _redacted if isinstance(event.payload, ev.Redacted) else _HANDLERS[event.type]
+            handler(conn, event, _text_time(event))
 
 
 class SearchProjector(Projector):
@@ -308,8 +335,13 @@ class SearchProjector(Projector):
         )
 
     def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-        """Index the content of new messages."""
+        """Index the content of new messages (purged ones have none left to index)."""
         conn.executemany(
             "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
-            [(e.position, e.payload.content) for e in events],  # type: ignore[attr-defined]
+            [(e.position, e.payload.content) for e in events if not isinstance(e.payload, ev.Redacted)],  # type: ignore[attr-defined]
         )
+
+    @staticmethod
+    def reindex(conn: sqlite3.Connection) -> None:
+        """Rebuild the whole index from ``messages``: after a purge, no token of the removed text remains."""
+        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")

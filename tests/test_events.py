@@ -25,6 +25,7 @@ def test_every_event_type_round_trips_through_its_payload() -> None:
         ev.Completed(status="failed", reason="r"),
         ev.Restored(target_version=3, state={"status": "active", "metadata": {"k": [1]}}),
         ev.Forked(parent_id="p", parent_version=7, state={"status": "active", "lineage": [["p", 1, 7]]}),
+        ev.Purged(reason="privacy request #12", by="dpo", redacted=5),
     ]
     assert {type(s).type for s in samples} == set(ev.EVENT_TYPES)
     for event in samples:
@@ -70,3 +71,10 @@ def test_older_schemas_are_upcast_one_version_at_a_time(monkeypatch: pytest.Monk
     monkeypatch.setitem(ev.UPCASTERS, ("test_renamed", 2), v2_to_v3)
     assert ev.decode_payload("test_renamed", 1, b'{"label": "old"}') == Renamed(title="OLD")
     assert ev.decode_payload("test_renamed", 2, b'{"name": "mid"}') == Renamed(title="MID")
+
+
+def test_a_redaction_marker_decodes_as_redacted_whatever_the_type() -> None:
+    marker = ev.redaction_marker(bytes(range(32)), 42)
+    redacted = ev.decode_payload("message_added", 1, marker)
+    assert redacted == ev.Redacted(digest=bytes(range(32)).hex(), purged_at=42)
+    assert ev.read_redaction('{"role": "user", "content": "{\\"$redacted\\""}') is None
