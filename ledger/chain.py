@@ -28,6 +28,12 @@ def payload_digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def stored_digest(data: bytes) -> bytes:
+    """The payload digest a row's hash covers: the one a redaction marker kept, else the data's own."""
+    redaction = read_redaction(data)
+    return bytes.fromhex(redaction.digest) if redaction is not None else payload_digest(data)
+
+
 def link(
     prev: bytes,
     position: int,

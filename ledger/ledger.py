@@ -37,6 +37,7 @@ from .session import Message, Session, apply, fold, segments, tokens_dict
 from .snapshots import SnapshotStore, decode_state, encode_state
 from .lifecycle import CleanupThread, Lifecycle, _span
 from .timetravel import TimeTravel
+from .transfer import Transfer
 from .transactions import Transaction, WriteScope
 from .validation import Limits, MetadataSchema, check_id, check_key
 
@@ -55,7 +56,7 @@ def _copy(value: Any) -> Any:
     return msgspec.msgpack.decode(_copy_encoder.encode(value))
 
 
-class Ledger(Commands, TimeTravel, Lifecycle):
+class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
     """An event-sourced ledger of agent sessions in one SQLite file.
 
     ``Ledger(":memory:")`` keeps everything in memory (for tests). ``clock``
