@@ -1,22 +1,43 @@
-"""The ``ledger`` command: thin wrappers over ``Ledger`` methods, one per command.
+"""The ``ledger`` command: one subcommand per library method, for auditors and operators.
 
-A ``LedgerError`` becomes one clean line on stderr (exit 2), never a traceback.
+``--db PATH`` goes before or after the subcommand (default ``$LEDGER_PATH``,
+else ``./ledger.db``). Listings print a table for people, ``--json`` or
+``--csv`` for machines. A ``LedgerError`` is one line on stderr and exit 2
+(1 for a damaged or unwritable file), never a traceback; ``verify`` exits 1
+when the chain does not hold. Long work shows a progress bar on a terminal
+and stays quiet when piped.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Sequence
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 
 import click
+import msgspec
 
-from .errors import LedgerError
+from projections.queries import ANY
+
+from .chain import Digest
+from .errors import IntegrityError, InvalidInput, LedgerError, StorageError
 from .ledger import Ledger
+from .settings import Settings
+
+EXIT_INPUT = 2  # usage and input errors
+EXIT_FAILED = 1  # the chain does not hold, or the file could not be read or written
 
 
-def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+# -- output -------------------------------------------------------------------------------
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A plain text table, columns padded to their widest cell."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -25,61 +46,492 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _plain(value: Any) -> Any:
+    return msgspec.to_builtins(value) if not isinstance(value, (str, int, float, type(None))) else value
+
+
+def emit(rows: list[dict[str, Any]], fmt: str | None, *, columns: Sequence[str] | None = None, shorten: int = 60) -> None:
+    """Print rows as a table (``fmt`` None), JSON or CSV."""
+    columns = list(columns or (rows[0].keys() if rows else []))
+    if fmt == "json":
+        click.echo(json.dumps([{k: _plain(r.get(k)) for k in columns} for r in rows], indent=2, ensure_ascii=False, default=str))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow([_cell(r.get(k), None) for k in columns])
+        click.echo(out.getvalue(), nl=False)
+    elif rows:
+        click.echo(table([[_cell(r.get(k), shorten) for k in columns] for r in rows], columns))
+    else:
+        click.echo("(nothing)")
+
+
+def _cell(value: Any, shorten: int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        text = value.isoformat(timespec="seconds")
+    elif isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, (dict, list, tuple)):
+        text = json.dumps(_plain(value), ensure_ascii=False, default=str) if not isinstance(value, tuple) else ",".join(map(str, value))
+    else:
+        text = str(value)
+    text = text.replace("\n", " ")
+    return text if shorten is None or len(text) <= shorten else text[: shorten - 1] + "…"
+
+
+def emit_one(record: dict[str, Any], fmt: str | None) -> None:
+    """Print one record: ``key  value`` lines, or JSON / CSV."""
+    if fmt == "json":
+        click.echo(json.dumps(_plain(record), indent=2, ensure_ascii=False, default=str))
+    elif fmt == "csv":
+        emit([record], "csv")
+    else:
+        click.echo(table([[k, _cell(v, None)] for k, v in record.items()], ["field", "value"]))
+
+
 @contextmanager
-def _opened(path: str) -> Iterator[Ledger]:
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback drawing a bar on a terminal, or None when stderr is piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    state: dict[str, Any] = {"bar": None, "done": 0}
+
+    def update(done: int, total: int) -> None:
+        if state["bar"] is None:
+            state["bar"] = click.progressbar(length=max(total, 1), label=label, file=sys.stderr).__enter__()
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
     try:
-        with Ledger(path) as ledger:
-            yield ledger
-    except LedgerError as exc:
-        raise click.ClickException(str(exc)) from exc
+        yield update
+    finally:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
 
 
-class _UsageError(click.ClickException):
-    exit_code = 2
+# -- arguments ----------------------------------------------------------------------------
 
 
-@click.group()
-@click.option(
-    "--db",
-    "db",
-    default=lambda: os.environ.get("LEDGER_PATH", "ledger.db"),
-    show_default="$LEDGER_PATH or ./ledger.db",
-    help="The ledger file.",
-)
+def parse_time(text: str, field: str) -> datetime:
+    """An ISO 8601 time; without a zone it is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00") if text.strip().endswith("Z") else text.strip())
+    except ValueError as exc:
+        raise InvalidInput(f"{field} must be an ISO 8601 time like 2026-01-31T14:03:00Z; got {text!r}", field=field) from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def parse_cut(text: str | None, field: str = "until") -> tuple[int | None, datetime | None]:
+    """``--until``: a log position (a number) or a time."""
+    if text is None:
+        return None, None
+    if text.strip().isdigit():
+        return int(text), None
+    return None, parse_time(text, field)
+
+
+def parse_meta(items: Sequence[str]) -> dict[str, Any] | None:
+    """``--meta KEY=VALUE`` (VALUE as JSON when it parses, else text) and ``--meta KEY`` (present)."""
+    if not items:
+        return None
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        if not key:
+            raise InvalidInput(f"--meta wants KEY=VALUE or KEY; got {item!r}", field="metadata")
+        if not eq:
+            out[key] = ANY
+            continue
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+class _Group(click.Group):
+    """Turns a ``LedgerError`` into one line on stderr and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_FAILED if isinstance(exc, (IntegrityError, StorageError)) else EXIT_INPUT)
+
+
+def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--db`` after the subcommand too (``ledger sessions --db x.db``)."""
+    return click.option("--db", "db", default=None, metavar="PATH", help="The ledger file (also accepted before the command).")(command)
+
+
+def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json`` / ``--csv`` instead of the table."""
+    command = click.option("--csv", "fmt", flag_value="csv", help="Print CSV.")(command)
+    return click.option("--json", "fmt", flag_value="json", help="Print JSON.")(command)
+
+
+def settings(ctx: click.Context, db: str | None) -> Settings:
+    """The settings for this run: the subcommand's ``--db``, else the group's, else the environment."""
+    return Settings.load(path=db or ctx.obj.get("db"))
+
+
+@contextmanager
+def opened(ctx: click.Context, db: str | None) -> Iterator[Ledger]:
+    """The ledger named by the settings, open for the command."""
+    s = settings(ctx, db)
+    with Ledger(s.path, durability=s.durability, snapshot_every=s.snapshot_every) as ledger:
+        yield ledger
+
+
+# -- the commands ---------------------------------------------------------------------------
+
+
+@click.group(cls=_Group)
+@click.option("--db", "db", default=None, metavar="PATH", help="The ledger file [default: $LEDGER_PATH or ./ledger.db].")
+@click.version_option(package_name="session-ledger")
 @click.pass_context
-def main(ctx: click.Context, db: str) -> None:
-    """session-ledger: an event-sourced ledger of AI-agent sessions."""
+def main(ctx: click.Context, db: str | None) -> None:
+    """session-ledger: an event-sourced, hash-chained ledger of AI-agent sessions."""
     ctx.obj = {"db": db}
 
 
 @main.command()
+@db_option
 @click.pass_context
-def init(ctx: click.Context) -> None:
-    """Create an empty ledger file (or check an existing one)."""
-    with _opened(ctx.obj["db"]) as ledger:
-        click.echo(f"ledger {ledger.path} ready at position {ledger.last_position}")
+def init(ctx: click.Context, db: str | None) -> None:
+    """Create an empty ledger file, or check an existing one."""
+    with opened(ctx, db) as ledger:
+        click.echo(f"ledger {ledger.path} ready: {ledger.last_position} events, durability {ledger.durability}")
 
 
 @main.command()
+@db_option
 @click.pass_context
-def verify(ctx: click.Context) -> None:
-    """Walk the hash chain; exit 1 with the first bad position when it does not hold."""
-    with _opened(ctx.obj["db"]) as ledger:
-        report = ledger.verify()
-    if report.ok:
-        click.echo(f"ok: {report.checked} events verified; head {report.head.position} {report.head.hash}")
-    else:
-        click.echo(f"FAILED at position {report.first_bad_position}: {report.reason}", err=True)
-        ctx.exit(1)
-
-
-@main.command()
-@click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Record a multi-agent scenario into the ledger and show what it holds."""
+def demo(ctx: click.Context, db: str | None) -> None:
+    """Record a multi-agent scenario and show queries, time travel and verify."""
     from .demo import run_demo
 
-    try:
-        run_demo(ctx.obj["db"], click.echo)
-    except LedgerError as exc:
-        raise _UsageError(str(exc)) from exc
+    run_demo(settings(ctx, db).path, click.echo)
+
+
+@main.command("sessions")
+@db_option
+@output_options
+@click.option("--user", "user_id", help="Only this user's sessions.")
+@click.option("--status", multiple=True, help="active, completed, failed, abandoned or purged (repeatable: any of).")
+@click.option("--tag", "tags", multiple=True, help="Carrying this tag (repeatable: all of).")
+@click.option("--any-tag", "any_tags", multiple=True, help="Carrying any of these tags (repeatable).")
+@click.option("--meta", multiple=True, metavar="KEY[=VALUE]", help="Metadata equal to VALUE (JSON or text), or just present.")
+@click.option("--created-after", help="Created after this time (ISO 8601).")
+@click.option("--created-before", help="Created before this time.")
+@click.option("--updated-after", help="Active after this time.")
+@click.option("--text", help="Words anywhere in the conversation.")
+@click.option("--parent", "parent_id", help="Forks of this session.")
+@click.option("--order-by", default="created_at", show_default=True, help="Column to sort by.")
+@click.option("--asc", is_flag=True, help="Oldest (smallest) first.")
+@click.option("--limit", default=100, show_default=True, type=int, help="Sessions per page (1-10000).")
+@click.option("--cursor", help="The cursor printed after the previous page.")
+@click.pass_context
+def sessions_command(ctx: click.Context, db: str | None, fmt: str | None, **f: Any) -> None:
+    """List sessions matching every filter given (Ledger.list_sessions)."""
+    with opened(ctx, db) as ledger:
+        page = ledger.list_sessions(
+            user_id=f["user_id"],
+            status=list(f["status"]) or None,
+            tags=list(f["tags"]) or None,
+            any_tags=list(f["any_tags"]) or None,
+            metadata=parse_meta(f["meta"]),
+            created_after=f["created_after"] and parse_time(f["created_after"], "created_after"),
+            created_before=f["created_before"] and parse_time(f["created_before"], "created_before"),
+            updated_after=f["updated_after"] and parse_time(f["updated_after"], "updated_after"),
+            text=f["text"],
+            parent_id=f["parent_id"],
+            order_by=f["order_by"],
+            descending=not f["asc"],
+            limit=f["limit"],
+            cursor=f["cursor"],
+        )
+    rows = [msgspec.to_builtins(s) | {"created_at": s.created_at, "updated_at": s.updated_at} for s in page.items]
+    columns = ["session_id", "status", "user_id", "created_at", "updated_at", "version", "message_count",
+               "invocation_count", "tokens_in", "tokens_out", "estimated_cost", "tags"]
+    emit(rows, fmt, columns=None if fmt == "json" else columns)
+    if page.cursor:
+        click.echo(f"more: --cursor {page.cursor}", err=True)
+
+
+def _target_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--position", type=int, help="As it stood right after this log position.")(command)
+    command = click.option("--at", "at", help="As it stood at this time (ISO 8601; UTC if no zone).")(command)
+    return click.option("--version", "version", type=int, help="As it stood right after this version.")(command)
+
+
+@main.command()
+@db_option
+@output_options
+@_target_options
+@click.argument("session")
+@click.pass_context
+def show(ctx: click.Context, db: str | None, fmt: str | None, session: str, version: int | None, at: str | None,
+         position: int | None) -> None:
+    """Show a session's state, now or as of --version, --at or --position (Ledger.get_session)."""
+    with opened(ctx, db) as ledger:
+        state = ledger.get_session(session, version=version, position=position, at=at and parse_time(at, "at"))
+    record = msgspec.to_builtins(state)
+    for internal in ("lineage", "run_start"):
+        record.pop(internal)
+    emit_one(record, fmt)
+
+
+@main.command()
+@db_option
+@output_options
+@_target_options
+@click.option("--limit", type=int, help="At most this many messages.")
+@click.option("--offset", type=int, default=0, help="Skip this many first.")
+@click.argument("session")
+@click.pass_context
+def messages(ctx: click.Context, db: str | None, fmt: str | None, session: str, version: int | None, at: str | None,
+             position: int | None, limit: int | None, offset: int) -> None:
+    """Print a session's conversation, now or as of a target (Ledger.messages)."""
+    with opened(ctx, db) as ledger:
+        found = ledger.messages(session, version=version, position=position, at=at and parse_time(at, "at"),
+                                limit=limit, offset=offset)
+    rows = [msgspec.to_builtins(m) | {"recorded_at": m.recorded_at} for m in found]
+    emit(rows, fmt, columns=None if fmt == "json" else ["version", "recorded_at", "role", "tool_name", "content"], shorten=100)
+
+
+def _event_row(e: Any) -> dict[str, Any]:
+    return {
+        "position": e.position, "recorded_at": e.recorded_at, "session_id": e.session_id, "version": e.version,
+        "type": e.type, "event_id": e.event_id, "hash": e.hash, "payload": msgspec.to_builtins(e.payload),
+    }
+
+
+@main.command()
+@db_option
+@output_options
+@click.argument("session", required=False)
+@click.option("--after", type=int, default=0, help="Only events after this position.")
+@click.option("--follow", is_flag=True, help="Keep printing new events as other processes append them.")
+@click.option("--interval", type=float, default=0.2, show_default=True, help="Seconds between looks when following.")
+@click.option("--timeout", type=float, default=None, help="Stop following after this many seconds.")
+@click.pass_context
+def history(ctx: click.Context, db: str | None, fmt: str | None, session: str | None, after: int, follow: bool,
+            interval: float, timeout: float | None) -> None:
+    """Print the audit timeline, of one session or all (Ledger.history)."""
+    columns = None if fmt == "json" else ["position", "recorded_at", "session_id", "version", "type", "payload"]
+    with opened(ctx, db) as ledger:
+        events = [_event_row(e) for e in ledger.history(session, after=after)]
+        if not follow:
+            emit(events, fmt, columns=columns)
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = events[-1]["position"] if events else after
+        for row in events:
+            _print_event(row, fmt)
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                for e in ledger.history(session, after=last):
+                    _print_event(_event_row(e), fmt)
+                    last = e.position
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            pass
+
+
+def _print_event(row: dict[str, Any], fmt: str | None) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(_plain(row), ensure_ascii=False, default=str))
+    else:
+        click.echo("  ".join(_cell(row[k], 100) for k in ("position", "recorded_at", "session_id", "version", "type", "payload")))
+    sys.stdout.flush()
+
+
+@main.command()
+@db_option
+@output_options
+@click.argument("query")
+@click.option("--session", help="Only this session.")
+@click.option("--role", help="Only messages of this role.")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.pass_context
+def search(ctx: click.Context, db: str | None, fmt: str | None, query: str, session: str | None, role: str | None,
+           limit: int) -> None:
+    """Full-text search over every conversation (Ledger.search_messages)."""
+    with opened(ctx, db) as ledger:
+        hits = ledger.search_messages(query, session_id=session, role=role, limit=limit)
+    emit([msgspec.to_builtins(h) for h in hits], fmt, shorten=100)
+
+
+@main.command()
+@db_option
+@output_options
+@_target_options
+@click.argument("session", required=False)
+@click.pass_context
+def stats(ctx: click.Context, db: str | None, fmt: str | None, session: str | None, version: int | None,
+          at: str | None, position: int | None) -> None:
+    """A session's statistics (Ledger.statistics), or the whole ledger's by status."""
+    with opened(ctx, db) as ledger:
+        if session is None:
+            rows = ledger.usage(by="status")
+            emit(rows, fmt)
+            click.echo(f"{ledger.last_position} events in all", err=True)
+            return
+        figures = ledger.statistics(session, version=version, position=position, at=at and parse_time(at, "at"))
+    emit_one(msgspec.to_builtins(figures), fmt)
+
+
+@main.command()
+@db_option
+@output_options
+@click.option("--by", type=click.Choice(["tool", "user", "model", "day", "status"]), default="tool", show_default=True)
+@click.option("--since", help="Activity from this time on (ISO 8601).")
+@click.option("--until", help="Activity before this time.")
+@click.pass_context
+def usage(ctx: click.Context, db: str | None, fmt: str | None, by: str, since: str | None, until: str | None) -> None:
+    """Tokens, cost and durations grouped by tool, user, model, day or status (Ledger.usage)."""
+    with opened(ctx, db) as ledger:
+        rows = ledger.usage(by=by, since=since and parse_time(since, "since"), until=until and parse_time(until, "until"))
+    emit(rows, fmt)
+
+
+@main.command()
+@db_option
+@click.option("--digest", "digest_file", type=click.Path(dir_okay=False), help="Also prove nothing up to this saved digest changed.")
+@click.pass_context
+def verify(ctx: click.Context, db: str | None, digest_file: str | None) -> None:
+    """Walk the hash chain; exit 1 with the first bad position and the reason when it does not hold."""
+    digest = None
+    if digest_file is not None:
+        try:
+            with open(digest_file, encoding="utf-8") as stream:
+                digest = Digest.from_json(stream.read())
+        except OSError as exc:
+            raise InvalidInput(f"cannot read digest file {digest_file!r}: {exc}", field="digest") from exc
+    with opened(ctx, db) as ledger:
+        report = ledger.verify(digest)
+    if report.ok:
+        against = f"; matches the digest at position {digest.position}" if digest else ""
+        click.echo(f"ok: {report.checked} events verified; head {report.head.position} {report.head.hash}{against}")
+    else:
+        click.echo(f"FAILED at position {report.first_bad_position}: {report.reason}", err=True)
+        ctx.exit(EXIT_FAILED)
+
+
+@main.command()
+@db_option
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the digest to this file instead of printing it.")
+@click.pass_context
+def digest(ctx: click.Context, db: str | None, out: str | None) -> None:
+    """Print (or save) the chain head, to verify against later."""
+    with opened(ctx, db) as ledger:
+        head = ledger.digest()
+    if out is None:
+        click.echo(head.to_json())
+        return
+    with open(out, "w", encoding="utf-8") as stream:
+        stream.write(head.to_json() + "\n")
+    click.echo(f"digest of position {head.position} written to {out}")
+
+
+@main.command()
+@db_option
+@click.option("--session", "sessions", multiple=True, help="Only this session (repeatable).")
+@click.option("--until", help="Up to this log position (a number) or time.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "sessions-dir"]), default="jsonl", show_default=True)
+@click.argument("out", type=click.Path())
+@click.pass_context
+def export(ctx: click.Context, db: str | None, sessions: tuple[str, ...], until: str | None, fmt: str, out: str) -> None:
+    """Write the event stream (jsonl) or one folder per session (sessions-dir) to OUT."""
+    position, moment = parse_cut(until)
+    with opened(ctx, db) as ledger, progress_bar("export") as progress:
+        count = ledger.export(out, format=fmt, sessions=list(sessions) or None, until_position=position, until=moment,
+                              progress=progress)
+    click.echo(f"exported {count} {'events' if fmt == 'jsonl' else 'sessions'} to {out}")
+
+
+@main.command("import")
+@db_option
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def import_command(ctx: click.Context, db: str | None, file: str) -> None:
+    """Append a JSONL export, checking its chain; importing twice changes nothing."""
+    with opened(ctx, db) as ledger, progress_bar("import") as progress:
+        report = ledger.import_events(file, progress=progress)
+    click.echo(f"read {report.read}, imported {report.imported}, already present {report.skipped};"
+               f" head {report.head.position} {report.head.hash}")
+
+
+@main.command()
+@db_option
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.pass_context
+def backup(ctx: click.Context, db: str | None, out: str) -> None:
+    """Copy the live ledger to OUT (SQLite online backup) and verify the copy."""
+    with opened(ctx, db) as ledger, progress_bar("backup") as progress:
+        report = ledger.backup(out, progress=progress)
+    if not report.ok:
+        click.echo(f"backup written to {out} but it does not verify: {report.reason}", err=True)
+        ctx.exit(EXIT_FAILED)
+    click.echo(f"backup {out}: {report.checked} events, verified; head {report.head.position} {report.head.hash}")
+
+
+@main.command()
+@db_option
+@click.option("--projection", help="Only this projection (default: all).")
+@click.pass_context
+def rebuild(ctx: click.Context, db: str | None, projection: str | None) -> None:
+    """Drop projections and replay the whole log into them."""
+    with opened(ctx, db) as ledger, progress_bar("rebuild") as progress:
+        count = ledger.rebuild(projection, progress)
+    click.echo(f"rebuilt {projection or 'all projections'} from {count} events")
+
+
+@main.command()
+@db_option
+@click.option("--until", required=True, help="The cut: a log position (a number) or a time.")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.pass_context
+def replay(ctx: click.Context, db: str | None, until: str, out: str) -> None:
+    """Write OUT: a ledger holding the events up to the cut and every projection as it stood then."""
+    position, moment = parse_cut(until)
+    with opened(ctx, db) as ledger, progress_bar("replay") as progress:
+        head = ledger.replay(into=out, until_position=position, until=moment, progress=progress)
+    click.echo(f"replayed {head.position} events into {out}; head {head.hash}")
+
+
+@main.command()
+@db_option
+@click.argument("session")
+@click.option("--reason", required=True, help="Why (kept in the purged event).")
+@click.option("--by", help="Who asked.")
+@click.pass_context
+def purge(ctx: click.Context, db: str | None, session: str, reason: str, by: str | None) -> None:
+    """Remove a session's payloads (and its forks') everywhere in the file; verify still passes."""
+    with opened(ctx, db) as ledger:
+        version = ledger.purge_session(session, reason=reason, by=by)
+    click.echo(f"purged {session} (version {version})")
+
+
+@main.command()
+@db_option
+@click.option("--idle", type=float, help="Complete sessions idle this many seconds as abandoned.")
+@click.option("--purge-older-than", "days", type=float, help="Purge sessions that ended this many days ago [default: $LEDGER_RETENTION_DAYS].")
+@click.option("--keep-snapshots", type=int, default=3, show_default=True, help="Snapshots kept per session (plus one a day).")
+@click.pass_context
+def gc(ctx: click.Context, db: str | None, idle: float | None, days: float | None, keep_snapshots: int) -> None:
+    """Retention: abandon idle sessions, purge old ended ones, thin out snapshots."""
+    s = settings(ctx, db)
+    days = days if days is not None else s.retention_days
+    with opened(ctx, db) as ledger:
+        abandoned = ledger.cleanup(idle) if idle is not None else []
+        purged = ledger.purge_completed(days, by="ledger gc") if days is not None else []
+        dropped = ledger.drop_snapshots(keep_snapshots)
+    click.echo(f"abandoned {len(abandoned)} idle sessions, purged {len(purged)} ended sessions, dropped {dropped} snapshots")

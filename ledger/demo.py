@@ -14,9 +14,9 @@ from .ledger import Ledger
 
 
 def _table(rows: list[list[Any]], headers: list[str]) -> str:
-    from .cli import _table
+    from .cli import table
 
-    return _table(rows, headers)
+    return table(rows, headers)
 
 
 def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
