@@ -97,6 +97,31 @@ def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
             who = m.role + (f"[{m.tool_name}]" if m.tool_name else "")
             echo(f"  v{m.version:<3} {who:<14} {m.content}")
         echo(f"\nWorkflow data of the coder session: {ledger.get_data(cid)}")
+        echo("\nQueries")
+        fixes = ledger.list_sessions(tags=["bug-fix"], status="completed", created_after=plan.created_at)
+        echo(f"  completed bug-fix sessions this run: {[x.session_id for x in fixes.items]}")
+        coders = ledger.list_sessions(metadata={"agent_role": "coder"}, created_after=plan.created_at)
+        echo(f"  sessions whose agent_role is coder: {[x.session_id for x in coders.items]}")
+        for hit in ledger.search_messages("timeout", limit=2):
+            echo(f"  search 'timeout': {hit.session_id} v{hit.version} {hit.snippet}")
+        echo("\nUsage by tool (the whole file)")
+        echo(_table(
+            [[r["tool"], r["sessions"], r["invocations"], r["tokens_in"], r["tokens_out"], f"{r['cost']:.4f}",
+              f"{r['p95_duration_ms'] or 0:.0f}"] for r in ledger.usage(by="tool")],
+            ["tool", "sessions", "invocations", "tok_in", "tok_out", "cost", "p95_ms"],
+        ))
+        echo("\nTime travel")
+        before_fix = ledger.get_session(cid, version=4)
+        echo(f"  coder at version 4: {before_fix.message_count} messages, data {before_fix.data}, status {before_fix.status}")
+        alt = ledger.fork(cid, version=4)
+        ledger.add_message(alt.session_id, "assistant", "Alternative: mock the clock instead of raising the timeout.")
+        echo(f"  forked {alt.session_id} from {alt.parent_id} v{alt.parent_version}: "
+             f"{[m.content[:40] for m in ledger.messages(alt.session_id)][-2:]}")
+        ledger.set_data(alt.session_id, "draft", "clock-mock")
+        ledger.restore(alt.session_id, version=2)
+        kept = len(list(ledger.history(alt.session_id)))
+        echo(f"  restored the fork to v2: data now {ledger.get_data(alt.session_id)}, "
+             f"{len(ledger.messages(alt.session_id))} messages, all {kept} events still in its history")
         echo("\nLast 6 events of the audit trail")
         tail = list(ledger.history(after=max(ledger.last_position - 6, 0)))
         echo(_table(

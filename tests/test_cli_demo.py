@@ -11,16 +11,19 @@ from click.testing import CliRunner
 from ledger import Ledger
 from ledger.cli import main
 
+EVENTS_PER_RUN = 27  # three agents' sessions and a fork of the coder's, restored once
+
 
 def test_demo_records_sessions_and_shows_what_a_user_wants_to_see(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     result = CliRunner().invoke(main, ["--db", str(db), "demo"])
     assert result.exit_code == 0, result.output
     out = result.output
-    for expected in ("Sessions", "planner", "coder", "reviewer", "Conversation", "pytest", "audit trail", "verify: ok"):
+    for expected in ("Sessions", "planner", "coder", "reviewer", "Conversation", "pytest", "Queries", "[timeout]",
+                     "Usage by tool", "Time travel", "forked", "restored", "audit trail", "verify: ok"):
         assert expected in out
     with Ledger(db) as led:
-        assert led.last_position == 46 // 2
+        assert led.last_position == EVENTS_PER_RUN
         assert led.verify().ok
 
 
@@ -31,8 +34,8 @@ def test_demo_runs_twice_in_a_row_on_the_same_file(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         assert "verify: ok" in proc.stdout
     with Ledger(db) as led:
-        assert led.last_position == 46
-        assert len({e.session_id for e in led.history()}) == 6
+        assert led.last_position == 2 * EVENTS_PER_RUN
+        assert len({e.session_id for e in led.history()}) == 8
 
 
 def test_verify_command_exits_1_with_the_first_bad_position(tmp_path: Path) -> None:
@@ -42,7 +45,7 @@ def test_verify_command_exits_1_with_the_first_bad_position(tmp_path: Path) -> N
     runner = CliRunner()
     assert runner.invoke(main, ["--db", str(db), "demo"]).exit_code == 0
     ok = runner.invoke(main, ["--db", str(db), "verify"])
-    assert ok.exit_code == 0 and ok.output.startswith("ok: 23 events verified")
+    assert ok.exit_code == 0 and ok.output.startswith(f"ok: {EVENTS_PER_RUN} events verified")
     raw = sqlite3.connect(db)
     raw.execute("UPDATE events SET data = '{}' WHERE position = 7")
     raw.commit()
