@@ -188,10 +188,10 @@ class CleanupThread(threading.Thread):
         self._cleanup = cleanup
         self._every = every
         self._max_idle = max_idle
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self._every):
+        while not self._halt.wait(self._every):
             try:
                 self._cleanup(self._max_idle)
             except Exception:  # keep cleaning on the next round; the error is logged, not lost
@@ -199,7 +199,7 @@ class CleanupThread(threading.Thread):
 
     def stop(self) -> None:
         """Ask the thread to finish and wait for it."""
-        self._stop.set()
+        self._halt.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout=30)
 

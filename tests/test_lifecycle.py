@@ -1,0 +1,234 @@
+"""Purge, retention and idle cleanup: payloads gone everywhere, the chain still verifies."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger import InvalidInput, Ledger, SessionClosed, SessionPurged
+from tests.conftest import Clock
+
+SECRETS = [b"hunter2-password", b"SSN-777-66-5555", b"card-4111-secret", b"alice-private-id", b"tag-confidential",
+           b"tool-secret-scan", b"fork-only-secret"]
+
+
+def _scenario(path: Path, clock: Clock | None = None) -> Ledger:
+    led = Ledger(path, clock=clock or Clock(), snapshot_every=2)
+    led.create_session("keep", metadata={"note": "public"})
+    led.add_message("keep", "user", "ordinary public words")
+    led.create_session("s", user_id="alice-private-id", tags=["tag-confidential"], metadata={"ssn": "SSN-777-66-5555"})
+    for i in range(4):
+        led.add_message("s", "user", f"my hunter2-password is old {i}")
+    led.set_data("s", "card", "card-4111-secret")
+    led.link_invocation("s", "inv-1", "tool-secret-scan", cost=0.5, artifact="file:///x/tool-secret-scan")
+    led.restore("s", version=3)
+    led.fork("s", new_session_id="child")
+    led.add_message("child", "user", "fork-only-secret")
+    return led
+
+
+def _file_bytes(path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+
+
+def test_purge_removes_the_text_from_every_byte_of_the_file_and_verify_still_passes(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    led = _scenario(path)
+    assert all(secret in _file_bytes(path) for secret in SECRETS[:1])
+    version = led.purge_session("s", reason="privacy request 7", by="dpo")
+    assert led.verify().ok
+    led.close()
+    raw = _file_bytes(path)
+    for secret in SECRETS:
+        assert secret not in raw, secret
+    assert b"ordinary public words" in raw
+    with Ledger(path) as again:
+        assert again.get_session("s").version == version
+        assert again.verify().ok
+
+
+def test_a_purged_session_reads_as_purged_not_missing(tmp_path: Path) -> None:
+    with _scenario(tmp_path / "p.db") as led:
+        led.purge_session("s", reason="retention")
+        s = led.get_session("s")
+        assert (s.status, s.completion_reason, s.metadata, s.data, s.tags, s.user_id, s.message_count) == (
+            "purged", "retention", {}, {}, (), None, 0
+        )
+        assert led.messages("s") == []
+        assert led.get_metadata("s") == {} and led.get_data("s") == {}
+        assert [x.status for x in led.list_sessions(status="purged").items] == ["purged", "purged"]
+        assert led.statistics("s").message_count == 0
+        assert led.search_messages("hunter2") == []
+        assert [h.session_id for h in led.search_messages("ordinary")] == ["keep"]
+        assert led.get_session("keep").metadata == {"note": "public"}
+
+
+def test_a_purged_session_takes_no_commands_and_has_no_past(tmp_path: Path) -> None:
+    with _scenario(tmp_path / "p.db") as led:
+        led.purge_session("s", reason="r")
+        for call in (
+            lambda: led.add_message("s", "user", "x"),
+            lambda: led.set_metadata("s", "k", 1),
+            lambda: led.add_tags("s", ["t"]),
+            lambda: led.restore("s", version=2),
+            lambda: led.fork("s"),
+            lambda: led.get_session("s", version=2),
+            lambda: led.messages("s", version=3),
+        ):
+            with pytest.raises(SessionPurged):
+                call()
+        assert issubclass(SessionPurged, SessionClosed)
+        assert led.purge_session("s", reason="again") == led.get_session("s").version  # a no-op
+
+
+def test_purge_cascades_to_forks(tmp_path: Path) -> None:
+    with _scenario(tmp_path / "p.db") as led:
+        led.fork("child", new_session_id="grandchild")
+        led.purge_session("s", reason="r")
+        assert {led.get_session(x).status for x in ("s", "child", "grandchild")} == {"purged"}
+        assert led.get_session("keep").status == "active"
+
+
+def test_purging_a_fork_leaves_its_parent(tmp_path: Path) -> None:
+    with _scenario(tmp_path / "p.db") as led:
+        led.purge_session("child", reason="r")
+        assert led.get_session("s").status == "active"
+        assert led.get_metadata("s", "ssn") == "SSN-777-66-5555"
+
+
+def test_rebuild_after_a_purge_gives_the_same_tables(tmp_path: Path) -> None:
+    with _scenario(tmp_path / "p.db") as led:
+        led.purge_session("s", reason="r")
+        conn = led._log.conn
+        names = ("sessions", "session_tags", "session_metadata", "session_data", "messages", "invocations")
+        before = {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
+        led.rebuild()
+        assert {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names} == before
+        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+        led._cache.clear()
+        assert led.get_session("s").status == "purged"
+
+
+def test_copies_cut_before_the_purge_still_verify(tmp_path: Path) -> None:
+    with _scenario(tmp_path / "p.db") as led:
+        cut = led.last_position
+        led.purge_session("s", reason="r")
+        led.replay(into=tmp_path / "cut.db", until_position=cut)
+        led.export(tmp_path / "cut.jsonl", until_position=cut)
+        led.export(tmp_path / "all.jsonl")
+    with Ledger(tmp_path / "cut.db") as copy:
+        assert copy.verify().ok
+        assert copy.get_session("s").status == "active"  # redacted, but the purge itself is past the cut
+        assert copy.messages("s") == []
+    with Ledger(tmp_path / "imported.db") as imported:
+        imported.import_events(tmp_path / "cut.jsonl")
+        assert imported.verify().ok
+        imported.import_events(tmp_path / "all.jsonl")
+        assert imported.verify().ok
+        assert imported.get_session("s").status == "purged"
+    assert b"hunter2" not in (tmp_path / "all.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("""json_set(data, '$."$redacted"', '00' || substr(json_extract(data, '$."$redacted"'), 3))""", "hash"),
+        ("""json_set(data, '$.purged_at', 2)""", "later purged event"),
+    ],
+)
+def test_a_tampered_redaction_is_reported(tmp_path: Path, change: str, reason: str) -> None:
+    with _scenario(tmp_path / "p.db") as led:
+        led.purge_session("s", reason="r")
+        (position,) = led._log.conn.execute(
+            "SELECT position FROM events WHERE session_id = 's' ORDER BY position LIMIT 1 OFFSET 2"
+        ).fetchone()
+        raw = sqlite3.connect(tmp_path / "p.db")
+        raw.execute(f"UPDATE events SET data = {change} WHERE position = ?", (position,))
+        raw.commit()
+        raw.close()
+        report = led.verify()
+        assert not report.ok and report.first_bad_position == position
+        assert reason in (report.reason or "")
+
+
+def test_redacting_a_row_without_a_purge_is_caught(tmp_path: Path) -> None:
+    from ledger.events import redaction_marker
+
+    with _scenario(tmp_path / "p.db") as led:
+        data, position = led._log.conn.execute("SELECT data, position FROM events WHERE position = 4").fetchone()
+        import hashlib
+
+        marker = redaction_marker(hashlib.sha256(data.encode()).digest(), 5)  # names an ordinary event as its purge
+        raw = sqlite3.connect(tmp_path / "p.db")
+        raw.execute("UPDATE events SET data = ? WHERE position = 4", (marker,))
+        raw.commit()
+        raw.close()
+        report = led.verify()
+        assert not report.ok and report.first_bad_position == 5
+
+
+def test_purge_needs_a_reason(tmp_path: Path) -> None:
+    with _scenario(tmp_path / "p.db") as led:
+        for bad in ("", None, 5):
+            with pytest.raises(InvalidInput):
+                led.purge_session("s", reason=bad)  # type: ignore[arg-type]
+        assert led.get_session("s").status == "active"
+
+
+def test_cleanup_abandons_only_sessions_idle_too_long(tmp_path: Path) -> None:
+    clock = Clock(step_ms=1000)
+    with Ledger(tmp_path / "c.db", clock=clock) as led:
+        led.create_session("old")
+        led.create_session("done")
+        led.complete_session("done")
+        clock.now += timedelta(hours=2)
+        led.create_session("fresh")
+        abandoned = led.cleanup(timedelta(hours=1))
+        assert abandoned == ["old"]
+        old = led.get_session("old")
+        assert (old.status, old.completion_reason) == ("abandoned", "idle for more than 1:00:00")
+        assert led.get_session("fresh").status == "active"
+        assert led.cleanup(3600) == []
+        with pytest.raises(InvalidInput):
+            led.cleanup(-1)
+
+
+def test_purge_completed_purges_sessions_that_ended_long_ago(tmp_path: Path) -> None:
+    clock = Clock(step_ms=1000)
+    with Ledger(tmp_path / "c.db", clock=clock) as led:
+        led.create_session("ancient")
+        led.add_message("ancient", "user", "ancient-secret")
+        led.complete_session("ancient")
+        led.create_session("running")
+        clock.now += timedelta(days=40)
+        led.create_session("recent")
+        led.complete_session("recent")
+        assert led.purge_completed(30) == ["ancient"]
+        assert [led.get_session(x).status for x in ("ancient", "running", "recent")] == ["purged", "active", "completed"]
+        assert led.verify().ok
+
+
+def test_the_background_cleanup_thread_abandons_idle_sessions(tmp_path: Path) -> None:
+    clock = Clock(step_ms=1000)
+    led = Ledger(tmp_path / "bg.db", clock=clock, cleanup_every=0.05, max_idle=60)
+    try:
+        led.create_session("idle")
+        clock.now += timedelta(minutes=5)
+        deadline = time.monotonic() + 10
+        while led.get_session("idle").status == "active" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert led.get_session("idle").status == "abandoned"
+    finally:
+        led.close()
+    assert led._cleaner is not None and not led._cleaner.is_alive()
+
+
+def test_cleanup_settings_go_together(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput):
+        Ledger(tmp_path / "x.db", cleanup_every=1)
+    with pytest.raises(InvalidInput):
+        Ledger(tmp_path / "x.db", cleanup_every=1, max_idle="long")

@@ -1,0 +1,167 @@
+"""Export, import and backup: the chain travels intact, imports are idempotent, damage is refused."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger import IntegrityError, InvalidInput, Ledger
+from tests.conftest import Clock
+
+
+def _source(path: Path, clock: Clock | None = None) -> Ledger:
+    led = Ledger(path, clock=clock or Clock(), snapshot_every=3)
+    led.create_session("a", user_id="u", tags=["x"], metadata={"k": {"n": [1, 2]}})
+    led.create_session("b")
+    for i in range(5):
+        led.add_message("a", "user", f"a{i}", tokens={"input": i})
+        led.add_message("b", "assistant", f"b{i}", model="m")
+    led.link_invocation("a", "i", "grep", duration_ms=3.5, cost=0.1)
+    led.set_data("b", "d", {"deep": True})
+    led.restore("a", version=4)
+    led.fork("b", new_session_id="c")
+    return led
+
+
+def _sessions(led: Ledger) -> dict[str, object]:
+    ids = sorted({e.session_id for e in led.history()})
+    return {sid: (led.get_session(sid), led.messages(sid)) for sid in ids}
+
+
+def test_a_full_export_imported_into_an_empty_ledger_has_the_same_sessions_and_chain_head(tmp_path: Path) -> None:
+    with _source(tmp_path / "src.db") as src:
+        assert src.export(tmp_path / "all.jsonl") == src.last_position
+        expected, head = _sessions(src), src.digest()
+    with Ledger(tmp_path / "dst.db") as dst:
+        report = dst.import_events(tmp_path / "all.jsonl")
+        assert (report.read, report.imported, report.skipped) == (head.position, head.position, 0)
+        assert dst.digest() == head == report.head
+        assert _sessions(dst) == expected
+        assert dst.verify().ok
+        assert [s.session_id for s in dst.list_sessions(parent_id="b").items] == ["c"]
+        again = dst.import_events(tmp_path / "all.jsonl")
+        assert (again.imported, again.skipped) == (0, head.position)
+        assert dst.digest() == head
+
+
+def test_export_to_a_stream_has_a_header_and_one_row_per_line(tmp_path: Path) -> None:
+    with _source(tmp_path / "src.db") as src:
+        stream = io.StringIO()
+        src.export(stream, until_position=3)
+        lines = stream.getvalue().splitlines()
+    header = json.loads(lines[0])
+    assert header["format"] == "session-ledger/events" and header["head"]["position"] == 3
+    rows = [json.loads(line) for line in lines[1:]]
+    assert [r["position"] for r in rows] == [1, 2, 3]
+    assert rows[0]["prev"] == "0" * 64 and rows[1]["prev"] == rows[0]["hash"]
+    assert json.loads(rows[0]["data"])["metadata"] == {"k": {"n": [1, 2]}}
+
+
+def test_a_session_export_carries_only_its_rows_and_still_checks(tmp_path: Path) -> None:
+    with _source(tmp_path / "src.db") as src:
+        assert src.export(tmp_path / "b.jsonl", sessions=["b"]) == 7
+    with Ledger(tmp_path / "dst.db") as dst:
+        dst.import_events(tmp_path / "b.jsonl")
+        assert dst.get_session("b").message_count == 5
+        assert dst.verify().ok  # re-linked into this ledger's own chain
+
+
+def test_an_export_cut_by_time_stops_there(tmp_path: Path) -> None:
+    clock = Clock(step_ms=60_000)  # position p is recorded at minute p - 1
+    start = clock.now
+    with _source(tmp_path / "src.db", clock) as src:
+        assert src.export(tmp_path / "cut.jsonl", until=start + timedelta(minutes=4, seconds=30)) == 5
+        with pytest.raises(InvalidInput):
+            src.export(tmp_path / "x.jsonl", until_position=1, until=start)
+
+
+def test_a_tampered_export_line_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    with _source(tmp_path / "src.db") as src:
+        src.export(tmp_path / "all.jsonl")
+    lines = (tmp_path / "all.jsonl").read_text().splitlines()
+    row = json.loads(lines[4])
+    row["data"] = row["data"].replace("a", "A", 1)
+    lines[4] = json.dumps(row)
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    with Ledger(tmp_path / "dst.db") as dst:
+        with pytest.raises(IntegrityError, match="line 5"):
+            dst.import_events(tmp_path / "bad.jsonl")
+        assert dst.last_position == 0
+    del lines[6]  # a missing row breaks the chain between lines
+    (tmp_path / "gap.jsonl").write_text("\n".join(lines[:4] + lines[5:]) + "\n")
+    with Ledger(tmp_path / "dst2.db") as dst:
+        with pytest.raises(IntegrityError):
+            dst.import_events(tmp_path / "gap.jsonl")
+        assert dst.last_position == 0
+
+
+def test_import_refuses_what_is_not_an_export(tmp_path: Path) -> None:
+    (tmp_path / "x.jsonl").write_text('{"hello": 1}\n')
+    with Ledger(tmp_path / "dst.db") as dst:
+        with pytest.raises(InvalidInput, match="not a session-ledger export"):
+            dst.import_events(tmp_path / "x.jsonl")
+        with pytest.raises(InvalidInput, match="cannot read"):
+            dst.import_events(tmp_path / "missing.jsonl")
+
+
+def test_import_refuses_events_that_do_not_continue_their_session_or_go_back_in_time(tmp_path: Path) -> None:
+    with _source(tmp_path / "src.db") as src:
+        src.export(tmp_path / "all.jsonl")
+    with Ledger(tmp_path / "later.db") as dst:  # its events are newer than the export's
+        dst.create_session("z")
+        with pytest.raises(IntegrityError, match="before this ledger's latest event"):
+            dst.import_events(tmp_path / "all.jsonl")
+        assert dst.last_position == 1
+    with Ledger(tmp_path / "clash.db", clock=Clock()) as dst:
+        dst.create_session("a")  # same id, a different history
+        with pytest.raises(IntegrityError, match="version"):
+            dst.import_events(tmp_path / "all.jsonl")
+
+
+def test_import_into_a_ledger_with_older_events_relinks_the_chain(tmp_path: Path) -> None:
+    old = Clock()
+    old.now -= timedelta(days=1)
+    with Ledger(tmp_path / "dst.db", clock=old) as dst:
+        dst.create_session("older")
+    with _source(tmp_path / "src.db") as src:
+        src.purge_session("c", reason="r")
+        src.export(tmp_path / "all.jsonl")
+        expected = {sid: src.get_session(sid).version for sid in ("a", "b", "c")}
+    with Ledger(tmp_path / "dst.db") as dst:
+        dst.import_events(tmp_path / "all.jsonl")
+        assert dst.verify().ok
+        assert {sid: dst.get_session(sid).version for sid in ("a", "b", "c")} == expected
+        assert dst.get_session("c").status == "purged"
+
+
+def test_the_sessions_dir_layout(tmp_path: Path) -> None:
+    with _source(tmp_path / "src.db") as src:
+        assert src.export(tmp_path / "dir", format="sessions-dir") == 3
+        folder = tmp_path / "dir" / "a"
+        assert sorted(p.name for p in folder.iterdir()) == ["conversation.jsonl", "data.json", "invocations.json", "metadata.json"]
+        meta = json.loads((folder / "metadata.json").read_text())
+        assert (meta["session_id"], meta["metadata"], meta["tags"]) == ("a", {"k": {"n": [1, 2]}}, ["x"])
+        conversation = [json.loads(line) for line in (folder / "conversation.jsonl").read_text().splitlines()]
+        assert [m["content"] for m in conversation] == [m.content for m in src.messages("a")]
+        assert json.loads((tmp_path / "dir" / "b" / "data.json").read_text()) == {"d": {"deep": True}}
+        fork = [json.loads(line)["content"] for line in (tmp_path / "dir" / "c" / "conversation.jsonl").read_text().splitlines()]
+        assert fork == [f"b{i}" for i in range(5)]
+        src.export(tmp_path / "early", format="sessions-dir", until_position=4)
+        assert sorted(p.name for p in (tmp_path / "early").iterdir()) == ["a", "b"]
+        with pytest.raises(InvalidInput):
+            src.export(tmp_path / "x", format="xml")
+
+
+def test_backup_of_a_live_ledger_verifies(tmp_path: Path) -> None:
+    with _source(tmp_path / "src.db") as src, Ledger(tmp_path / "src.db") as other:
+        other.add_message("b", "user", "from another connection")
+        report = src.backup(tmp_path / "copy.db")
+        assert report.ok and report.head == src.digest()
+        with pytest.raises(InvalidInput, match="already exists"):
+            src.backup(tmp_path / "copy.db")
+    with Ledger(tmp_path / "copy.db") as copy:
+        assert copy.messages("b")[-1].content == "from another connection"
