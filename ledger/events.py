@@ -132,6 +132,26 @@ class Completed(Event, frozen=True, kw_only=True, omit_defaults=True):
     reason: str | None = None
 
 
+Segment = tuple[str, int, "int | None"]
+
+
+def merge_segments(segments: "list[tuple[str, int, int | None]]") -> list[tuple[str, int, int | None]]:
+    """A lineage without empty ranges, and with a range merged into the next one of the same session
+    when only a ``restored`` event lies between them (it holds no messages): repeated restores then
+    add nothing. ``None`` as a last version means "still open"."""
+    out: list[tuple[str, int, int | None]] = []
+    for session_id, first, last in segments:
+        if last is not None and first > last:
+            continue
+        if out:
+            prev_session, prev_first, prev_last = out[-1]
+            if prev_session == session_id and prev_last is not None and first <= prev_last + 2:
+                out[-1] = (session_id, prev_first, last)
+                continue
+        out.append((session_id, first, last))
+    return out
+
+
 class Restored(Event, frozen=True, kw_only=True, omit_defaults=True):
     """The session was rewound to ``target_version``; ``state`` is its state there (so the fold stays pure).
 

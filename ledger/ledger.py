@@ -10,6 +10,7 @@ or raises having written nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -22,14 +23,22 @@ import msgspec
 import pydantic
 
 from projections import analytics, queries, search
-from projections.base import ProjectionRunner, Progress, Projector
+from projections.base import ProjectionRunner, Progress, Projector, check_custom, check_progress
 from projections.sessions import SearchProjector, SessionsProjector
 
 from . import events as ev
 from . import snapshots
 from .chain import ChainChecker, Digest, VerifyReport, check_digest
 from .commands import Commands
-from .errors import ConcurrencyError, IntegrityError, InvalidInput, SessionExists, SessionNotFound, StorageError
+from .errors import (
+    ConcurrencyError,
+    IntegrityError,
+    InvalidInput,
+    LedgerError,
+    SessionExists,
+    SessionNotFound,
+    StorageError,
+)
 from .events import RecordedEvent
 from .ids import new_id as default_new_id
 from .log import EventLog, sqlite_errors
@@ -109,7 +118,10 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         idle = None if max_idle is None else _span(max_idle, "max_idle", 1)
         every = None if cleanup_every is None else _span(cleanup_every, "cleanup_every", 1).total_seconds()
         self._cleaner: CleanupThread | None = None
-        self._runner = ProjectionRunner([SessionsProjector(), SearchProjector(), *projectors])
+        custom = list(projectors)
+        for projector in custom:
+            check_custom(projector)
+        self._runner = ProjectionRunner([SessionsProjector(), SearchProjector(), *custom])
         self._projections_ready = False
         self._log = EventLog(path, durability=durability, busy_timeout=busy_timeout, extra_schema=snapshots.SCHEMA)
         self.path = self._log.path
@@ -127,10 +139,18 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
     # -- lifecycle ------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the file (and stop the background cleanup). Safe to call twice; later use raises ``StorageError``."""
+        """Close the file (and stop the background cleanup). Safe to call twice; later use raises ``StorageError``.
+
+        The search index is brought level first, so SQL tools reading the file see every message in it.
+        """
         if self._cleaner is not None:
             self._cleaner.stop()
         with self._lock:
+            if not self._closed and self._tx is None:
+                try:
+                    self._level_lazy()
+                except LedgerError as exc:  # a read-only or busy file: the next search levels it
+                    logging.getLogger("ledger").debug("search index not levelled on close: %s", exc)
             if not self._closed:
                 self._closed = True
                 self._log.close()
@@ -145,6 +165,12 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         return f"Ledger({self.path!r}, durability={self.durability!r})"
 
     # -- transactions -----------------------------------------------------------
+
+    def _outside_batch(self, what: str) -> None:
+        """Refuse whole-file work inside this thread's batch: it would see, or commit, half a batch."""
+        tx = self._tx
+        if tx is not None and tx.owner == threading.get_ident():
+            raise InvalidInput(f"cannot {what} inside a batch", field="batch")
 
     def _usable(self) -> None:
         if self._closed:
@@ -208,8 +234,10 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         storage failure part-way through a command. Other threads wait until
         the block ends.
         """
-        with self._write("batch"):
-            yield self
+        with self._lock:
+            self._outside_batch("start a batch (batches do not nest)")
+            with self._write("batch"):
+                yield self
 
     # -- state --------------------------------------------------------------------
 
@@ -522,6 +550,8 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
 
     def register(self, projector: Projector) -> None:
         """Add a projector of your own; its tables are created and caught up from position 0 now."""
+        self._outside_batch("register a projector")
+        check_custom(projector)
         with self._write("register"):
             self._runner.add(projector)
             try:
@@ -536,6 +566,8 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
 
         Runs in one transaction: other writers wait until it is done.
         """
+        self._outside_batch("rebuild")
+        check_progress(progress)
         with self._write("rebuild"):
             projectors = self._runner.projectors if name is None else [self._runner.get(name)]
             head = self._log.head.position

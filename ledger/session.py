@@ -118,7 +118,8 @@ def _created(state: Session | None, e: ev.RecordedEvent) -> Session:
 
 def segments(state: Session) -> tuple[tuple[str, int, int], ...]:
     """The version ranges whose events make up the session's effective history, oldest first."""
-    return (*state.lineage, (state.session_id, state.run_start, state.version))
+    merged = ev.merge_segments([*state.lineage, (state.session_id, state.run_start, state.version)])
+    return tuple((sid, first, last) for sid, first, last in merged)  # type: ignore[misc]
 
 
 # Fields a restore or fork carries over from the state it copies.

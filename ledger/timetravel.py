@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from projections.base import Progress, ProjectionRunner
+from projections.base import Progress, ProjectionRunner, check_progress
 
 from . import events as ev
 from .chain import ChainChecker, Digest
@@ -49,6 +49,7 @@ class TimeTravel:
     _state: Callable[[str], Session | None]
     _existing: Callable[[str], Session]
     _command: Callable[..., tuple[Session | None, int]]
+    _outside_batch: Callable[[str], None]
     durability: str
 
     # -- resolving a target ------------------------------------------------------------
@@ -218,12 +219,11 @@ class TimeTravel:
         """
         from .ledger import Ledger
 
+        self._outside_batch("replay")  # the cut must not include rows a batch may still roll back
+        check_progress(progress)
         if until_position is not None and until is not None:
             raise InvalidInput("give until_position or until, not both", field="until")
-        if not isinstance(into, (str, os.PathLike)) or os.fspath(into) == ":memory:":
-            raise InvalidInput(f"into must be a file path; got {into!r}", field="into")
-        if os.path.exists(into) and os.path.getsize(into) > 0:
-            raise InvalidInput(f"{os.fspath(into)!r} already exists; replay writes a new file", field="into")
+        target_path = new_file_path(into, "into")
         with self._read("replay"):
             head = self._log.head.position
             if until_position is not None:
@@ -235,37 +235,45 @@ class TimeTravel:
             else:
                 cut = head
         projectors = [p for p in self._runner.projectors if not p.builtin]
-        target = Ledger(into, durability=self.durability, snapshot_every=self._snapshots.every, projectors=projectors)
+        # Built under a temporary name and renamed when complete: a failed replay leaves nothing behind.
+        scratch = f"{target_path}.partial-{os.getpid()}"
         try:
-            with target._write("replay"):
-                target._runner.pin(target._log.conn, 0)
-                checker = ChainChecker()
-                for rows in self._copy_batches(cut):
-                    if not checker.check(rows):
-                        report = checker.report()
-                        raise IntegrityError(
-                            f"the log is damaged at position {report.first_bad_position}: {report.reason}; run verify"
-                        )
-                    target._log.insert_rows(rows)
-                    if progress is not None:
-                        progress(checker.position, cut)
-                columns = "session_id, version, position, schema, event_hash, state, created_at"
-                with self._read("replay"):
-                    snaps = self._log.conn.execute(
-                        f"SELECT {columns} FROM snapshots WHERE position <= ?", (cut,)
-                    ).fetchall()
-                if snaps:
-                    target._log.conn.executemany(f"INSERT INTO snapshots ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", snaps)
-                target._catch_up()
-            return target.digest()
+            with Ledger(scratch, durability=self.durability, snapshot_every=self._snapshots.every,
+                        projectors=projectors) as target:
+                with target._write("replay"):
+                    target._runner.pin(target._log.conn, 0)
+                    checker = ChainChecker()
+                    for rows in self._copy_batches(cut):
+                        if not checker.check(rows):
+                            report = checker.report()
+                            raise IntegrityError(
+                                f"the log is damaged at position {report.first_bad_position}: {report.reason}; run verify"
+                            )
+                        target._log.insert_rows([_as_stored(row) for row in rows])
+                        if progress is not None:
+                            progress(checker.position, cut)
+                    columns = "session_id, version, position, schema, event_hash, state, created_at"
+                    with self._read("replay"):
+                        snaps = self._log.conn.execute(
+                            f"SELECT {columns} FROM snapshots WHERE position <= ?", (cut,)
+                        ).fetchall()
+                    if snaps:
+                        target._log.conn.executemany(f"INSERT INTO snapshots ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", snaps)
+                    target._catch_up()
+                digest = target.digest()
+            os.replace(scratch, target_path)
+            return digest
         finally:
-            target.close()
+            for leftover in (scratch, f"{scratch}-wal", f"{scratch}-shm"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
 
     def _copy_batches(self, cut: int) -> Iterator[list[Any]]:
+        """Stored rows up to the cut, as bytes (so damaged text is reported by the chain check, not raised)."""
         after = 0
         while after < cut:
             with self._read("replay"):
-                rows = self._log.rows(after=after, until=cut, limit=_COPY_BATCH)
+                rows = [row for row in self._log.raw_rows(after=after, limit=_COPY_BATCH) if row[0] <= cut]
             if not rows:
                 return
             yield rows
@@ -281,3 +289,20 @@ def _time(value: object, field: str, session_id: str | None) -> str:
         return ev.format_time(value)
     except InvalidInput as exc:
         raise InvalidInput(f"{field}: {exc}", session_id=session_id, field=field) from exc
+
+
+def _as_stored(row: Any) -> tuple[Any, ...]:
+    # Text columns come back as bytes from raw_rows; a checked row decodes cleanly.
+    return tuple(v.decode() if isinstance(v, bytes) and i not in (8,) else v for i, v in enumerate(row))
+
+
+def new_file_path(path: object, field: str) -> str:
+    """A path for a file this call creates: a real file name, not in use yet."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidInput(f"{field} must be a file path; got {path!r}", field=field)
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text or text == ":memory:" or text.startswith("file:") or "\x00" in text:
+        raise InvalidInput(f"{field} must be a file path; got {text!r}", field=field)
+    if os.path.exists(text) and (os.path.isdir(text) or os.path.getsize(text) > 0):
+        raise InvalidInput(f"{text!r} already exists; this writes a new file", field=field)
+    return text

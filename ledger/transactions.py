@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from typing import TYPE_CHECKING
 
 from .errors import StorageError
@@ -16,9 +17,10 @@ if TYPE_CHECKING:
 class Transaction:
     """The open write transaction: states written in it, not yet visible to the cache."""
 
-    __slots__ = ("broken", "pending")
+    __slots__ = ("broken", "owner", "pending")
 
     def __init__(self) -> None:
+        self.owner = threading.get_ident()
         self.pending: dict[str, Session] = {}
         # Set when a command failed after it began writing: the transaction must not commit.
         self.broken: BaseException | None = None

@@ -22,7 +22,7 @@ from typing import IO, Any
 import msgspec
 
 from projections import queries
-from projections.base import Progress, ProjectionRunner
+from projections.base import Progress, ProjectionRunner, check_progress
 
 from . import events as ev
 from .chain import GENESIS, Digest, VerifyReport, link, stored_digest
@@ -30,6 +30,7 @@ from .errors import IntegrityError, InvalidInput, StorageError
 from .log import EventLog, sqlite_errors
 from .session import Session, segments
 from .snapshots import SnapshotStore
+from .timetravel import new_file_path
 from .transactions import Transaction
 from .validation import check_id
 
@@ -91,6 +92,7 @@ class Transfer:
     durability: str
     _lock: Any
     _usable: Callable[[], None]
+    _outside_batch: Callable[[str], None]
     _read: Callable[[str], AbstractContextManager[None]]
     _write: Callable[[str], AbstractContextManager[Transaction]]
     _view: Callable[..., Session]
@@ -123,6 +125,7 @@ class Transfer:
         ``invocations.json``, ``data.json``) up to a cut; returns the rows or sessions written."""
         if format not in ("jsonl", "sessions-dir"):
             raise InvalidInput(f"format must be jsonl or sessions-dir; got {format!r}", field="format")
+        check_progress(progress)
         until_position, until = _until(until_position, until)
         wanted = None if sessions is None else [check_id(s, "sessions") for s in _listed(sessions)]
         if format == "jsonl":
@@ -225,6 +228,8 @@ class Transfer:
         transaction. Raises ``IntegrityError`` for a damaged export, or for an
         event that would not continue its session here or would go back in time.
         """
+        check_progress(progress)
+        self._outside_batch("import")
         if isinstance(source, (str, os.PathLike)):
             try:
                 with open(source, encoding="utf-8") as stream:
@@ -314,10 +319,9 @@ class Transfer:
         """Copy the live ledger with SQLite's online backup, then verify the copy; returns its report."""
         from .ledger import Ledger
 
-        if not isinstance(out, (str, os.PathLike)) or os.fspath(out) == ":memory:":
-            raise InvalidInput(f"out must be a file path; got {out!r}", field="out")
-        if os.path.exists(out) and os.path.getsize(out) > 0:
-            raise InvalidInput(f"{os.fspath(out)!r} already exists; backup writes a new file", field="out")
+        self._outside_batch("back up")
+        check_progress(progress)
+        out = new_file_path(out, "out")
 
         def report(status: int, remaining: int, total: int) -> None:
             if progress is not None:

@@ -24,6 +24,8 @@ import msgspec
 from ledger.errors import InvalidInput
 from ledger.events import format_time
 
+from .lineage import in_segments
+
 GROUPS: dict[str, str] = {"tool": "tool", "user": "user_id", "model": "model", "day": "day", "status": "status"}
 VIEWS: tuple[str, ...] = tuple(f"usage_by_{by}" for by in GROUPS) + ("activity",)
 
@@ -125,18 +127,9 @@ def invocation_figures(
     conn: sqlite3.Connection, segments: Sequence[tuple[str, int, int]]
 ) -> tuple[tuple[ToolUsage, ...], dict[str, int]]:
     """Per tool (count, total duration) in first-use order, and counts by status, over a lineage of version ranges."""
-    parts, args = [], []
-    for session_id, first, last in segments:
-        parts.append(
-            "SELECT position, tool_name, duration_ms, status FROM invocations"
-            " WHERE session_id = ? AND version BETWEEN ? AND ?"
-        )
-        args += [session_id, first, last]
-    # Positions grow along a lineage (each range was written after the ones it continues).
-    rows = conn.execute(" UNION ALL ".join(parts) + " ORDER BY position", args).fetchall()
     tools: dict[str, list[Any]] = {}
     by_status: dict[str, int] = {}
-    for _, tool, duration, status in rows:
+    for tool, duration, status in in_segments(conn, "invocations", "tool_name, duration_ms, status", segments):
         entry = tools.setdefault(tool, [0, 0.0])
         entry[0] += 1
         entry[1] += duration or 0.0

@@ -84,6 +84,21 @@ class Projector:
     # holds for that session; when the log is replayed, purged rows arrive with a ``Redacted`` payload.
 
 
+def check_progress(progress: object) -> None:
+    """A progress callback is None or callable (``InvalidInput`` otherwise)."""
+    if progress is not None and not callable(progress):
+        raise InvalidInput(f"progress must be a callable taking (done, total); got {progress!r}", field="progress")
+
+
+def check_custom(projector: object) -> None:
+    """A user's projector runs inline and is not built in (both are reserved for the ledger's own)."""
+    if isinstance(projector, Projector) and (not projector.inline or projector.builtin):
+        raise InvalidInput(
+            f"projector {projector.name!r}: inline = False and builtin = True are reserved for built-in projectors",
+            field="projector",
+        )
+
+
 class ProjectionRunner:
     """Keeps a set of projectors level with the log: inline on append, catch-up and rebuild otherwise."""
 

@@ -23,6 +23,7 @@ from ledger.validation import Limits, check_json
 
 from .analytics import time_bound
 from .search import words
+from .lineage import in_segments
 from .sessions import json_text
 
 STATUSES = ("active", "completed", "failed", "abandoned", "purged")
@@ -210,10 +211,11 @@ def list_sessions(
             where.append(f"s.{column} {op} ?")
             args.append(time_bound(bound, field))
     if text is not None:
-        for word in words(text, "text"):  # each word anywhere in the conversation, not all in one message
+        for word in words(text, "text"):  # each word anywhere in the effective conversation
             where.append(
-                "s.session_id IN (SELECT m.session_id FROM messages_fts JOIN messages AS m"
-                " ON m.position = messages_fts.rowid WHERE messages_fts MATCH ?)"
+                "s.session_id IN (SELECT g.session_id FROM messages_fts JOIN messages AS m"
+                " ON m.position = messages_fts.rowid JOIN session_segments AS g ON g.seg_session = m.session_id"
+                " AND m.version >= g.first AND (g.last IS NULL OR m.version <= g.last) WHERE messages_fts MATCH ?)"
             )
             args.append(f'"{word}"')
     direction, compare = ("DESC", "<") if descending else ("ASC", ">")
@@ -274,13 +276,7 @@ def _summaries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[Se
     ]
 
 
-def _union(segments: Sequence[tuple[str, int, int]], select: str) -> tuple[str, list[Any]]:
-    """One UNION ALL over version ranges of sessions, each tagged with its place as ``seg``."""
-    parts, args = [], []
-    for index, (session_id, first, last) in enumerate(segments):
-        parts.append(f"SELECT {index} AS seg, {select} WHERE session_id = ? AND version BETWEEN ? AND ?")
-        args += [session_id, first, last]
-    return " UNION ALL ".join(parts), args
+_MESSAGE_COLUMNS = "role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position"
 
 
 def conversation(
@@ -292,13 +288,4 @@ def conversation(
 ) -> list[tuple[Any, ...]]:
     """The messages of a lineage of (session, first version, last version) ranges, in order: (role,
     content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position)."""
-    union, args = _union(
-        segments,
-        "role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position"
-        " FROM messages",
-    )
-    rows = conn.execute(
-        f"SELECT * FROM ({union}) ORDER BY seg, version LIMIT ? OFFSET ?",
-        (*args, -1 if limit is None else limit, offset),
-    ).fetchall()
-    return [row[1:] for row in rows]
+    return in_segments(conn, "messages", _MESSAGE_COLUMNS, segments, limit, offset)

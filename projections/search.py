@@ -68,11 +68,17 @@ def search_messages(
     )
     args: list[object] = [highlight[0], highlight[1], fts_query(query)]
     for column, value in (("session_id", session_id), ("role", role)):
-        if value is not None:
-            if not isinstance(value, str):
-                raise InvalidInput(f"{column} must be a string; got {value!r}", field=column)
-            sql += f" AND m.{column} = ?"
-            args.append(value)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{column} must be a string; got {value!r}", field=column)
+    if session_id is not None:  # its effective conversation, inherited messages included
+        sql += (
+            " AND EXISTS (SELECT 1 FROM session_segments AS g WHERE g.session_id = ? AND g.seg_session = m.session_id"
+            " AND m.version >= g.first AND (g.last IS NULL OR m.version <= g.last))"
+        )
+        args.append(session_id)
+    if role is not None:
+        sql += " AND m.role = ?"
+        args.append(role)
     sql += " ORDER BY rank, m.position LIMIT ?"
     args.append(limit)
     return [

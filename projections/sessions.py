@@ -3,7 +3,9 @@
 ``sessions`` (one row per session, with its counters), ``session_tags``,
 ``session_metadata`` and ``session_data`` (values as canonical JSON text:
 objects with sorted keys), ``messages`` (with the FTS5 index
-``messages_fts`` on ``content``) and ``invocations``. Times are UTC ISO-8601
+``messages_fts`` on ``content``), ``invocations``, and ``session_segments``
+(which version ranges of which sessions make up a session's effective
+conversation after restores and forks; ``last`` NULL means "still open"). Times are UTC ISO-8601
 text, so they sort and compare as text. One projector owns them all, so an
 append costs one projector call.
 """
@@ -63,8 +65,19 @@ def _text_time(e: RecordedEvent) -> str:
     return ev.format_time(e.recorded_at)
 
 
+def _set_segments(c: sqlite3.Connection, session_id: str, lineage: list[Any], run_start: int) -> None:
+    # Which version ranges of which sessions make up this session's effective conversation.
+    c.execute("DELETE FROM session_segments WHERE session_id = ?", (session_id,))
+    rows = ev.merge_segments([(str(a), int(b), int(z)) for a, b, z in lineage] + [(session_id, run_start, None)])
+    c.executemany(
+        "INSERT INTO session_segments (session_id, seq, seg_session, first, last) VALUES (?, ?, ?, ?, ?)",
+        [(session_id, seq, seg, first, last) for seq, (seg, first, last) in enumerate(rows)],
+    )
+
+
 def _created(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     p: ev.Created = e.payload  # type: ignore[assignment]
+    _set_segments(c, e.session_id, [], 1)
     c.execute(
         "INSERT INTO sessions (session_id, user_id, purpose, status, created_at, updated_at, version, position)"
         " VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
@@ -193,6 +206,7 @@ def _restored(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
         (e.version, e.position, at, *_state_values(p.state), e.session_id),
     )
     _replace_children(c, e.session_id, p.state)
+    _set_segments(c, e.session_id, p.state.get("lineage", []), e.version + 1)
 
 
 def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
@@ -205,6 +219,7 @@ def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
         (e.session_id, p.parent_id, at, at, e.version, e.position, *_state_values(state)),
     )
     _replace_children(c, e.session_id, state)
+    _set_segments(c, e.session_id, p.state.get("lineage", []), 2)
 
 
 def _purged(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
@@ -216,7 +231,7 @@ def _purged(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
         " tools_used = '[]' WHERE session_id = ?",
         (e.version, e.position, at, at, p.reason, e.session_id),
     )
-    for table in ("session_tags", "session_metadata", "session_data", "messages", "invocations"):
+    for table in ("session_tags", "session_metadata", "session_data", "messages", "invocations", "session_segments"):
         c.execute(f"DELETE FROM {table} WHERE session_id = ?", (e.session_id,))
 
 
@@ -228,6 +243,7 @@ def _redacted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
             " VALUES (?, 'active', ?, ?, ?, ?)",
             (e.session_id, at, at, e.version, e.position),
         )
+        _set_segments(c, e.session_id, [], 1)
     else:
         c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
@@ -255,7 +271,7 @@ class SessionsProjector(Projector):
     name = "sessions"
     version = 1
     builtin = True
-    tables = ("invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
+    tables = ("session_segments", "invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
     views = analytics.VIEWS
 
     def create(self, db: sqlite_utils.Database) -> None:
@@ -276,6 +292,11 @@ class SessionsProjector(Projector):
         db["session_tags"].create({"session_id": str, "tag": str}, pk=("session_id", "tag"), not_null={"tag"})
         for name in ("session_metadata", "session_data"):
             db[name].create({"session_id": str, "key": str, "value": str}, pk=("session_id", "key"), not_null={"value"})
+        db["session_segments"].create(
+            {"session_id": str, "seq": int, "seg_session": str, "first": int, "last": int},
+            pk=("session_id", "seq"),
+            not_null={"seg_session", "first"},
+        )
         db["messages"].create(
             {"position": int, "session_id": str, "version": int, "role": str, "content": str, "tool_name": str,
              "invocation_id": str, "model": str, "tokens_in": int, "tokens_out": int, "recorded_at": str},
@@ -300,6 +321,7 @@ class SessionsProjector(Projector):
             ("session_metadata", ["key", "value", "session_id"]),
             ("messages", ["session_id", "version"]),
             ("invocations", ["session_id", "version"]),
+            ("session_segments", ["seg_session", "first"]),
         ):
             db[table].create_index(columns, if_not_exists=True)
         for statement in analytics.view_statements():

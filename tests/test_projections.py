@@ -19,7 +19,7 @@ from ledger import InvalidInput, Ledger, LedgerError, Projector, RecordedEvent
 from projections.base import IN_STEP
 from tests.conftest import Clock
 
-BUILT_IN = ("sessions", "session_tags", "session_metadata", "session_data", "messages", "invocations")
+BUILT_IN = ("sessions", "session_tags", "session_metadata", "session_data", "messages", "invocations", "session_segments")
 
 
 class CostPerCustomer(Projector):
@@ -187,6 +187,20 @@ def test_rebuilding_one_projection_leaves_the_others(ledger: Ledger) -> None:
     assert ledger._log.conn.execute("SELECT message_count FROM sessions").fetchone() == (0,)
 
 
+def test_only_built_in_projectors_may_be_lazy_or_built_in(ledger: Ledger) -> None:
+    for flag in ({"inline": False}, {"builtin": True}):
+        with pytest.raises(InvalidInput, match="reserved"):
+            ledger.register(type("Odd", (CostPerCustomer,), flag)())
+
+
+def test_closing_levels_the_search_index_for_plain_sql_readers(db_path: Path) -> None:
+    with Ledger(db_path) as led:
+        led.create_session("s")
+        led.add_message("s", "user", "findable after close")
+    rows = sqlite3.connect(db_path).execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'findable'").fetchall()
+    assert rows == [(2,)]
+
+
 @pytest.mark.parametrize(
     "bad",
     [object(), CostPerCustomer, type("Nameless", (CostPerCustomer,), {"name": ""})(),
@@ -229,7 +243,8 @@ def test_a_projector_that_fails_makes_the_command_write_nothing(ledger: Ledger) 
 
 steps = st.lists(
     st.tuples(
-        st.sampled_from(["create", "message", "invoke", "meta", "unmeta", "data", "undata", "clear", "tag", "untag", "complete"]),
+        st.sampled_from(["create", "message", "invoke", "meta", "unmeta", "data", "undata", "clear", "tag", "untag",
+                         "complete", "restore", "fork"]),
         st.sampled_from(["a", "b", "c"]),
         st.sampled_from(["k1", "k2", "名前"]),
         st.one_of(st.integers(-5, 5), st.text(max_size=8), st.dictionaries(st.sampled_from(["x", "y"]), st.booleans(), max_size=2)),
@@ -263,6 +278,10 @@ def _play(led: Ledger, plan: list[tuple[str, str, str, Any]]) -> None:
                 led.add_tags(sid, [key, str(value)[:5] or "t"])
             elif kind == "untag":
                 led.remove_tags(sid, [key])
+            elif kind == "restore":
+                led.restore(sid, version=max(1, led.get_session(sid).version - len(str(value))))
+            elif kind == "fork":
+                led.fork(sid, new_session_id=f"{sid}-{key}-{len(str(value))}")
             else:
                 led.complete_session(sid, "failed" if value else "completed")
         except LedgerError:

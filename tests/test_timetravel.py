@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -373,3 +375,116 @@ def test_replay_of_a_ledger_without_snapshots(tmp_path: Path) -> None:
         assert led.replay(into=tmp_path / "copy.db") == led.digest()
     with Ledger(tmp_path / "copy.db") as copy:
         assert [m.content for m in copy.messages("s")] == ["hi"]
+
+
+def test_hundreds_of_restores_keep_the_lineage_short_and_reads_working(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "many.db") as led:
+        led.create_session("s")
+        led.add_message("s", "user", "hello")
+        for i in range(600):
+            led.restore("s", version=led.get_session("s").version)
+            led.add_message("s", "assistant", f"turn {i}")
+        s = led.get_session("s")
+        assert len(s.lineage) <= 1
+        assert len(led.messages("s")) == 601
+        assert [m.content for m in led.messages("s", limit=2, offset=599)] == ["turn 598", "turn 599"]
+        assert led.statistics("s").message_count == 601
+        last = list(led.history("s", after=led.last_position - 2))[0]
+        assert len(msgspec.json.encode(last.payload)) < 1000  # restore events do not grow with the count
+
+
+def test_restores_to_earlier_versions_page_across_segments(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "seg.db") as led:
+        led.create_session("s")
+        for i in range(3):
+            led.add_message("s", "user", f"a{i}")
+        led.restore("s", version=3)  # keeps a0, a1
+        for i in range(3):
+            led.add_message("s", "user", f"b{i}")
+        led.restore("s", version=6)  # keeps a0, a1, b0
+        led.add_message("s", "user", "c0")
+        expected = ["a0", "a1", "b0", "c0"]
+        assert [m.content for m in led.messages("s")] == expected
+        for offset in range(5):
+            assert [m.content for m in led.messages("s", limit=2, offset=offset)] == expected[offset : offset + 2]
+
+
+def test_text_filters_and_search_follow_restores_and_forks(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "txt.db") as led:
+        led.create_session("s")
+        led.add_message("s", "user", "alpha")
+        led.add_message("s", "user", "bravo")
+        led.restore("s", version=2)  # bravo undone
+        led.fork("s", new_session_id="f")
+        assert [x.session_id for x in led.list_sessions(text="bravo")] == []
+        assert sorted(x.session_id for x in led.list_sessions(text="alpha")) == ["f", "s"]
+        assert [h.snippet for h in led.search_messages("alpha", session_id="f")] == ["[alpha]"]
+        assert led.search_messages("bravo", session_id="s") == []
+
+
+def test_whole_file_work_is_refused_inside_a_batch(tmp_path: Path) -> None:
+    from ledger import Projector
+
+    class Counts(Projector):
+        name = "counts"
+
+        def create(self, db: Any) -> None:
+            db["counts"].create({"n": int})
+
+        def apply(self, conn: Any, events: Any) -> None:
+            pass
+
+    with Ledger(tmp_path / "b.db") as led:
+        led.create_session("s")
+        with led.batch():
+            led.add_message("s", "user", "x")
+            for call in (
+                lambda: led.register(Counts()),
+                lambda: led.rebuild(),
+                lambda: led.replay(into=tmp_path / "r.db"),
+                lambda: led.backup(tmp_path / "k.db"),
+                lambda: led.import_events(tmp_path / "nothing.jsonl"),
+                lambda: led.batch().__enter__(),
+            ):
+                with pytest.raises(InvalidInput, match="inside a batch"):
+                    call()
+        assert led.get_session("s").version == 2
+        assert not (tmp_path / "r.db").exists()
+
+
+def test_a_failed_replay_leaves_nothing_and_can_be_retried(tmp_path: Path) -> None:
+    from ledger import IntegrityError
+
+    with Ledger(tmp_path / "src.db") as led:
+        led.create_session("s")
+        led.add_message("s", "user", "x")
+        with pytest.raises(ZeroDivisionError):
+            led.replay(into=tmp_path / "r.db", progress=lambda done, total: 1 / 0)
+        assert list(tmp_path.glob("r.db*")) == []
+        assert led.replay(into=tmp_path / "r.db") == led.digest()
+        raw = sqlite3.connect(tmp_path / "src.db")
+        raw.execute("UPDATE events SET data = CAST(X'80' AS TEXT) WHERE position = 2")
+        raw.commit()
+        raw.close()
+        with pytest.raises(IntegrityError, match="position 2"):
+            led.replay(into=tmp_path / "bad.db")
+        assert list(tmp_path.glob("bad.db*")) == []
+
+
+@pytest.mark.parametrize("into", ["", ":memory:", "file:x?mode=memory", 5])
+def test_replay_needs_a_real_file_name(led: Ledger, into: Any) -> None:
+    with pytest.raises(InvalidInput):
+        led.replay(into=into)
+
+
+def test_a_progress_that_is_not_callable_is_invalid_input(led: Ledger, tmp_path: Path) -> None:
+    for call in (
+        lambda: led.replay(into=tmp_path / "a.db", progress=5),
+        lambda: led.rebuild(progress=5),
+        lambda: led.export(tmp_path / "e.jsonl", progress="yes"),
+        lambda: led.backup(tmp_path / "b.db", progress=5),
+        lambda: led.import_events(tmp_path / "e.jsonl", progress=5),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            call()
+        assert err.value.field == "progress"

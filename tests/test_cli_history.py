@@ -1,0 +1,174 @@
+"""``ledger history [SESSION] [--after POS] [--follow]``: the audit timeline."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ledger import Ledger
+from ledger.cli import main
+from tests.conftest import Clock
+
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
+    ("LEDGER_PATH", "LEDGER_SNAPSHOT_EVERY", "LEDGER_RETENTION_DAYS", "LEDGER_DURABILITY")
+)
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner(env={**CLEAN_ENV, **(env or {})}).invoke(main, list(args))
+
+
+def clean_environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ledger", *args], capture_output=True, text=True, timeout=30, env=clean_environ())
+
+
+def assert_one_error_line(result: Result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """Five events a minute apart from 12:00: alpha at 1, 2, 4, 5; beta at 3."""
+    path = tmp_path / "l.db"
+    with Ledger(path, clock=Clock(step_ms=60_000)) as led:
+        led.create_session("alpha", user_id="alice")
+        led.add_message("alpha", "user", "hello", event_id="msg-1")
+        led.create_session("beta", user_id="bob")
+        led.set_metadata("alpha", "outcome", "diagnosed")
+        led.complete_session("alpha", reason="done")
+    return path
+
+
+def timeline(result: Result) -> list[dict[str, Any]]:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_history_prints_every_event_in_order_as_a_table(db: Path) -> None:
+    result = invoke("--db", str(db), "history")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["position", "recorded_at", "session_id", "version", "type", "payload"]
+    assert [line.split()[0] for line in lines[2:]] == ["1", "2", "3", "4", "5"]
+    assert lines[3].split()[1:5] == ["2026-01-01T12:01:00+00:00", "alpha", "2", "message_added"]
+    assert '"content": "hello"' in lines[3]
+
+
+def test_history_json_holds_position_time_ids_payload_and_hash(db: Path) -> None:
+    events = timeline(invoke("--db", str(db), "history", "--json"))
+    assert [e["type"] for e in events] == ["created", "message_added", "created", "metadata_set", "completed"]
+    assert events[1]["event_id"] == "msg-1" and events[1]["payload"]["content"] == "hello"
+    assert events[1]["recorded_at"].startswith("2026-01-01T12:01:00")
+    with Ledger(db) as led:
+        assert events[-1]["hash"] == led.digest().hash
+
+
+def test_history_csv_has_one_row_per_event(db: Path) -> None:
+    result = invoke("--db", str(db), "history", "--csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["position"], r["session_id"], r["type"]) for r in rows][2] == ("3", "beta", "created")
+    assert json.loads(rows[1]["payload"])["content"] == "hello"
+
+
+def test_history_of_one_session_and_after_a_position(db: Path) -> None:
+    assert [e["position"] for e in timeline(invoke("--db", str(db), "history", "alpha", "--json"))] == [1, 2, 4, 5]
+    assert [e["position"] for e in timeline(invoke("--db", str(db), "history", "--after", "3", "--json"))] == [4, 5]
+    assert [e["position"] for e in timeline(invoke("--db", str(db), "history", "alpha", "--after", "2", "--json"))] == [4, 5]
+    assert timeline(invoke("--db", str(db), "history", "--after", "5", "--json")) == []
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_history_takes_db_before_or_after_the_command(db: Path, where: str) -> None:
+    args = ["--db", str(db), "history", "--json"] if where == "before" else ["history", "--json", "--db", str(db)]
+    assert len(timeline(invoke(*args))) == 5
+
+
+def test_history_reads_ledger_path_from_the_environment(db: Path) -> None:
+    assert len(timeline(invoke("history", "beta", "--json", env={"LEDGER_PATH": str(db)}))) == 1
+
+
+def test_history_of_a_missing_session_is_one_error_line(db: Path) -> None:
+    assert_one_error_line(invoke("--db", str(db), "history", "nobody"), "nobody", "does not exist")
+
+
+def test_history_refuses_a_negative_after_with_one_error_line(db: Path) -> None:
+    assert_one_error_line(invoke("--db", str(db), "history", "--after", "-1"), "after")
+
+
+def test_follow_prints_what_is_there_and_stops_at_its_timeout(db: Path) -> None:
+    started = time.monotonic()
+    result = invoke("--db", str(db), "history", "--follow", "--json", "--timeout", "0.3", "--interval", "0.05")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["position"] for line in result.stdout.splitlines()] == [1, 2, 3, 4, 5]
+    assert time.monotonic() - started < 5
+
+
+def _wait_for(lines: queue.Queue[str], wanted: Callable[[dict[str, Any]], bool], deadline: float) -> dict[str, Any]:
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("the follower did not print the expected event in time")
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            continue
+        row = json.loads(line)
+        if wanted(row):
+            return row
+
+
+def test_follow_sees_an_event_appended_by_another_process(db: Path) -> None:
+    args = [sys.executable, "-m", "ledger", "--db", str(db), "history", "--follow", "--json", "--timeout", "20",
+            "--interval", "0.05"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_environ()) as proc:
+        lines: queue.Queue[str] = queue.Queue()
+        assert proc.stdout is not None
+        stdout = proc.stdout
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + 15
+            _wait_for(lines, lambda row: row["position"] == 5, deadline)  # the follower is up and has printed the log
+            with Ledger(db) as led:  # this test's process is the other writer
+                led.add_message("beta", "user", "appended while followed", event_id="late-1")
+            row = _wait_for(lines, lambda row: row["event_id"] == "late-1", deadline)
+            assert (row["position"], row["session_id"], row["type"]) == (6, "beta", "message_added")
+            assert row["payload"]["content"] == "appended while followed"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            reader.join(timeout=10)
+        assert proc.stderr is not None
+        assert "Traceback" not in proc.stderr.read()
+
+
+def test_history_as_a_real_process(db: Path) -> None:
+    proc = run("--db", str(db), "history", "beta", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [e["type"] for e in json.loads(proc.stdout)] == ["created"]
+    missing = run("--db", str(db), "history", "nobody")
+    assert missing.returncode == 2 and missing.stderr.splitlines() == ["error: session 'nobody' does not exist"]

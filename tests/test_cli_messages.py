@@ -1,0 +1,137 @@
+"""``ledger messages SESSION``: a session's conversation, now or as of a target."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ledger import Ledger
+from ledger.cli import main
+from tests.conftest import Clock
+
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
+    ("LEDGER_PATH", "LEDGER_SNAPSHOT_EVERY", "LEDGER_RETENTION_DAYS", "LEDGER_DURABILITY")
+)
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner(env={**CLEAN_ENV, **(env or {})}).invoke(main, list(args))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return subprocess.run([sys.executable, "-m", "ledger", *args], capture_output=True, text=True, timeout=30, env=env)
+
+
+def assert_one_error_line(result: Result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """chat: four messages, one a minute from 12:01; the last is long and spans two lines."""
+    path = tmp_path / "l.db"
+    with Ledger(path, clock=Clock(step_ms=60_000)) as led:
+        led.create_session("chat", user_id="alice")  # v1 12:00
+        led.add_message("chat", "user", "why does login fail on Safari?")  # v2 12:01
+        led.add_message("chat", "tool", "auth.py:88 sets SameSite=None", tool_name="grep", invocation_id="inv-1")  # v3 12:02
+        led.add_message("chat", "assistant", "Add the Secure flag.", model="gpt-x", tokens={"input": 900, "output": 60})  # v4
+        led.add_message("chat", "user", "thanks,\nand " + "very " * 40 + "long")  # v5 12:04
+    return path
+
+
+def contents(result: Result) -> list[str]:
+    assert result.exit_code == 0, result.output
+    return [m["content"] for m in json.loads(result.stdout)]
+
+
+def test_messages_prints_the_conversation_as_a_table(db: Path) -> None:
+    result = invoke("--db", str(db), "messages", "chat")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["version", "recorded_at", "role", "tool_name", "content"]
+    assert len(lines) == 2 + 4  # one line per message, even for a multi-line one
+    assert "why does login fail on Safari?" in lines[2] and "2026-01-01T12:01:00" in lines[2]
+    assert "grep" in lines[3]
+    assert lines[5].rstrip().endswith("…")  # long content is shortened in the table
+
+
+def test_messages_json_holds_every_field_of_every_message(db: Path) -> None:
+    result = invoke("--db", str(db), "messages", "chat", "--json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert [m["role"] for m in found] == ["user", "tool", "assistant", "user"]
+    assert found[1]["tool_name"] == "grep" and found[1]["invocation_id"] == "inv-1"
+    assert found[2]["model"] == "gpt-x" and found[2]["tokens"] == {"input": 900, "output": 60}
+    assert found[3]["content"].startswith("thanks,\nand very") and found[3]["version"] == 5
+    assert found[0]["recorded_at"].startswith("2026-01-01T12:01:00")
+
+
+def test_messages_csv_keeps_the_full_content(db: Path) -> None:
+    result = invoke("--db", str(db), "messages", "chat", "--csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["version"] for r in rows] == ["2", "3", "4", "5"]
+    assert rows[3]["content"].endswith("very long") and len(rows[3]["content"]) > 100
+
+
+def test_messages_as_of_a_time_version_or_position_and_paged(db: Path) -> None:
+    base = ["--db", str(db), "messages", "chat", "--json"]
+    assert len(contents(invoke(*base, "--at", "2026-01-01T12:02:30Z"))) == 2
+    assert len(contents(invoke(*base, "--at", "2026-01-01T12:02:30"))) == 2
+    assert contents(invoke(*base, "--version", "2")) == ["why does login fail on Safari?"]
+    assert len(contents(invoke(*base, "--position", "4"))) == 3
+    assert contents(invoke(*base, "--limit", "1", "--offset", "2")) == ["Add the Secure flag."]
+
+
+def test_messages_of_a_session_without_messages_says_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    with Ledger(path) as led:
+        led.create_session("quiet")
+    result = invoke("--db", str(path), "messages", "quiet")
+    assert result.exit_code == 0 and result.stdout.strip() == "(nothing)"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_messages_takes_db_before_or_after_the_command(db: Path, where: str) -> None:
+    args = ["--db", str(db), "messages", "chat", "--json"] if where == "before" else ["messages", "chat", "--json", "--db", str(db)]
+    assert len(contents(invoke(*args))) == 4
+
+
+def test_messages_reads_ledger_path_from_the_environment(db: Path) -> None:
+    assert len(contents(invoke("messages", "chat", "--json", env={"LEDGER_PATH": str(db)}))) == 4
+
+
+def test_messages_of_a_missing_session_is_one_error_line(db: Path) -> None:
+    assert_one_error_line(invoke("--db", str(db), "messages", "nobody"), "nobody", "does not exist")
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [(["--at", "yesterday"], "at"), (["--limit", "-1"], "limit"), (["--version", "0"], "version"),
+     (["--at", "2025-01-01T00:00:00Z"], "did not exist yet")],
+)
+def test_messages_refuses_a_bad_argument_with_one_error_line(db: Path, args: list[str], word: str) -> None:
+    assert_one_error_line(invoke("--db", str(db), "messages", "chat", *args), word)
+
+
+def test_messages_as_a_real_process(db: Path) -> None:
+    proc = run("--db", str(db), "messages", "chat", "--json", "--limit", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert [m["role"] for m in json.loads(proc.stdout)] == ["user", "tool"]
+    bad = run("--db", str(db), "messages", "chat", "--at", "yesterday")
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error:")

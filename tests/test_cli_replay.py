@@ -1,0 +1,143 @@
+"""``ledger replay --until POS|TIME OUT``: the audit copy, the ledger as it stood at the cut."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ledger import Ledger
+from ledger.cli import main
+from tests.conftest import Clock
+
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
+    ("LEDGER_PATH", "LEDGER_SNAPSHOT_EVERY", "LEDGER_RETENTION_DAYS", "LEDGER_DURABILITY")
+)
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner(env={**CLEAN_ENV, **(env or {})}).invoke(main, list(args))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return subprocess.run([sys.executable, "-m", "ledger", *args], capture_output=True, text=True, timeout=30, env=env)
+
+
+def assert_one_error_line(result: Result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """Eight events a minute apart from 12:00; snapshots every two versions."""
+    path = tmp_path / "l.db"
+    with Ledger(path, clock=Clock(step_ms=60_000), snapshot_every=2) as led:
+        led.create_session("alpha", user_id="alice")  # 1 12:00
+        led.add_message("alpha", "user", "first question")  # 2 12:01
+        led.set_metadata("alpha", "outcome", "open")  # 3 12:02
+        led.create_session("beta", user_id="bob")  # 4 12:03
+        led.add_message("alpha", "assistant", "an answer")  # 5 12:04
+        led.set_metadata("alpha", "outcome", "answered")  # 6 12:05
+        led.complete_session("beta")  # 7 12:06
+        led.complete_session("alpha")  # 8 12:07
+    return path
+
+
+def hash_at(db: Path, position: int) -> str:
+    with Ledger(db) as led:
+        return next(e.hash for e in led.history(after=position - 1))
+
+
+def test_replay_until_a_position_writes_a_verified_copy_whose_head_is_the_hash_there(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "at4.db"
+    result = invoke("--db", str(db), "replay", "--until", "4", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"replayed 4 events into {out}; head {hash_at(db, 4)}"
+    with Ledger(out) as copy, Ledger(db) as original:
+        assert copy.verify().ok
+        assert (copy.digest().position, copy.digest().hash) == (4, hash_at(db, 4))
+        assert copy.get_session("alpha") == original.get_session("alpha", position=4)
+        assert copy.get_session("beta").status == "active"
+        assert copy.get_metadata("alpha", "outcome") == "open"
+    verified = invoke("--db", str(out), "verify")
+    assert verified.exit_code == 0 and f"head 4 {hash_at(db, 4)}" in verified.stdout
+
+
+def test_replay_until_a_time_cuts_at_the_last_event_recorded_by_then(db: Path, tmp_path: Path) -> None:
+    out, naive = tmp_path / "t.db", tmp_path / "naive.db"
+    result = invoke("--db", str(db), "replay", "--until", "2026-01-01T12:05:30Z", str(out))
+    assert result.exit_code == 0, result.output
+    assert invoke("--db", str(db), "replay", "--until", "2026-01-01T12:05:30", str(naive)).exit_code == 0
+    with Ledger(out) as copy, Ledger(naive) as same:
+        assert copy.digest().position == 6
+        assert copy.digest().hash == hash_at(db, 6) == same.digest().hash
+        assert copy.verify().ok
+        assert copy.get_metadata("alpha", "outcome") == "answered"
+        assert copy.get_session("alpha").status == "active"
+
+
+def test_replay_copy_answers_queries_as_the_ledger_stood_then(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "at5.db"
+    assert invoke("--db", str(db), "replay", "--until", "5", str(out)).exit_code == 0
+    listed = json.loads(invoke("--db", str(out), "sessions", "--json").stdout)
+    assert {(row["session_id"], row["status"]) for row in listed} == {("alpha", "active"), ("beta", "active")}
+    messages = json.loads(invoke("--db", str(out), "messages", "alpha", "--json").stdout)
+    assert [m["content"] for m in messages] == ["first question", "an answer"]
+
+
+def test_replay_beyond_the_head_copies_everything(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "all.db"
+    assert invoke("--db", str(db), "replay", "--until", "999", str(out)).exit_code == 0
+    with Ledger(out) as copy, Ledger(db) as original:
+        assert copy.digest() == original.digest()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_replay_takes_db_before_or_after_the_command(db: Path, tmp_path: Path, where: str) -> None:
+    out = tmp_path / f"{where}.db"
+    args = (["--db", str(db), "replay", "--until", "3", str(out)] if where == "before"
+            else ["replay", "--until", "3", str(out), "--db", str(db)])
+    assert invoke(*args).exit_code == 0
+    with Ledger(out) as copy:
+        assert copy.digest().hash == hash_at(db, 3)
+
+
+def test_replay_reads_ledger_path_from_the_environment(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "env.db"
+    assert invoke("replay", "--until", "2", str(out), env={"LEDGER_PATH": str(db)}).exit_code == 0
+    with Ledger(out) as copy:
+        assert copy.last_position == 2
+
+
+def test_replay_refuses_an_existing_target(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "taken.db"
+    out.write_bytes(b"keep me")
+    assert_one_error_line(invoke("--db", str(db), "replay", "--until", "3", str(out)), "already exists")
+    assert out.read_bytes() == b"keep me"
+
+
+def test_replay_refuses_a_bad_cut_with_one_error_line_and_writes_nothing(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bad.db"
+    assert_one_error_line(invoke("--db", str(db), "replay", "--until", "after lunch", str(out)), "until")
+    assert not out.exists()
+
+
+def test_replay_as_a_real_process(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "proc.db"
+    proc = run("--db", str(db), "replay", "--until", "2026-01-01T12:03:00Z", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    verified = run("--db", str(out), "verify")
+    assert verified.returncode == 0 and f"ok: 4 events verified; head 4 {hash_at(db, 4)}" in verified.stdout

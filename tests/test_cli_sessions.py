@@ -1,0 +1,158 @@
+"""``ledger sessions``: list sessions with the ``list_sessions`` filters as options."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ledger import Ledger
+from ledger.cli import main
+from tests.conftest import Clock
+
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
+    ("LEDGER_PATH", "LEDGER_SNAPSHOT_EVERY", "LEDGER_RETENTION_DAYS", "LEDGER_DURABILITY")
+)
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner(env={**CLEAN_ENV, **(env or {})}).invoke(main, list(args))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return subprocess.run([sys.executable, "-m", "ledger", *args], capture_output=True, text=True, timeout=30, env=env)
+
+
+def assert_one_error_line(result: Result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """alpha (alice, active, bug, zebra), beta (bob, completed, docs), gamma (alice, failed), delta (a fork of alpha)."""
+    path = tmp_path / "l.db"
+    with Ledger(path, clock=Clock(step_ms=60_000)) as led:
+        led.create_session("alpha", user_id="alice", tags=["bug", "auth"], metadata={"model": "m1", "team": "core"})  # 12:00
+        led.add_message("alpha", "user", "why does the zebra login fail")  # 12:01
+        led.create_session("beta", user_id="bob", tags=["docs"], metadata={"model": "m2"})  # 12:02
+        led.add_message("beta", "assistant", "docs written", tokens={"input": 10, "output": 40})  # 12:03
+        led.complete_session("beta")  # 12:04
+        led.create_session("gamma", user_id="alice", tags=["bug"])  # 12:05
+        led.complete_session("gamma", "failed")  # 12:06
+        led.fork("alpha", new_session_id="delta")  # 12:07
+    return path
+
+
+def ids(result: Result) -> list[str]:
+    assert result.exit_code == 0, result.output
+    return [row["session_id"] for row in json.loads(result.stdout)]
+
+
+def test_sessions_prints_a_table_newest_first(db: Path) -> None:
+    result = invoke("--db", str(db), "sessions")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["session_id", "status", "user_id"]
+    assert set(lines[1]) <= {"-", " "}
+    assert [line.split()[0] for line in lines[2:]] == ["delta", "gamma", "beta", "alpha"]
+    assert "completed" in lines[4] and "bob" in lines[4] and "docs" in lines[4]
+
+
+def test_sessions_json_holds_each_sessions_summary(db: Path) -> None:
+    result = invoke("--db", str(db), "sessions", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {row["session_id"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == {"alpha", "beta", "gamma", "delta"}
+    assert rows["beta"]["status"] == "completed" and rows["beta"]["user_id"] == "bob"
+    assert rows["beta"]["tokens_out"] == 40 and rows["beta"]["message_count"] == 1
+    assert rows["gamma"]["status"] == "failed"
+    assert rows["alpha"]["created_at"].startswith("2026-01-01T12:00:00")
+
+
+def test_sessions_csv_has_a_header_and_one_row_per_session(db: Path) -> None:
+    result = invoke("--db", str(db), "sessions", "--csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["session_id"] for r in rows] == ["delta", "gamma", "beta", "alpha"]
+    assert rows[2]["status"] == "completed" and rows[2]["tokens_out"] == "40"
+    assert rows[3]["tags"] == "bug,auth"
+
+
+def test_sessions_filters_by_user_status_tag_metadata_text_and_parent(db: Path) -> None:
+    base = ["--db", str(db), "sessions", "--json"]
+    assert set(ids(invoke(*base, "--user", "alice"))) == {"alpha", "gamma", "delta"}  # a fork keeps its user
+    assert set(ids(invoke(*base, "--status", "completed", "--status", "failed"))) == {"beta", "gamma"}
+    assert set(ids(invoke(*base, "--tag", "bug", "--tag", "auth"))) == {"alpha", "delta"}
+    assert set(ids(invoke(*base, "--any-tag", "docs", "--any-tag", "auth"))) == {"alpha", "beta", "delta"}
+    assert set(ids(invoke(*base, "--meta", "model=m2"))) == {"beta"}
+    assert set(ids(invoke(*base, "--meta", "team"))) == {"alpha", "delta"}
+    assert set(ids(invoke(*base, "--text", "zebra"))) >= {"alpha"}
+    assert "beta" not in ids(invoke(*base, "--text", "zebra"))
+    assert ids(invoke(*base, "--parent", "alpha")) == ["delta"]
+
+
+def test_sessions_filters_by_time_in_utc_with_or_without_a_zone(db: Path) -> None:
+    base = ["--db", str(db), "sessions", "--json"]
+    assert set(ids(invoke(*base, "--created-after", "2026-01-01T12:04:30Z"))) == {"gamma", "delta"}
+    assert set(ids(invoke(*base, "--created-after", "2026-01-01T12:04:30"))) == {"gamma", "delta"}
+    assert set(ids(invoke(*base, "--created-before", "2026-01-01T12:02:30+00:00"))) == {"alpha", "beta"}
+
+
+def test_sessions_orders_ascending_and_pages_with_a_cursor(db: Path) -> None:
+    first = invoke("--db", str(db), "sessions", "--json", "--asc", "--limit", "3")
+    assert ids(first) == ["alpha", "beta", "gamma"]
+    assert first.stderr.startswith("more: --cursor ")
+    cursor = first.stderr.split("--cursor ", 1)[1].strip()
+    rest = invoke("--db", str(db), "sessions", "--json", "--asc", "--limit", "3", "--cursor", cursor)
+    assert ids(rest) == ["delta"]
+    assert rest.stderr == ""
+
+
+def test_sessions_of_an_empty_ledger_says_nothing(tmp_path: Path) -> None:
+    result = invoke("--db", str(tmp_path / "empty.db"), "sessions")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "(nothing)"
+    assert json.loads(invoke("--db", str(tmp_path / "empty.db"), "sessions", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_sessions_takes_db_before_or_after_the_command(db: Path, where: str) -> None:
+    args = ["--db", str(db), "sessions", "--json"] if where == "before" else ["sessions", "--json", "--db", str(db)]
+    assert set(ids(invoke(*args))) == {"alpha", "beta", "gamma", "delta"}
+
+
+def test_sessions_reads_ledger_path_from_the_environment(db: Path) -> None:
+    assert set(ids(invoke("sessions", "--json", env={"LEDGER_PATH": str(db)}))) == {"alpha", "beta", "gamma", "delta"}
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "word"),
+    [("--status", "sleeping", "status"), ("--created-after", "last tuesday", "created_after"), ("--limit", "0", "limit"),
+     ("--cursor", "not-a-cursor", "cursor"), ("--order-by", "password", "order_by")],
+)
+def test_sessions_refuses_a_bad_filter_with_one_error_line(db: Path, option: str, value: str, word: str) -> None:
+    assert_one_error_line(invoke("--db", str(db), "sessions", option, value), word)
+
+
+def test_sessions_as_a_real_process(db: Path) -> None:
+    proc = run("--db", str(db), "sessions", "--json", "--user", "bob")
+    assert proc.returncode == 0, proc.stderr
+    assert [row["session_id"] for row in json.loads(proc.stdout)] == ["beta"]
+    bad = run("--db", str(db), "sessions", "--status", "sleeping")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error:") and len(bad.stderr.splitlines()) == 1
+    assert "Traceback" not in bad.stderr

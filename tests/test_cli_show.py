@@ -1,0 +1,139 @@
+"""``ledger show SESSION``: a session's state, now or as of --version, --at or --position."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+from click.testing import CliRunner, Result
+
+from ledger import Ledger
+from ledger.cli import main
+from tests.conftest import Clock
+
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
+    ("LEDGER_PATH", "LEDGER_SNAPSHOT_EVERY", "LEDGER_RETENTION_DAYS", "LEDGER_DURABILITY")
+)
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner(env={**CLEAN_ENV, **(env or {})}).invoke(main, list(args))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return subprocess.run([sys.executable, "-m", "ledger", *args], capture_output=True, text=True, timeout=30, env=env)
+
+
+def assert_one_error_line(result: Result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """alpha: one event a minute from 12:00 (positions 1-5); beta interleaved at position 3."""
+    path = tmp_path / "l.db"
+    with Ledger(path, clock=Clock(step_ms=60_000)) as led:
+        led.create_session("alpha", user_id="alice", purpose="fix login", tags=["bug"], metadata={"model": "m1"})  # 1 12:00
+        led.add_message("alpha", "user", "why does login fail")  # 2 12:01
+        led.create_session("beta", user_id="bob")  # 3 12:02
+        led.link_invocation("alpha", "inv-1", "grep", duration_ms=120.0, tokens={"input": 300, "output": 20}, cost=0.25)  # 4
+        led.set_data("alpha", "step", {"name": "diagnose"})  # 5 12:04
+        led.complete_session("alpha", reason="fixed")  # 6 12:05
+    return path
+
+
+def state_json(db: Path, *target: str) -> dict[str, object]:
+    result = invoke("--db", str(db), "show", "alpha", "--json", *target)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_show_prints_the_current_state_as_field_value_lines(db: Path) -> None:
+    result = invoke("--db", str(db), "show", "alpha")
+    assert result.exit_code == 0, result.output
+    fields = dict(line.split(None, 1) if len(line.split(None, 1)) == 2 else (line.strip(), "")
+                  for line in result.stdout.splitlines()[2:])
+    assert fields["session_id"] == "alpha"
+    assert fields["status"] == "completed"
+    assert fields["completion_reason"] == "fixed"
+    assert fields["version"] == "5"
+    assert fields["tools_used"] == "grep"
+    assert json.loads(fields["metadata"]) == {"model": "m1"}
+    assert json.loads(fields["data"]) == {"step": {"name": "diagnose"}}
+    assert "lineage" not in fields and "run_start" not in fields
+
+
+def test_show_json_equals_the_librarys_state(db: Path) -> None:
+    with Ledger(db) as led:
+        expected = msgspec.to_builtins(led.get_session("alpha"))
+    for internal in ("lineage", "run_start"):
+        expected.pop(internal)
+    assert state_json(db) == json.loads(json.dumps(expected))
+
+
+def test_show_csv_is_a_header_and_one_row(db: Path) -> None:
+    result = invoke("--db", str(db), "show", "alpha", "--csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 1
+    assert rows[0]["session_id"] == "alpha" and rows[0]["status"] == "completed" and rows[0]["version"] == "5"
+
+
+def test_show_travels_to_a_version_a_time_or_a_position(db: Path) -> None:
+    at_version = state_json(db, "--version", "2")
+    assert (at_version["version"], at_version["message_count"], at_version["status"]) == (2, 1, "active")
+    assert state_json(db, "--at", "2026-01-01T12:02:30Z")["version"] == 2
+    assert state_json(db, "--at", "2026-01-01T12:02:30")["version"] == 2  # no zone: UTC
+    assert state_json(db, "--at", "2026-01-01T13:02:30+01:00")["version"] == 2
+    at_position = state_json(db, "--position", "4")
+    assert (at_position["version"], at_position["invocation_count"], at_position["data"]) == (3, 1, {})
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_show_takes_db_before_or_after_the_command(db: Path, where: str) -> None:
+    args = ["--db", str(db), "show", "alpha", "--json"] if where == "before" else ["show", "alpha", "--json", "--db", str(db)]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["session_id"] == "alpha"
+
+
+def test_show_reads_ledger_path_from_the_environment(db: Path) -> None:
+    result = invoke("show", "beta", "--json", env={"LEDGER_PATH": str(db)})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["user_id"] == "bob"
+
+
+def test_show_of_a_missing_session_is_one_error_line(db: Path) -> None:
+    assert_one_error_line(invoke("--db", str(db), "show", "nobody"), "nobody", "does not exist")
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [(["bad id!"], "session_id"), (["alpha", "--at", "noon"], "at"), (["alpha", "--version", "99"], "99"),
+     (["alpha", "--at", "2025-12-31T00:00:00Z"], "did not exist yet"), (["alpha", "--version", "2", "--at", "2026-01-01T12:00:00Z"], "")],
+)
+def test_show_refuses_a_bad_target_with_one_error_line(db: Path, args: list[str], word: str) -> None:
+    assert_one_error_line(invoke("--db", str(db), "show", *args), word)
+
+
+def test_show_as_a_real_process(db: Path) -> None:
+    proc = run("--db", str(db), "show", "alpha", "--json", "--version", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["purpose"] == "fix login"
+    missing = run("--db", str(db), "show", "nobody")
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines() == ["error: session 'nobody' does not exist"]

@@ -1,0 +1,139 @@
+"""``ledger stats [SESSION]``: a session's statistics, or the whole ledger's by status."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from click.testing import CliRunner, Result
+
+from ledger import Ledger
+from ledger.cli import main
+from tests.conftest import Clock
+
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
+    ("LEDGER_PATH", "LEDGER_SNAPSHOT_EVERY", "LEDGER_RETENTION_DAYS", "LEDGER_DURABILITY")
+)
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner(env={**CLEAN_ENV, **(env or {})}).invoke(main, list(args))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return subprocess.run([sys.executable, "-m", "ledger", *args], capture_output=True, text=True, timeout=30, env=env)
+
+
+def assert_one_error_line(result: Result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """alpha (active): a message and two invocations from 12:00 to 12:03; beta (completed) after it."""
+    path = tmp_path / "l.db"
+    with Ledger(path, clock=Clock(step_ms=60_000)) as led:
+        led.create_session("alpha", user_id="alice")  # 12:00
+        led.add_message("alpha", "user", "run the tests", tokens={"input": 5})  # 12:01
+        led.link_invocation("alpha", "inv-1", "pytest", duration_ms=1500.0, tokens={"input": 100, "output": 10}, cost=0.5)
+        led.link_invocation("alpha", "inv-2", "grep", duration_ms=20.0, status="error", cost=0.25)  # 12:03
+        led.create_session("beta", user_id="bob")  # 12:04
+        led.add_message("beta", "assistant", "done", tokens={"input": 1, "output": 2})  # 12:05
+        led.complete_session("beta")  # 12:06
+    return path
+
+
+def figures(result: Result) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_stats_of_a_session_prints_its_figures_as_field_value_lines(db: Path) -> None:
+    result = invoke("--db", str(db), "stats", "alpha")
+    assert result.exit_code == 0, result.output
+    lines = {line.split(None, 1)[0]: line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
+             for line in result.stdout.splitlines()[2:]}
+    assert lines["session_id"] == "alpha"
+    assert lines["invocation_count"] == "2"
+    assert lines["estimated_cost"] == "0.75"
+    assert lines["duration_s"] == "180"
+    assert json.loads(lines["invocations_by_status"]) == {"error": 1, "ok": 1}
+
+
+def test_stats_json_equals_the_librarys_statistics(db: Path) -> None:
+    with Ledger(db) as led:
+        expected = json.loads(json.dumps(msgspec.to_builtins(led.statistics("alpha"))))
+    assert figures(invoke("--db", str(db), "stats", "alpha", "--json")) == expected
+
+
+def test_stats_csv_of_a_session_is_one_row(db: Path) -> None:
+    result = invoke("--db", str(db), "stats", "alpha", "--csv")
+    assert result.exit_code == 0, result.output
+    (row,) = csv.DictReader(io.StringIO(result.stdout))
+    assert (row["session_id"], row["message_count"], row["tokens_in"]) == ("alpha", "1", "105")
+
+
+def test_stats_as_of_a_time_or_version(db: Path) -> None:
+    early = figures(invoke("--db", str(db), "stats", "alpha", "--json", "--at", "2026-01-01T12:02:30Z"))
+    assert (early["invocation_count"], early["estimated_cost"], early["duration_s"]) == (1, 0.5, 120.0)
+    assert figures(invoke("--db", str(db), "stats", "alpha", "--json", "--version", "1"))["message_count"] == 0
+
+
+def test_stats_without_a_session_sums_the_ledger_by_status(db: Path) -> None:
+    result = invoke("--db", str(db), "stats", "--json")
+    rows = {row["status"]: row for row in figures(result)}
+    assert set(rows) == {"active", "completed"}
+    assert (rows["active"]["sessions"], rows["active"]["invocations"], rows["active"]["cost"]) == (1, 2, 0.75)
+    assert rows["completed"]["tokens_out"] == 2
+    assert result.stderr.strip() == "7 events in all"
+
+
+def test_stats_without_a_session_as_table_and_csv(db: Path) -> None:
+    table = invoke("--db", str(db), "stats")
+    assert table.exit_code == 0, table.output
+    assert table.stdout.splitlines()[0].split()[:3] == ["status", "sessions", "messages"]
+    assert [line.split()[0] for line in table.stdout.splitlines()[2:]] == ["active", "completed"]
+    rows = list(csv.DictReader(io.StringIO(invoke("--db", str(db), "stats", "--csv").stdout)))
+    assert [(r["status"], r["sessions"]) for r in rows] == [("active", "1"), ("completed", "1")]
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_stats_takes_db_before_or_after_the_command(db: Path, where: str) -> None:
+    args = ["--db", str(db), "stats", "beta", "--json"] if where == "before" else ["stats", "beta", "--json", "--db", str(db)]
+    assert figures(invoke(*args))["status"] == "completed"
+
+
+def test_stats_reads_ledger_path_from_the_environment(db: Path) -> None:
+    assert figures(invoke("stats", "beta", "--json", env={"LEDGER_PATH": str(db)}))["tokens_out"] == 2
+
+
+def test_stats_of_a_missing_session_is_one_error_line(db: Path) -> None:
+    assert_one_error_line(invoke("--db", str(db), "stats", "nobody"), "nobody", "does not exist")
+
+
+@pytest.mark.parametrize(("args", "word"), [(["--at", "soon"], "at"), (["--version", "42"], "42")])
+def test_stats_refuses_a_bad_target_with_one_error_line(db: Path, args: list[str], word: str) -> None:
+    assert_one_error_line(invoke("--db", str(db), "stats", "alpha", *args), word)
+
+
+def test_stats_as_a_real_process(db: Path) -> None:
+    proc = run("--db", str(db), "stats", "alpha", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["tools_used"] == ["pytest", "grep"]
+    missing = run("--db", str(db), "stats", "nobody")
+    assert missing.returncode == 2 and missing.stderr.splitlines() == ["error: session 'nobody' does not exist"]

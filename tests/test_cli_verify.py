@@ -1,0 +1,163 @@
+"""``ledger verify [--digest FILE]``: exit 0 when the chain holds, 1 with the first bad position and the reason."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ledger import Ledger
+from ledger.cli import main
+from tests.conftest import Clock
+
+CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
+    ("LEDGER_PATH", "LEDGER_SNAPSHOT_EVERY", "LEDGER_RETENTION_DAYS", "LEDGER_DURABILITY")
+)
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner(env={**CLEAN_ENV, **(env or {})}).invoke(main, list(args))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return subprocess.run([sys.executable, "-m", "ledger", *args], capture_output=True, text=True, timeout=30, env=env)
+
+
+def assert_one_error_line(result: Result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+def build(path: Path, words: str = "hello") -> None:
+    """Six events: alpha at 1, 2, 3, 5, 6; beta at 4."""
+    with Ledger(path, clock=Clock(step_ms=60_000)) as led:
+        led.create_session("alpha", user_id="alice")
+        led.add_message("alpha", "user", words)
+        led.set_data("alpha", "step", {"n": 1})
+        led.create_session("beta", user_id="bob")
+        led.add_message("alpha", "assistant", "answer")
+        led.complete_session("alpha")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "l.db"
+    build(path)
+    return path
+
+
+def tamper(path: Path, sql: str) -> None:
+    raw = sqlite3.connect(path)
+    raw.execute(sql)
+    raw.commit()
+    raw.close()
+
+
+def test_verify_exits_0_and_names_the_head_when_the_chain_holds(db: Path) -> None:
+    with Ledger(db) as led:
+        head = led.digest()
+    result = invoke("--db", str(db), "verify")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"ok: 6 events verified; head 6 {head.hash}"
+    assert result.stderr == ""
+
+
+def test_verify_of_an_empty_ledger_passes(tmp_path: Path) -> None:
+    result = invoke("--db", str(tmp_path / "empty.db"), "verify")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok: 0 events verified")
+
+
+def test_verify_exits_1_with_the_first_bad_position_and_the_reason_after_tampering(db: Path) -> None:
+    tamper(db, "UPDATE events SET data = replace(data, 'answer', 'ANSWER') WHERE position = 5")
+    tamper(db, "UPDATE events SET data = replace(data, 'hello', 'HELLO') WHERE position = 2")
+    result = invoke("--db", str(db), "verify")
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("FAILED at position 2: ")
+    assert "hash does not match" in line
+    assert result.stdout == ""
+
+
+def test_verify_catches_a_changed_time_or_session(db: Path) -> None:
+    tamper(db, "UPDATE events SET recorded_at = '2026-01-01T12:03:30.000000Z' WHERE position = 4")
+    assert invoke("--db", str(db), "verify").exit_code == 1
+    assert "position 4" in invoke("--db", str(db), "verify").stderr
+
+
+def test_verify_against_a_digest_saved_by_the_digest_command(db: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "digest.json"
+    assert invoke("--db", str(db), "digest", "--out", str(saved)).exit_code == 0
+    with Ledger(db) as led:
+        led.create_session("gamma")  # the log grows after the digest
+    result = invoke("--db", str(db), "verify", "--digest", str(saved))
+    assert result.exit_code == 0, result.output
+    assert "ok: 7 events verified" in result.stdout
+    assert "matches the digest at position 6" in result.stdout
+
+
+def test_a_digest_from_a_longer_log_fails_after_the_last_row_is_deleted(db: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "digest.json"
+    assert invoke("--db", str(db), "digest", "--out", str(saved)).exit_code == 0
+    tamper(db, "DELETE FROM events WHERE position = 6")
+    assert invoke("--db", str(db), "verify").exit_code == 0  # what is left is still a chain...
+    result = invoke("--db", str(db), "verify", "--digest", str(saved))
+    assert result.exit_code == 1  # ...but not the one the digest vouched for
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("FAILED at position 6:")
+    assert "ends at position 5" in line
+
+
+def test_a_digest_of_a_different_log_fails_as_rewritten(db: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    build(other, words="a different first message")
+    saved = tmp_path / "other-digest.json"
+    assert invoke("--db", str(other), "digest", "--out", str(saved)).exit_code == 0
+    result = invoke("--db", str(db), "verify", "--digest", str(saved))
+    assert result.exit_code == 1
+    assert "rewritten" in result.stderr and "position 6" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verify_takes_db_before_or_after_the_command(db: Path, where: str) -> None:
+    args = ["--db", str(db), "verify"] if where == "before" else ["verify", "--db", str(db)]
+    result = invoke(*args)
+    assert result.exit_code == 0 and result.stdout.startswith("ok: 6 events verified")
+
+
+def test_verify_reads_ledger_path_from_the_environment(db: Path) -> None:
+    result = invoke("verify", env={"LEDGER_PATH": str(db)})
+    assert result.exit_code == 0 and result.stdout.startswith("ok: 6 events verified")
+
+
+@pytest.mark.parametrize(("content", "word"), [(None, "cannot read"), ("not json", "not a ledger digest"),
+                                                ('{"position": -1, "hash": "00"}', "position")])
+def test_verify_refuses_a_missing_or_bad_digest_file_with_one_error_line(
+    db: Path, tmp_path: Path, content: str | None, word: str
+) -> None:
+    path = tmp_path / "digest.json"
+    if content is not None:
+        path.write_text(content)
+    assert_one_error_line(invoke("--db", str(db), "verify", "--digest", str(path)), word)
+
+
+def test_verify_as_a_real_process_exits_0_then_1_after_tampering(db: Path) -> None:
+    ok = run("--db", str(db), "verify")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("ok: 6 events verified") and ok.stderr == ""
+    tamper(db, "UPDATE events SET event_id = 'forged' WHERE position = 3")
+    bad = run("--db", str(db), "verify")
+    assert bad.returncode == 1
+    assert bad.stderr.splitlines()[0].startswith("FAILED at position 3:")
+    assert "Traceback" not in bad.stderr
