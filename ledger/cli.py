@@ -75,8 +75,10 @@ def _cell(value: Any, shorten: int | None) -> str:
         text = value.isoformat(timespec="seconds")
     elif isinstance(value, float):
         text = f"{value:.6g}"
+    elif isinstance(value, tuple) and all(isinstance(v, (str, int, float)) for v in value):
+        text = ",".join(map(str, value))
     elif isinstance(value, (dict, list, tuple)):
-        text = json.dumps(_plain(value), ensure_ascii=False, default=str) if not isinstance(value, tuple) else ",".join(map(str, value))
+        text = json.dumps(_plain(value), ensure_ascii=False, default=str)
     else:
         text = str(value)
     text = text.replace("\n", " ")
@@ -155,7 +157,7 @@ def parse_meta(items: Sequence[str]) -> dict[str, Any] | None:
 
 
 class _Group(click.Group):
-    """Turns a ``LedgerError`` into one line on stderr and an exit code, never a traceback."""
+    """Turns a ``LedgerError`` or a usage error into one line on stderr and an exit code, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -163,6 +165,10 @@ class _Group(click.Group):
         except LedgerError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_FAILED if isinstance(exc, (IntegrityError, StorageError)) else EXIT_INPUT)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(EXIT_INPUT)
 
 
 def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -333,23 +339,36 @@ def history(ctx: click.Context, db: str | None, fmt: str | None, session: str | 
             return
         deadline = None if timeout is None else time.monotonic() + timeout
         last = events[-1]["position"] if events else after
+        printed = 0
         for row in events:
-            _print_event(row, fmt)
+            _print_event(row, fmt, printed == 0)
+            printed += 1
         try:
             while deadline is None or time.monotonic() < deadline:
                 for e in ledger.history(session, after=last):
-                    _print_event(_event_row(e), fmt)
+                    _print_event(_event_row(e), fmt, printed == 0)
+                    printed += 1
                     last = e.position
                 time.sleep(interval)
         except KeyboardInterrupt:
             pass
 
 
-def _print_event(row: dict[str, Any], fmt: str | None) -> None:
+_FOLLOWED = ("position", "recorded_at", "session_id", "version", "type", "payload")
+
+
+def _print_event(row: dict[str, Any], fmt: str | None, first: bool) -> None:
     if fmt == "json":
         click.echo(json.dumps(_plain(row), ensure_ascii=False, default=str))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        if first:
+            writer.writerow(_FOLLOWED)
+        writer.writerow([_cell(row[k], None) for k in _FOLLOWED])
+        click.echo(out.getvalue(), nl=False)
     else:
-        click.echo("  ".join(_cell(row[k], 100) for k in ("position", "recorded_at", "session_id", "version", "type", "payload")))
+        click.echo("  ".join(_cell(row[k], 100) for k in _FOLLOWED))
     sys.stdout.flush()
 
 
@@ -359,7 +378,7 @@ def _print_event(row: dict[str, Any], fmt: str | None) -> None:
 @click.argument("query")
 @click.option("--session", help="Only this session.")
 @click.option("--role", help="Only messages of this role.")
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--limit", type=int, default=20, show_default=True, help="At most this many hits.")
 @click.pass_context
 def search(ctx: click.Context, db: str | None, fmt: str | None, query: str, session: str | None, role: str | None,
            limit: int) -> None:
@@ -391,7 +410,8 @@ def stats(ctx: click.Context, db: str | None, fmt: str | None, session: str | No
 @main.command()
 @db_option
 @output_options
-@click.option("--by", type=click.Choice(["tool", "user", "model", "day", "status"]), default="tool", show_default=True)
+@click.option("--by", type=click.Choice(["tool", "user", "model", "day", "status"]), default="tool", show_default=True,
+              help="What to group by.")
 @click.option("--since", help="Activity from this time on (ISO 8601).")
 @click.option("--until", help="Activity before this time.")
 @click.pass_context
@@ -436,8 +456,11 @@ def digest(ctx: click.Context, db: str | None, out: str | None) -> None:
     if out is None:
         click.echo(head.to_json())
         return
-    with open(out, "w", encoding="utf-8") as stream:
-        stream.write(head.to_json() + "\n")
+    try:
+        with open(out, "w", encoding="utf-8") as stream:
+            stream.write(head.to_json() + "\n")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the digest to {out!r}: {exc.strerror}", field="out") from exc
     click.echo(f"digest of position {head.position} written to {out}")
 
 
@@ -445,7 +468,8 @@ def digest(ctx: click.Context, db: str | None, out: str | None) -> None:
 @db_option
 @click.option("--session", "sessions", multiple=True, help="Only this session (repeatable).")
 @click.option("--until", help="Up to this log position (a number) or time.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "sessions-dir"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "sessions-dir"]), default="jsonl", show_default=True,
+              help="jsonl: the event stream; sessions-dir: one folder per session.")
 @click.argument("out", type=click.Path())
 @click.pass_context
 def export(ctx: click.Context, db: str | None, sessions: tuple[str, ...], until: str | None, fmt: str, out: str) -> None:

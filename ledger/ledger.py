@@ -48,7 +48,7 @@ from .lifecycle import CleanupThread, Lifecycle, _span
 from .timetravel import TimeTravel
 from .transfer import Transfer
 from .transactions import Transaction, WriteScope
-from .validation import Limits, MetadataSchema, check_id, check_key
+from .validation import Limits, MetadataSchema, check_choice, check_id, check_key
 
 Clock = Callable[[], datetime]
 _READ_CHUNK = 1000
@@ -634,10 +634,19 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
     def search_messages(
         self, query: str, *, session_id: str | None = None, role: str | None = None, limit: int = 20
     ) -> list[search.SearchHit]:
-        """Full-text search over every conversation: the best ``limit`` messages holding all the words."""
+        """Full-text search over every conversation: the best ``limit`` messages holding all the words.
+
+        ``session_id`` limits it to that session's effective conversation (inherited messages included).
+        """
+        sid = None if session_id is None else check_id(session_id, "session_id")
+        if role is not None:
+            check_choice(role, "role", ev.ROLES, sid)
+        if sid is not None:
+            with self._read("search_messages"):
+                self._existing(sid)
         self._level_lazy()
         with self._read("search_messages"):
-            return search.search_messages(self._log.conn, query, session_id=session_id, role=role, limit=limit)
+            return search.search_messages(self._log.conn, query, session_id=sid, role=role, limit=limit)
 
     def statistics(
         self, session_id: str, *, version: int | None = None, position: int | None = None, at: datetime | None = None

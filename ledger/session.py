@@ -280,9 +280,10 @@ def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
 
 
 def _opaque(state: Session | None, e: ev.RecordedEvent) -> Session:
-    # A redacted row: its content is gone, only its place and time remain until the `purged` event.
+    # A redacted row: its content is gone, only its place and time remain. Its marker says a purge
+    # follows, so the session reads as purged even in a copy cut before that event.
     if state is None:
-        return Session(session_id=e.session_id, version=e.version, position=e.position, status=ACTIVE,
+        return Session(session_id=e.session_id, version=e.version, position=e.position, status=PURGED,
                        created_at=e.recorded_at, updated_at=e.recorded_at)
     if e.version != state.version + 1:
         raise IntegrityError(f"session {e.session_id!r}: version {e.version} cannot follow {state.version}",

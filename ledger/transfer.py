@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -96,6 +96,7 @@ class Transfer:
     _read: Callable[[str], AbstractContextManager[None]]
     _write: Callable[[str], AbstractContextManager[Transaction]]
     _view: Callable[..., Session]
+    _existing: Callable[[str], Session]
     _catch_up: Callable[[], None]
     _level_lazy: Callable[[], None]
     checkpoint: Callable[[str], int]
@@ -128,14 +129,21 @@ class Transfer:
         check_progress(progress)
         until_position, until = _until(until_position, until)
         wanted = None if sessions is None else [check_id(s, "sessions") for s in _listed(sessions)]
-        if format == "jsonl":
-            if isinstance(out, (str, os.PathLike)):
-                with open(out, "w", encoding="utf-8") as stream:
-                    return self._export_jsonl(stream, wanted, until_position, until, progress)
-            return self._export_jsonl(out, wanted, until_position, until, progress)
-        if not isinstance(out, (str, os.PathLike)):
-            raise InvalidInput("a sessions-dir export needs a directory path", field="out")
-        return self._export_dir(Path(out), wanted, until_position, until, progress)
+        if wanted is not None:
+            with self._read("export"):
+                for sid in wanted:
+                    self._existing(sid)
+        try:
+            if format == "jsonl":
+                if isinstance(out, (str, os.PathLike)):
+                    with open(out, "w", encoding="utf-8") as stream:
+                        return self._export_jsonl(stream, wanted, until_position, until, progress)
+                return self._export_jsonl(out, wanted, until_position, until, progress)
+            if not isinstance(out, (str, os.PathLike)):
+                raise InvalidInput("a sessions-dir export needs a directory path", field="out")
+            return self._export_dir(Path(out), wanted, until_position, until, progress)
+        except OSError as exc:
+            raise InvalidInput(f"cannot write the export to {os.fspath(out)!r}: {exc.strerror or exc}", field="out") from exc
 
     def _export_jsonl(
         self,
@@ -176,6 +184,7 @@ class Transfer:
             after = rows[-1][0]
             if progress is not None:
                 progress(after, cut)
+        stream.write(json.dumps({"format": EXPORT_FORMAT, "end": True, "rows": written}) + "\n")
         return written
 
     def _export_dir(
@@ -230,16 +239,18 @@ class Transfer:
         """
         check_progress(progress)
         self._outside_batch("import")
-        if isinstance(source, (str, os.PathLike)):
-            try:
+        try:
+            if isinstance(source, (str, os.PathLike)):
                 with open(source, encoding="utf-8") as stream:
                     return self._import(stream, progress)
-            except OSError as exc:
-                raise InvalidInput(f"cannot read {os.fspath(source)!r}: {exc}", field="source") from exc
-        return self._import(source, progress)
+            return self._import(source, progress)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {source!r}: {exc.strerror or exc}", field="source") from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{source!r} is not a session-ledger export (not UTF-8 text)", field="source") from exc
 
     def _import(self, stream: IO[str], progress: Progress | None) -> ImportReport:
-        rows = list(_read_export(stream))
+        rows = read_export(stream)
         read = imported = 0
         touched: set[str] = set()
         moved: dict[int, int] = {}  # position in the export -> position here, when they differ
@@ -360,25 +371,35 @@ def _invocations(conn: sqlite3.Connection, lineage: tuple[tuple[str, int, int], 
     return out
 
 
-def _read_export(stream: IO[str]) -> Iterator[ExportRow]:
-    """The rows of a JSONL export, each checked against its own ``prev`` and the line before it."""
-    first = stream.readline()
+def read_export(stream: IO[str]) -> list[ExportRow]:
+    """The rows of a JSONL export, checked: every line against its own ``prev`` and payload,
+    consecutive lines as a chain, and the whole against the header and the closing line (so a
+    truncated file, or a full export missing a line, is refused)."""
     try:
-        header = json.loads(first)
+        header = json.loads(stream.readline())
     except ValueError as exc:
         raise InvalidInput("not a session-ledger export: the first line is not JSON", field="source") from exc
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
         raise InvalidInput("not a session-ledger export (no export header line)", field="source")
     if not isinstance(header.get("version"), int) or header["version"] > EXPORT_VERSION:
         raise InvalidInput(f"export version {header.get('version')!r} is newer than this code reads", field="source")
-    last: ExportRow | None = None
+    rows: list[ExportRow] = []
+    trailer: dict[str, Any] | None = None
     for number, line in enumerate(stream, 2):
         if not line.strip():
+            continue
+        if trailer is not None:
+            raise IntegrityError(f"export line {number} comes after the export's closing line")
+        if line.startswith('{"format"'):
+            trailer = json.loads(line)
             continue
         try:
             row = _row_decoder.decode(line)
         except msgspec.DecodeError as exc:
             raise IntegrityError(f"export line {number} is not an event row: {exc}") from exc
+        last = rows[-1] if rows else None
+        if last is not None and row.position <= last.position:
+            raise IntegrityError(f"export line {number}: position {row.position} is out of order")
         if last is not None and row.position == last.position + 1 and row.prev != last.hash:
             raise IntegrityError(f"export line {number}: position {row.position} does not follow the line before it")
         try:
@@ -391,5 +412,13 @@ def _read_export(stream: IO[str]) -> Iterator[ExportRow]:
             raise IntegrityError(
                 f"export line {number} (position {row.position}): the hash does not match the row and the hash before it"
             )
-        last = row
-        yield row
+        rows.append(row)
+    if trailer is None or trailer.get("rows") != len(rows):
+        raise IntegrityError("the export is truncated: its closing line is missing or counts other rows")
+    if header.get("sessions") is None:  # a full export: every position up to the head, ending on it
+        head = header.get("head") or {}
+        if [r.position for r in rows] != list(range(1, len(rows) + 1)):
+            raise IntegrityError("the export is missing rows: a full export holds every position from 1")
+        if rows and (rows[-1].position != head.get("position") or rows[-1].hash != head.get("hash")):
+            raise IntegrityError("the export's last row is not the head its header names")
+    return rows

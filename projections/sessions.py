@@ -240,7 +240,7 @@ def _redacted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     if e.type in ("created", "forked"):
         c.execute(
             "INSERT INTO sessions (session_id, status, created_at, updated_at, version, position)"
-            " VALUES (?, 'active', ?, ?, ?, ?)",
+            " VALUES (?, 'purged', ?, ?, ?, ?)",
             (e.session_id, at, at, e.version, e.position),
         )
         _set_segments(c, e.session_id, [], 1)

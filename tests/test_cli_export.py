@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -64,7 +66,8 @@ def db(tmp_path: Path) -> Path:
 
 
 def lines_of(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    header, *rows = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines())
+    header, *rows, trailer = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines())
+    assert trailer == {"format": "session-ledger/events", "end": True, "rows": len(rows)}
     return header, rows
 
 
@@ -222,3 +225,25 @@ def test_export_as_a_real_process_is_quiet_when_piped(db: Path, tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # no progress bar on a pipe
     assert [r["position"] for r in lines_of(out)[1]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_export_shows_a_progress_bar_on_a_terminal(db: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ledger", "--db", str(db), "export", str(tmp_path / "x.jsonl")],
+                              stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=30, env=env)
+        os.close(terminal)
+        drawn = b""
+        while select.select([controller], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal side is closed: everything has been read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+    assert proc.returncode == 0
+    assert b"export" in drawn and b"100%" in drawn

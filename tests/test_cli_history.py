@@ -127,6 +127,14 @@ def test_follow_prints_what_is_there_and_stops_at_its_timeout(db: Path) -> None:
     assert time.monotonic() - started < 5
 
 
+def test_follow_with_csv_prints_csv_rows(db: Path) -> None:
+    result = invoke("--db", str(db), "history", "--follow", "--csv", "--timeout", "0.2", "--interval", "0.05")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["position"], r["session_id"], r["type"]) for r in rows][:3] == [
+        ("1", "alpha", "created"), ("2", "alpha", "message_added"), ("3", "beta", "created")]
+
+
 def _wait_for(lines: queue.Queue[str], wanted: Callable[[dict[str, Any]], bool], deadline: float) -> dict[str, Any]:
     while True:
         remaining = deadline - time.monotonic()

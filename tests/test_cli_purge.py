@@ -156,7 +156,7 @@ def test_a_replay_or_export_cut_before_the_purge_still_verifies(db: Path, tmp_pa
     assert invoke("--db", str(replayed), "verify").exit_code == 0
     exported, imported = tmp_path / "before-purge.jsonl", tmp_path / "imported.db"
     assert invoke("--db", str(db), "export", "--until", "2026-01-01T12:09:30Z", str(exported)).exit_code == 0
-    assert len(exported.read_text().splitlines()) == 1 + 10
+    assert len(exported.read_text().splitlines()) == 1 + 10 + 1  # header, rows, closing line
     result = invoke("--db", str(imported), "import", str(exported))
     assert result.exit_code == 0, result.output
     verified = invoke("--db", str(imported), "verify")

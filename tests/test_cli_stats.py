@@ -75,6 +75,14 @@ def test_stats_of_a_session_prints_its_figures_as_field_value_lines(db: Path) ->
     assert json.loads(lines["invocations_by_status"]) == {"error": 1, "ok": 1}
 
 
+def test_stats_table_shows_nested_figures_as_json_not_python_reprs(db: Path) -> None:
+    result = invoke("--db", str(db), "stats", "alpha")
+    assert result.exit_code == 0, result.output
+    tools = next(line for line in result.stdout.splitlines() if line.startswith("tools "))
+    assert "{'" not in tools
+    assert sorted(t["tool_name"] for t in json.loads(tools.split(None, 1)[1])) == ["grep", "pytest"]
+
+
 def test_stats_json_equals_the_librarys_statistics(db: Path) -> None:
     with Ledger(db) as led:
         expected = json.loads(json.dumps(msgspec.to_builtins(led.statistics("alpha"))))

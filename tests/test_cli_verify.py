@@ -90,10 +90,12 @@ def test_verify_exits_1_with_the_first_bad_position_and_the_reason_after_tamperi
     assert result.stdout == ""
 
 
-def test_verify_catches_a_changed_time_or_session(db: Path) -> None:
-    tamper(db, "UPDATE events SET recorded_at = '2026-01-01T12:03:30.000000Z' WHERE position = 4")
-    assert invoke("--db", str(db), "verify").exit_code == 1
-    assert "position 4" in invoke("--db", str(db), "verify").stderr
+@pytest.mark.parametrize("change", ["recorded_at = '2026-01-01T12:03:30.000000Z'", "session_id = 'gamma'", "version = 9"])
+def test_verify_catches_a_changed_time_session_or_version(db: Path, change: str) -> None:
+    tamper(db, f"UPDATE events SET {change} WHERE position = 4")
+    result = invoke("--db", str(db), "verify")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("FAILED at position 4:")
 
 
 def test_verify_against_a_digest_saved_by_the_digest_command(db: Path, tmp_path: Path) -> None:

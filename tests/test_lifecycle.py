@@ -122,7 +122,7 @@ def test_copies_cut_before_the_purge_still_verify(tmp_path: Path) -> None:
         led.export(tmp_path / "all.jsonl")
     with Ledger(tmp_path / "cut.db") as copy:
         assert copy.verify().ok
-        assert copy.get_session("s").status == "active"  # redacted, but the purge itself is past the cut
+        assert copy.get_session("s").status == "purged"  # its rows are redacted; the purge event is past the cut
         assert copy.messages("s") == []
     with Ledger(tmp_path / "imported.db") as imported:
         imported.import_events(tmp_path / "cut.jsonl")

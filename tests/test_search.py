@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import InvalidInput, Ledger, SearchHit
+from ledger import InvalidInput, Ledger, SearchHit, SessionNotFound
 
 
 def versions(hits: list[SearchHit]) -> set[int]:
@@ -106,7 +106,8 @@ def test_filters_by_session_and_by_role(ledger: Ledger) -> None:
     assert {(h.session_id, h.role) for h in ledger.search_messages("deploy", role="tool")} == {("a", "tool"), ("b", "tool")}
     hits = ledger.search_messages("deploy", session_id="b", role="assistant")
     assert [(h.session_id, h.role, h.snippet) for h in hits] == [("b", "assistant", "[deploy] started")]
-    assert ledger.search_messages("deploy", session_id="missing") == []
+    with pytest.raises(SessionNotFound):
+        ledger.search_messages("deploy", session_id="missing")
     assert ledger.search_messages("deploy", role="system") == []
 
 

@@ -55,7 +55,8 @@ def test_export_to_a_stream_has_a_header_and_one_row_per_line(tmp_path: Path) ->
         lines = stream.getvalue().splitlines()
     header = json.loads(lines[0])
     assert header["format"] == "session-ledger/events" and header["head"]["position"] == 3
-    rows = [json.loads(line) for line in lines[1:]]
+    rows = [json.loads(line) for line in lines[1:-1]]
+    assert json.loads(lines[-1]) == {"format": "session-ledger/events", "end": True, "rows": 3}
     assert [r["position"] for r in rows] == [1, 2, 3]
     assert rows[0]["prev"] == "0" * 64 and rows[1]["prev"] == rows[0]["hash"]
     assert json.loads(rows[0]["data"])["metadata"] == {"k": {"n": [1, 2]}}
@@ -91,12 +92,15 @@ def test_a_tampered_export_line_is_refused_and_nothing_is_written(tmp_path: Path
         with pytest.raises(IntegrityError, match="line 5"):
             dst.import_events(tmp_path / "bad.jsonl")
         assert dst.last_position == 0
-    del lines[6]  # a missing row breaks the chain between lines
-    (tmp_path / "gap.jsonl").write_text("\n".join(lines[:4] + lines[5:]) + "\n")
-    with Ledger(tmp_path / "dst2.db") as dst:
-        with pytest.raises(IntegrityError):
-            dst.import_events(tmp_path / "gap.jsonl")
-        assert dst.last_position == 0
+    original = (tmp_path / "all.jsonl").read_text().splitlines()
+    for name, damaged in (("gap", original[:4] + original[5:]), ("short", original[:-2] + original[-1:]),
+                          ("cut", original[:-1])):
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(damaged) + "\n")
+    for name in ("gap", "short", "cut"):  # a missing line, a missing last row, a truncated file
+        with Ledger(tmp_path / f"dst-{name}.db") as dst:
+            with pytest.raises(IntegrityError):
+                dst.import_events(tmp_path / f"{name}.jsonl")
+            assert dst.last_position == 0
 
 
 def test_import_refuses_what_is_not_an_export(tmp_path: Path) -> None:
