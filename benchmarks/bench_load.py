@@ -884,9 +884,10 @@ def run(options: Options) -> dict[str, Any]:
         ),
     ]
     skipped_notes = [
-        f"without snapshots the {c.events:,}-event load took {c.probe:.1f} s once (peak RSS {c.probe_peak_mb:.0f} MiB)"
+        f"without snapshots one {'current' if c.kind == 'current' else 'as-of'} load of {c.events:,} events took "
+        f"{c.probe:.1f} s with a peak RSS of {c.probe_peak_mb:.0f} MiB"
         for c in cells["no_snapshots"]
-        if c.skipped is not None and c.probe is not None and c.probe_peak_mb is not None
+        if (c.skipped is not None or c.single) and c.probe is not None and c.probe_peak_mb is not None
     ]
     note = (
         f"one session built to {built.events:,} events in {built.seconds:.1f} s "

@@ -47,9 +47,10 @@ class Created(Event, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class MessageAdded(Event, frozen=True, kw_only=True, omit_defaults=True):
-    """One message of the conversation."""
+    """One message of the conversation. Schema 2 added ``model`` and token counts (see ``UPCASTERS``)."""
 
     type: ClassVar[str] = "message_added"
+    schema: ClassVar[int] = 2
     role: Role
     content: str
     tool_name: str | None = None
@@ -207,7 +208,16 @@ EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in AnyEvent.__args_
 
 # (type, schema) -> function turning a payload dict of that schema into one of schema + 1.
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def _message_added_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    # Schema 1 messages knew nothing of the model or of tokens: they were not recorded, not zero.
+    return {"model": None, "tokens_in": None, "tokens_out": None, **raw}
+
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("message_added", 1): _message_added_v1_to_v2,
+}
 
 _encoder = msgspec.json.Encoder()
 _decoders: dict[str, msgspec.json.Decoder[Any]] = {
