@@ -33,7 +33,8 @@ fixed seed (see "Workload"):
   up to 100k the file is measured a second time after a search has built it.
 * replay: ``ledger.replay(into=new_file)`` of the 100k-event ledger
   (``--quick``: 10k) in events/s: a new ledger file with every event checked
-  along the chain, the snapshots and every projection rebuilt. Baseline: a
+  along the chain, the snapshots copied and every projection rebuilt (the
+  full-text index too: the new ledger builds it when it is closed). Baseline: a
   raw ``sqlite3`` copy of the same rows: ``SELECT`` of every event row and
   ``executemany`` ``INSERT`` into the equivalent table in a new file, WAL and
   ``synchronous=NORMAL`` like the ledger's default, one transaction. Paired

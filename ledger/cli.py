@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,8 @@ from projections.queries import ANY
 from .chain import Digest
 from .errors import IntegrityError, InvalidInput, LedgerError, StorageError
 from .ledger import Ledger
+from .lifecycle import duration_arg
+from .timetravel import path_arg
 from .settings import Settings
 
 EXIT_INPUT = 2  # usage and input errors
@@ -119,6 +122,12 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
 # -- arguments ----------------------------------------------------------------------------
 
 
+def _finite(value: float | None, param: click.Parameter) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, not {value}", param=param)
+    return value
+
+
 def parse_time(text: str, field: str) -> datetime:
     """An ISO 8601 time; without a zone it is taken as UTC."""
     try:
@@ -132,7 +141,7 @@ def parse_cut(text: str | None, field: str = "until") -> tuple[int | None, datet
     """``--until``: a log position (a number) or a time."""
     if text is None:
         return None, None
-    if text.strip().isdigit():
+    if text.strip().isascii() and text.strip().isdigit():
         return int(text), None
     return None, parse_time(text, field)
 
@@ -158,6 +167,14 @@ def parse_meta(items: Sequence[str]) -> dict[str, Any] | None:
 
 class _Group(click.Group):
     """Turns a ``LedgerError`` or a usage error into one line on stderr and an exit code, never a traceback."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # the group's own options, before any subcommand runs
+            click.echo(f"error: {exc.format_message()} (see '{info_name or 'ledger'} --help')", err=True)
+            raise click.exceptions.Exit(EXIT_INPUT) from exc
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -325,8 +342,9 @@ def _event_row(e: Any) -> dict[str, Any]:
 @click.argument("session", required=False)
 @click.option("--after", type=int, default=0, help="Only events after this position.")
 @click.option("--follow", is_flag=True, help="Keep printing new events as other processes append them.")
-@click.option("--interval", type=float, default=0.2, show_default=True, help="Seconds between looks when following.")
-@click.option("--timeout", type=float, default=None, help="Stop following after this many seconds.")
+@click.option("--interval", type=click.FloatRange(0.01, 3600), default=0.2, show_default=True, callback=lambda c, p, v: _finite(v, p),
+              help="Seconds between looks when following.")
+@click.option("--timeout", type=click.FloatRange(0, 1e7), default=None, help="Stop following after this many seconds.")
 @click.pass_context
 def history(ctx: click.Context, db: str | None, fmt: str | None, session: str | None, after: int, follow: bool,
             interval: float, timeout: float | None) -> None:
@@ -424,14 +442,14 @@ def usage(ctx: click.Context, db: str | None, fmt: str | None, by: str, since: s
 
 @main.command()
 @db_option
-@click.option("--digest", "digest_file", type=click.Path(dir_okay=False), help="Also prove nothing up to this saved digest changed.")
+@click.option("--digest", "digest_file", help="Also prove nothing up to this saved digest changed.")
 @click.pass_context
 def verify(ctx: click.Context, db: str | None, digest_file: str | None) -> None:
     """Walk the hash chain; exit 1 with the first bad position and the reason when it does not hold."""
     digest = None
     if digest_file is not None:
         try:
-            with open(digest_file, encoding="utf-8") as stream:
+            with open(path_arg(digest_file, "digest"), encoding="utf-8") as stream:
                 digest = Digest.from_json(stream.read())
         except OSError as exc:
             raise InvalidInput(f"cannot read digest file {digest_file!r}: {exc}", field="digest") from exc
@@ -447,7 +465,7 @@ def verify(ctx: click.Context, db: str | None, digest_file: str | None) -> None:
 
 @main.command()
 @db_option
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the digest to this file instead of printing it.")
+@click.option("--out", help="Write the digest to this file instead of printing it.")
 @click.pass_context
 def digest(ctx: click.Context, db: str | None, out: str | None) -> None:
     """Print (or save) the chain head, to verify against later."""
@@ -457,10 +475,10 @@ def digest(ctx: click.Context, db: str | None, out: str | None) -> None:
         click.echo(head.to_json())
         return
     try:
-        with open(out, "w", encoding="utf-8") as stream:
+        with open(path_arg(out, "out"), "w", encoding="utf-8") as stream:
             stream.write(head.to_json() + "\n")
     except OSError as exc:
-        raise InvalidInput(f"cannot write the digest to {out!r}: {exc.strerror}", field="out") from exc
+        raise InvalidInput(f"out: cannot write the digest to {out!r}: {exc.strerror}", field="out") from exc
     click.echo(f"digest of position {head.position} written to {out}")
 
 
@@ -470,7 +488,7 @@ def digest(ctx: click.Context, db: str | None, out: str | None) -> None:
 @click.option("--until", help="Up to this log position (a number) or time.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "sessions-dir"]), default="jsonl", show_default=True,
               help="jsonl: the event stream; sessions-dir: one folder per session.")
-@click.argument("out", type=click.Path())
+@click.argument("out")
 @click.pass_context
 def export(ctx: click.Context, db: str | None, sessions: tuple[str, ...], until: str | None, fmt: str, out: str) -> None:
     """Write the event stream (jsonl) or one folder per session (sessions-dir) to OUT."""
@@ -483,7 +501,7 @@ def export(ctx: click.Context, db: str | None, sessions: tuple[str, ...], until:
 
 @main.command("import")
 @db_option
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")
 @click.pass_context
 def import_command(ctx: click.Context, db: str | None, file: str) -> None:
     """Append a JSONL export, checking its chain; importing twice changes nothing."""
@@ -495,7 +513,7 @@ def import_command(ctx: click.Context, db: str | None, file: str) -> None:
 
 @main.command()
 @db_option
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("out")
 @click.pass_context
 def backup(ctx: click.Context, db: str | None, out: str) -> None:
     """Copy the live ledger to OUT (SQLite online backup) and verify the copy."""
@@ -521,7 +539,7 @@ def rebuild(ctx: click.Context, db: str | None, projection: str | None) -> None:
 @main.command()
 @db_option
 @click.option("--until", required=True, help="The cut: a log position (a number) or a time.")
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("out")
 @click.pass_context
 def replay(ctx: click.Context, db: str | None, until: str, out: str) -> None:
     """Write OUT: a ledger holding the events up to the cut and every projection as it stood then."""
@@ -547,13 +565,20 @@ def purge(ctx: click.Context, db: str | None, session: str, reason: str, by: str
 @main.command()
 @db_option
 @click.option("--idle", type=float, help="Complete sessions idle this many seconds as abandoned.")
-@click.option("--purge-older-than", "days", type=float, help="Purge sessions that ended this many days ago [default: $LEDGER_RETENTION_DAYS].")
-@click.option("--keep-snapshots", type=int, default=3, show_default=True, help="Snapshots kept per session (plus one a day).")
+@click.option("--purge-older-than", "days", type=float,
+              help="Purge sessions that ended this many days ago [default: $LEDGER_RETENTION_DAYS].")
+@click.option("--keep-snapshots", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Snapshots kept per session (plus one a day).")
 @click.pass_context
 def gc(ctx: click.Context, db: str | None, idle: float | None, days: float | None, keep_snapshots: int) -> None:
     """Retention: abandon idle sessions, purge old ended ones, thin out snapshots."""
     s = settings(ctx, db)
     days = days if days is not None else s.retention_days
+    # Every value is checked before anything runs: gc does nothing rather than half its work.
+    if idle is not None:
+        duration_arg(idle, "max_idle", 1)
+    if days is not None:
+        duration_arg(days, "older_than", 86_400)
     with opened(ctx, db) as ledger:
         abandoned = ledger.cleanup(idle) if idle is not None else []
         purged = ledger.purge_completed(days, by="ledger gc") if days is not None else []

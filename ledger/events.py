@@ -237,7 +237,7 @@ class Redacted(Event, frozen=True, kw_only=True):
     purged_at: int
 
 
-_REDACTED_PREFIX = b'{"$redacted":'
+_REDACTED_PREFIX = '{"$redacted":'
 
 
 def redaction_marker(digest: bytes, purged_at: int) -> str:
@@ -247,11 +247,11 @@ def redaction_marker(digest: bytes, purged_at: int) -> str:
 
 def read_redaction(data: str | bytes) -> Redacted | None:
     """The redaction a ``data`` value holds, or None for an ordinary payload."""
-    raw = data.encode() if isinstance(data, str) else data
-    if not raw.startswith(_REDACTED_PREFIX):
+    prefix = _REDACTED_PREFIX if isinstance(data, str) else _REDACTED_PREFIX.encode()
+    if not data.startswith(prefix):  # type: ignore[arg-type]
         return None
     try:
-        parsed = msgspec.json.decode(raw)
+        parsed = msgspec.json.decode(data)
         return Redacted(digest=str(parsed["$redacted"]), purged_at=int(parsed["purged_at"]))
     except (msgspec.DecodeError, KeyError, TypeError, ValueError):
         return None

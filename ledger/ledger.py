@@ -44,7 +44,7 @@ from .ids import new_id as default_new_id
 from .log import EventLog, sqlite_errors
 from .session import Message, Session, apply, fold, segments, tokens_dict
 from .snapshots import SnapshotStore, decode_state, encode_state
-from .lifecycle import CleanupThread, Lifecycle, _span
+from .lifecycle import CleanupThread, Lifecycle, duration_arg
 from .timetravel import TimeTravel
 from .transfer import Transfer
 from .transactions import Transaction, WriteScope
@@ -115,9 +115,10 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         self._closed = False
         if (cleanup_every is None) != (max_idle is None):
             raise InvalidInput("cleanup_every and max_idle go together", field="cleanup_every" if cleanup_every is None else "max_idle")
-        idle = None if max_idle is None else _span(max_idle, "max_idle", 1)
-        every = None if cleanup_every is None else _span(cleanup_every, "cleanup_every", 1).total_seconds()
+        idle = None if max_idle is None else duration_arg(max_idle, "max_idle", 1)
+        every = None if cleanup_every is None else duration_arg(cleanup_every, "cleanup_every", 1).total_seconds()
         self._cleaner: CleanupThread | None = None
+        self._appended = False
         custom = list(projectors)
         for projector in custom:
             check_custom(projector)
@@ -127,8 +128,7 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         self.path = self._log.path
         self.durability = durability
         try:
-            with self._write("open"):  # creates or catches up the projections before anything is served
-                pass
+            self._prepare()
         except BaseException:
             self._log.close()
             raise
@@ -141,12 +141,13 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
     def close(self) -> None:
         """Close the file (and stop the background cleanup). Safe to call twice; later use raises ``StorageError``.
 
-        The search index is brought level first, so SQL tools reading the file see every message in it.
+        If this ledger appended, the search index is brought level first, so SQL tools reading the
+        file see every message in it.
         """
         if self._cleaner is not None:
             self._cleaner.stop()
         with self._lock:
-            if not self._closed and self._tx is None:
+            if not self._closed and self._tx is None and self._appended:
                 try:
                     self._level_lazy()
                 except LedgerError as exc:  # a read-only or busy file: the next search levels it
@@ -201,6 +202,22 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
 
     def _read_batch(self, after: int, limit: int) -> list[RecordedEvent]:
         return self._log.read(after=after, limit=limit)
+
+    def _prepare(self) -> None:
+        """Make the projections ready before anything is served; a read when they already are, so opening
+        a file never waits for another process's write transaction unless there is catching up to do."""
+        with self._lock, sqlite_errors("open"):
+            if self._log.begin(write=False):
+                self._epoch += 1
+            try:
+                ready = self._runner.ready(self._log.conn, self._log.head.position)
+            finally:
+                self._log.commit()
+        if ready:
+            self._projections_ready = True
+        else:
+            with self._write("open"):  # creates or catches up the projections
+                self._catch_up()
 
     def _level_lazy(self) -> None:
         """Bring the lazy projectors (the search index) level before a read that uses them."""
@@ -264,7 +281,7 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
             snap = self._snapshots.load(self._log.conn, session_id, version)
             if snap is not None and (base is None or snap.version > base.version):
                 base = snap
-        state = fold(self._log.read_session(session_id, after_version=base.version if base else 0), base)
+        state = fold(self._log.iter_session(session_id, after_version=base.version if base else 0), base)
         if state is None or state.version != version:
             raise IntegrityError(f"session {session_id!r} does not fold to its latest version {version}", session_id=session_id)
         self._remember(state)
@@ -336,6 +353,7 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
                 new_state = apply(state, recorded)
                 tx.pending[session_id] = new_state
                 self._runner.apply_inline(self._log.conn, (recorded,))
+                self._appended = True
                 if self._snapshots.due(new_state.version):
                     self._snapshots.save(self._log.conn, new_state, recorded.hash, self._log.head.recorded_at)
             except BaseException as exc:
@@ -598,26 +616,26 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         equality, or ``ANY`` for the key's presence; ``text``: words in the
         conversation; ``limit``: 1-10000. Raises ``InvalidInput`` for a bad filter.
         """
-        if text is not None:
+        plan = queries.plan_list(
+            user_id=user_id,
+            status=status,
+            tags=tags,
+            any_tags=any_tags,
+            metadata=metadata,
+            created_after=created_after,
+            created_before=created_before,
+            updated_after=updated_after,
+            text=text,
+            parent_id=parent_id,
+            order_by=order_by,
+            descending=descending,
+            limit=limit,
+            cursor=cursor,
+        )
+        if plan.needs_search:  # validated first: a rejected listing writes nothing, not even the index
             self._level_lazy()
         with self._read("list_sessions"):
-            return queries.list_sessions(
-                self._log.conn,
-                user_id=user_id,
-                status=status,
-                tags=tags,
-                any_tags=any_tags,
-                metadata=metadata,
-                created_after=created_after,
-                created_before=created_before,
-                updated_after=updated_after,
-                text=text,
-                parent_id=parent_id,
-                order_by=order_by,
-                descending=descending,
-                limit=limit,
-                cursor=cursor,
-            )
+            return queries.run_list(self._log.conn, plan)
 
     def find_sessions_by_metadata(self, filters: Mapping[str, Any], **options: Any) -> queries.Page:
         """Sessions whose metadata has every given key with the given value (``ANY``: just the key)."""
@@ -641,12 +659,13 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         sid = None if session_id is None else check_id(session_id, "session_id")
         if role is not None:
             check_choice(role, "role", ev.ROLES, sid)
+        plan = search.plan_search(query, session_id=sid, role=role, limit=limit)
         if sid is not None:
             with self._read("search_messages"):
                 self._existing(sid)
-        self._level_lazy()
+        self._level_lazy()  # validated first: a rejected search writes nothing, not even the index
         with self._read("search_messages"):
-            return search.search_messages(self._log.conn, query, session_id=sid, role=role, limit=limit)
+            return search.run_search(self._log.conn, plan)
 
     def statistics(
         self, session_id: str, *, version: int | None = None, position: int | None = None, at: datetime | None = None

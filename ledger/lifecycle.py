@@ -35,17 +35,31 @@ from .validation import Limits, check_id, check_text
 log = logging.getLogger("ledger.lifecycle")
 
 
-def _span(value: object, field: str, unit: float) -> timedelta:
-    """A positive duration given as a timedelta or a number of ``unit`` seconds."""
+def duration_arg(value: object, field: str, unit: float) -> timedelta:
+    """A positive duration given as a timedelta or a number of ``unit`` seconds (``InvalidInput`` otherwise)."""
     if isinstance(value, timedelta):
         span = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e12:
-        span = timedelta(seconds=float(value) * unit)
+        try:
+            span = timedelta(seconds=float(value) * unit)
+        except OverflowError as exc:
+            raise InvalidInput(f"{field} is far too long; got {value!r}", field=field) from exc
     else:
         raise InvalidInput(f"{field} must be a positive number or timedelta; got {value!r}", field=field)
-    if span <= timedelta(0):
-        raise InvalidInput(f"{field} must be positive; got {value!r}", field=field)
+    if span <= timedelta(0) or span > _LONGEST:
+        raise InvalidInput(f"{field} must be positive and at most {_LONGEST.days} days; got {value!r}", field=field)
     return span
+
+
+_LONGEST = timedelta(days=36_500)  # a century: any retention or idle limit beyond it is a mistake
+
+
+def _before(now: datetime, span: timedelta, field: str) -> str:
+    """The stored time ``span`` before ``now``."""
+    try:
+        return ev.format_time(now - span)
+    except OverflowError as exc:
+        raise InvalidInput(f"{field} reaches back before the year 1", field=field) from exc
 
 
 class Lifecycle:
@@ -142,8 +156,9 @@ class Lifecycle:
     def purge_completed(self, older_than: timedelta | float, *, by: str | None = None) -> list[str]:
         """Purge every session that ended (completed, failed or abandoned) more than ``older_than``
         ago (a timedelta or a number of days); returns their ids."""
-        span = _span(older_than, "older_than", 86_400)
-        cutoff = ev.format_time(self._clock() - span)
+        span = duration_arg(older_than, "older_than", 86_400)
+        who = check_text(by, "by", self._limits.max_name_bytes, None)
+        cutoff = _before(self._clock(), span, "older_than")
         with self._write("purge_completed"):
             ids = [
                 sid
@@ -155,7 +170,7 @@ class Lifecycle:
             ]
             reason = f"retention: ended more than {span.days} days ago" if span.days else f"retention: ended more than {span} ago"
             for sid in ids:
-                self._purge(sid, reason, by)
+                self._purge(sid, reason, who)
         if ids:
             self._truncate_wal()
         return ids
@@ -165,8 +180,8 @@ class Lifecycle:
     def cleanup(self, max_idle: timedelta | float) -> list[str]:
         """Complete, as ``abandoned``, every active session idle longer than ``max_idle`` (a timedelta
         or seconds); returns their ids. The seeds' expiry task, as events."""
-        span = _span(max_idle, "max_idle", 1)
-        cutoff = ev.format_time(self._clock() - span)
+        span = duration_arg(max_idle, "max_idle", 1)
+        cutoff = _before(self._clock(), span, "max_idle")
         with self._write("cleanup"):
             ids = [
                 sid

@@ -301,6 +301,24 @@ class EventLog:
         row = self.conn.execute("SELECT session_id, version, type FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return tuple(row) if row else None  # type: ignore[return-value]
 
+    def iter_session(self, session_id: str, *, after_version: int = 0, until_version: int | None = None) -> Iterator[RecordedEvent]:
+        """A session's events after ``after_version`` (up to ``until_version``), decoded one at a time,
+        so a long history is folded without being held in memory."""
+        sql = f"SELECT {_COLUMNS} FROM events WHERE session_id = ? AND version > ?"
+        args: list[object] = [session_id, after_version]
+        if until_version is not None:
+            sql += " AND version <= ?"
+            args.append(until_version)
+        for row in self.conn.execute(sql + " ORDER BY version", args):
+            yield to_recorded(row)
+
+    def latest(self, session_id: str) -> tuple[int, str] | None:
+        """(version, type) of the session's latest event, or None: one index lookup."""
+        row = self.conn.execute(
+            "SELECT version, type FROM events WHERE session_id = ? ORDER BY version DESC LIMIT 1", (session_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def read_session(
         self,
         session_id: str,

@@ -23,7 +23,7 @@ from .chain import ChainChecker, Digest
 from .errors import IntegrityError, InvalidInput, SessionNotFound, SessionPurged
 from .log import EventLog
 from .lifecycle import check_not_purged
-from .session import PURGED, Session, fold, image
+from .session import Session, fold, image
 from .snapshots import SnapshotStore, retention_victims
 from .transactions import Transaction
 from .validation import check_id
@@ -55,7 +55,10 @@ class TimeTravel:
     # -- resolving a target ------------------------------------------------------------
 
     def _target(self, session_id: str, version: object, position: object, at: object) -> int | None:
-        """Inside a transaction: the version meant by at most one of version/position/at (None: current)."""
+        """Inside a transaction: the version meant by at most one of version/position/at (None: current).
+
+        Costs index lookups only: the current state is not loaded to answer it.
+        """
         given = [name for name, value in (("version", version), ("position", position), ("at", at)) if value is not None]
         if len(given) > 1:
             raise InvalidInput(
@@ -63,9 +66,17 @@ class TimeTravel:
                 session_id=session_id,
                 field=given[1],
             )
-        current = self._existing(session_id).version
+        latest = self._log.latest(session_id)
+        if latest is None:
+            raise SessionNotFound(f"session {session_id!r} does not exist", session_id=session_id)
+        current, latest_type = latest
         if not given:
             return None
+        if latest_type == "purged" and not (version == current or position is not None and position >= self._log.head.position):
+            raise SessionPurged(
+                f"session {session_id!r} was purged at version {current}: its earlier states are gone",
+                session_id=session_id,
+            )
         if version is not None:
             if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= current:
                 raise InvalidInput(
@@ -85,7 +96,7 @@ class TimeTravel:
             found = self._log.version_at(session_id, current, position=position)
             where = f"at position {position}"
         else:
-            found = self._log.version_at(session_id, current, at=_time(at, "at", session_id))
+            found = self._log.version_at(session_id, current, at=time_arg(at, "at", session_id))
             where = f"at {at}"
         if found == 0:
             raise SessionNotFound(f"session {session_id!r} did not exist yet {where}", session_id=session_id)
@@ -97,7 +108,7 @@ class TimeTravel:
         if current is not None and current.version == version:
             return current
         base = self._snapshots.load(self._log.conn, session_id, version)
-        tail = self._log.read_session(session_id, after_version=base.version if base else 0, until_version=version)
+        tail = self._log.iter_session(session_id, after_version=base.version if base else 0, until_version=version)
         state = fold(tail, base)
         if state is None or state.version != version:
             raise IntegrityError(f"session {session_id!r} does not fold to version {version}", session_id=session_id)
@@ -106,15 +117,7 @@ class TimeTravel:
     def _view(self, session_id: str, version: object = None, position: object = None, at: object = None) -> Session:
         """Inside a transaction: the state now, or as of the one target given."""
         target = self._target(session_id, version, position, at)
-        current = self._existing(session_id)
-        if target is None or target == current.version:
-            return current
-        if current.status == PURGED:
-            raise SessionPurged(
-                f"session {session_id!r} was purged at version {current.version}: its earlier states are gone",
-                session_id=session_id,
-            )
-        return self._state_at(session_id, target)
+        return self._existing(session_id) if target is None else self._state_at(session_id, target)
 
     # -- snapshots ---------------------------------------------------------------------
 
@@ -231,7 +234,7 @@ class TimeTravel:
                     raise InvalidInput(f"until_position must be an integer >= 0; got {until_position!r}", field="until_position")
                 cut = min(until_position, head)
             elif until is not None:
-                cut = self._log.position_at(_time(until, "until", None))
+                cut = self._log.position_at(time_arg(until, "until", None))
             else:
                 cut = head
         projectors = [p for p in self._runner.projectors if not p.builtin]
@@ -280,7 +283,8 @@ class TimeTravel:
             after = rows[-1][0]
 
 
-def _time(value: object, field: str, session_id: str | None) -> str:
+def time_arg(value: object, field: str, session_id: str | None) -> str:
+    """An aware datetime argument as stored-time text (``InvalidInput`` naming ``field`` otherwise)."""
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(
             f"{field} must be a timezone-aware datetime; got {value!r}", session_id=session_id, field=field
@@ -298,11 +302,23 @@ def _as_stored(row: Any) -> tuple[Any, ...]:
 
 def new_file_path(path: object, field: str) -> str:
     """A path for a file this call creates: a real file name, not in use yet."""
+    text = path_arg(path, field)
+    if text == ":memory:" or text.startswith("file:"):
+        raise InvalidInput(f"{field} must be a file path; got {text!r}", field=field)
+    if os.path.exists(text) and (os.path.isdir(text) or os.path.getsize(text) > 0):
+        raise InvalidInput(f"{field} {text!r} already exists; this writes a new file", field=field)
+    return text
+
+
+def path_arg(path: object, field: str) -> str:
+    """A file system path given as text or ``os.PathLike``: non-empty, no NUL, valid Unicode."""
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidInput(f"{field} must be a file path; got {path!r}", field=field)
     text = os.fspath(path)
-    if not isinstance(text, str) or not text or text == ":memory:" or text.startswith("file:") or "\x00" in text:
+    if not isinstance(text, str) or not text or "\x00" in text:
         raise InvalidInput(f"{field} must be a file path; got {text!r}", field=field)
-    if os.path.exists(text) and (os.path.isdir(text) or os.path.getsize(text) > 0):
-        raise InvalidInput(f"{text!r} already exists; this writes a new file", field=field)
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} is not a usable file name (lone surrogate)", field=field) from exc
     return text

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from typing import TYPE_CHECKING
 
-from .errors import StorageError
+from .errors import LedgerBusy, StorageError
 from .log import sqlite_errors, translate
 from .session import Session
 
@@ -52,8 +52,18 @@ class WriteScope:
                         f"{self.doing}: the batch was aborted by an earlier failure: {tx.broken}"
                     ) from tx.broken
                 return tx
-            with sqlite_errors(self.doing):
+            try:
                 changed = led._log.begin(write=True)
+            except sqlite3.Error as exc:
+                error = translate(exc, self.doing)
+                if isinstance(error, LedgerBusy):
+                    timeout = led._log.busy_timeout
+                    error = LedgerBusy(
+                        f"{self.doing}: {led.path!r} stayed locked by another writer for more than the busy timeout"
+                        f" ({timeout:g} s); nothing was written",
+                        limit=timeout,
+                    )
+                raise error from exc
             self.outer = True
             tx = led._tx = Transaction()
             if changed:

@@ -10,6 +10,7 @@ same positions and so has the identical chain head.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -26,11 +27,11 @@ from projections.base import Progress, ProjectionRunner, check_progress
 
 from . import events as ev
 from .chain import GENESIS, Digest, VerifyReport, link, stored_digest
-from .errors import IntegrityError, InvalidInput, StorageError
+from .errors import IntegrityError, InvalidInput, LedgerError, StorageError
 from .log import EventLog, sqlite_errors
 from .session import Session, segments
 from .snapshots import SnapshotStore
-from .timetravel import new_file_path
+from .timetravel import new_file_path, path_arg, time_arg
 from .transactions import Transaction
 from .validation import check_id
 
@@ -72,12 +73,21 @@ def _until(until_position: object, until: object) -> tuple[int | None, datetime 
     if until_position is not None and until is not None:
         raise InvalidInput("give until_position or until, not both", field="until")
     if until_position is not None and (
-        isinstance(until_position, bool) or not isinstance(until_position, int) or until_position < 0
+        isinstance(until_position, bool) or not isinstance(until_position, int) or not 0 <= until_position < 2**63
     ):
         raise InvalidInput(f"until_position must be an integer >= 0; got {until_position!r}", field="until_position")
-    if until is not None and (not isinstance(until, datetime) or until.tzinfo is None):
-        raise InvalidInput(f"until must be a timezone-aware datetime; got {until!r}", field="until")
-    return until_position, until
+    if until is not None:
+        time_arg(until, "until", None)  # refuse now what could not be turned into a stored time later
+    return until_position, until  # type: ignore[return-value]
+
+
+def _text_stream(stream: object, field: str, *, write: bool) -> None:
+    """A text stream to write to (or read from), not a binary one."""
+    needed = "write" if write else "readline"
+    if not hasattr(stream, needed) or isinstance(stream, (io.RawIOBase, io.BufferedIOBase)) or "b" in str(
+        getattr(stream, "mode", "")
+    ):
+        raise InvalidInput(f"{field} must be a file path or a text stream; got {stream!r}", field=field)
 
 
 class Transfer:
@@ -128,6 +138,10 @@ class Transfer:
             raise InvalidInput(f"format must be jsonl or sessions-dir; got {format!r}", field="format")
         check_progress(progress)
         until_position, until = _until(until_position, until)
+        if isinstance(out, (str, os.PathLike)):
+            out = path_arg(out, "out")
+        else:
+            _text_stream(out, "out", write=True)
         wanted = None if sessions is None else [check_id(s, "sessions") for s in _listed(sessions)]
         if wanted is not None:
             with self._read("export"):
@@ -139,11 +153,13 @@ class Transfer:
                     with open(out, "w", encoding="utf-8") as stream:
                         return self._export_jsonl(stream, wanted, until_position, until, progress)
                 return self._export_jsonl(out, wanted, until_position, until, progress)
-            if not isinstance(out, (str, os.PathLike)):
-                raise InvalidInput("a sessions-dir export needs a directory path", field="out")
+            if not isinstance(out, str):
+                raise InvalidInput("out: a sessions-dir export needs a directory path", field="out")
             return self._export_dir(Path(out), wanted, until_position, until, progress)
-        except OSError as exc:
-            raise InvalidInput(f"cannot write the export to {os.fspath(out)!r}: {exc.strerror or exc}", field="out") from exc
+        except (OSError, ValueError) as exc:
+            where = out if isinstance(out, str) else "the stream"
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise InvalidInput(f"out: cannot write the export to {where!r}: {detail}", field="out") from exc
 
     def _export_jsonl(
         self,
@@ -239,15 +255,21 @@ class Transfer:
         """
         check_progress(progress)
         self._outside_batch("import")
+        if isinstance(source, (str, os.PathLike)):
+            source = path_arg(source, "source")
+        else:
+            _text_stream(source, "source", write=False)
         try:
-            if isinstance(source, (str, os.PathLike)):
+            if isinstance(source, str):
                 with open(source, encoding="utf-8") as stream:
                     return self._import(stream, progress)
-            return self._import(source, progress)
+            return self._import(source, progress)  # type: ignore[arg-type]
         except OSError as exc:
-            raise InvalidInput(f"cannot read {source!r}: {exc.strerror or exc}", field="source") from exc
+            raise InvalidInput(f"source: cannot read {source!r}: {exc.strerror or exc}", field="source") from exc
         except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{source!r} is not a session-ledger export (not UTF-8 text)", field="source") from exc
+            raise InvalidInput(f"source: {source!r} is not a session-ledger export (not UTF-8 text)", field="source") from exc
+        except ValueError as exc:  # a closed stream, and the like
+            raise InvalidInput(f"source: cannot read {source!r}: {exc}", field="source") from exc
 
     def _import(self, stream: IO[str], progress: Progress | None) -> ImportReport:
         rows = read_export(stream)
@@ -375,33 +397,40 @@ def read_export(stream: IO[str]) -> list[ExportRow]:
     """The rows of a JSONL export, checked: every line against its own ``prev`` and payload,
     consecutive lines as a chain, and the whole against the header and the closing line (so a
     truncated file, or a full export missing a line, is refused)."""
+    first = stream.readline()
+    if not isinstance(first, str):
+        raise InvalidInput("source must be a text stream, not a binary one", field="source")
     try:
-        header = json.loads(stream.readline())
+        header = json.loads(first)
     except ValueError as exc:
-        raise InvalidInput("not a session-ledger export: the first line is not JSON", field="source") from exc
+        raise InvalidInput("source is not a session-ledger export: the first line is not JSON", field="source") from exc
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
-        raise InvalidInput("not a session-ledger export (no export header line)", field="source")
+        raise InvalidInput("source is not a session-ledger export (no export header line)", field="source")
     if not isinstance(header.get("version"), int) or header["version"] > EXPORT_VERSION:
-        raise InvalidInput(f"export version {header.get('version')!r} is newer than this code reads", field="source")
+        raise InvalidInput(f"source: export version {header.get('version')!r} is newer than this code reads", field="source")
+    head = header.get("head")
+    if not isinstance(head, dict) or not isinstance(header.get("sessions"), (list, type(None))):
+        raise InvalidInput("source: the export header is damaged (head or sessions)", field="source")
     rows: list[ExportRow] = []
     trailer: dict[str, Any] | None = None
     for number, line in enumerate(stream, 2):
         if not line.strip():
             continue
         if trailer is not None:
-            raise IntegrityError(f"export line {number} comes after the export's closing line")
-        if line.startswith('{"format"'):
-            trailer = json.loads(line)
-            continue
+            raise _damaged(f"export line {number} comes after the export's closing line")
         try:
+            if line.startswith('{"format"'):
+                trailer = json.loads(line)
+                continue
             row = _row_decoder.decode(line)
-        except msgspec.DecodeError as exc:
-            raise IntegrityError(f"export line {number} is not an event row: {exc}") from exc
+            _check_row(row, number)
+        except (ValueError, UnicodeError, msgspec.DecodeError) as exc:
+            raise _damaged(f"export line {number} is not an event row: {exc}") from exc
         last = rows[-1] if rows else None
         if last is not None and row.position <= last.position:
-            raise IntegrityError(f"export line {number}: position {row.position} is out of order")
+            raise _damaged(f"export line {number}: position {row.position} is out of order")
         if last is not None and row.position == last.position + 1 and row.prev != last.hash:
-            raise IntegrityError(f"export line {number}: position {row.position} does not follow the line before it")
+            raise _damaged(f"export line {number}: position {row.position} does not follow the line before it")
         try:
             expected = link(bytes.fromhex(row.prev), row.position, row.event_id, row.session_id, row.version,
                             row.type, row.schema, row.recorded_at, stored_digest(row.data.encode()))
@@ -409,16 +438,42 @@ def read_export(stream: IO[str]) -> list[ExportRow]:
         except (ValueError, UnicodeError):
             intact = False
         if not intact:
-            raise IntegrityError(
+            raise _damaged(
                 f"export line {number} (position {row.position}): the hash does not match the row and the hash before it"
             )
         rows.append(row)
-    if trailer is None or trailer.get("rows") != len(rows):
-        raise IntegrityError("the export is truncated: its closing line is missing or counts other rows")
+    if not isinstance(trailer, dict) or trailer.get("rows") != len(rows):
+        raise _damaged("the export is truncated: its closing line is missing or counts other rows")
     if header.get("sessions") is None:  # a full export: every position up to the head, ending on it
-        head = header.get("head") or {}
         if [r.position for r in rows] != list(range(1, len(rows) + 1)):
-            raise IntegrityError("the export is missing rows: a full export holds every position from 1")
+            raise _damaged("the export is missing rows: a full export holds every position from 1")
         if rows and (rows[-1].position != head.get("position") or rows[-1].hash != head.get("hash")):
-            raise IntegrityError("the export's last row is not the head its header names")
+            raise _damaged("the export's last row is not the head its header names")
     return rows
+
+
+def _check_row(row: ExportRow, number: int) -> None:
+    """Refuse a row whose fields could not have been written by a ledger (even with a matching hash)."""
+    problem = None
+    cls = ev.EVENT_TYPES.get(row.type)
+    if cls is None:
+        problem = f"unknown event type {row.type!r}"
+    elif not 1 <= row.schema <= cls.schema:
+        problem = f"schema {row.schema} of {row.type!r} is not one this code reads"
+    elif not (1 <= row.position < 2**63 and 1 <= row.version < 2**63):
+        problem = "position and version must be positive 64-bit integers"
+    else:
+        try:
+            check_id(row.event_id, "event_id")
+            check_id(row.session_id, "session_id")
+            if ev.format_time(ev.parse_time(row.recorded_at)) != row.recorded_at:
+                problem = f"recorded_at {row.recorded_at!r} is not a stored time"
+            ev.decode_payload(row.type, row.schema, row.data)
+        except (LedgerError, ValueError) as exc:
+            problem = str(exc)
+    if problem is not None:
+        raise ValueError(f"line {number} holds an impossible row: {problem}")
+
+
+def _damaged(message: str) -> IntegrityError:
+    return IntegrityError(f"source: {message}", field="source")

@@ -73,7 +73,7 @@ def usage(
     conn: sqlite3.Connection, by: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Usage rows grouped by tool, user, model, day or status, over activity in ``[since, until)``."""
-    if by not in GROUPS:
+    if not isinstance(by, str) or by not in GROUPS:
         raise InvalidInput(f"by must be one of {', '.join(GROUPS)}; got {by!r}", field="by", expected=tuple(GROUPS))
     where, args = "", []
     for name, bound, op in (("since", since, ">="), ("until", until, "<")):

@@ -114,7 +114,7 @@ class ProjectionRunner:
         name = projector.name
         if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
             raise InvalidInput(f"a projector needs a name of letters, digits and _; got {name!r}", field="projector.name")
-        if isinstance(projector.version, bool) or not isinstance(projector.version, int) or projector.version < 1:
+        if isinstance(projector.version, bool) or not isinstance(projector.version, int) or not 1 <= projector.version < 2**63:
             raise InvalidInput(f"projector {name!r} needs an integer version >= 1", field="projector.version")
         if any(p.name == name for p in self.projectors):
             raise InvalidInput(f"a projector named {name!r} is already registered", field="projector.name")
@@ -156,6 +156,15 @@ class ProjectionRunner:
                 projector.drop(db)
             projector.create(db)
             self._reset(conn, projector)
+
+    def ready(self, conn: sqlite3.Connection, head: int) -> bool:
+        """Whether every projector exists at its current version and the inline ones are level (a read)."""
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'projector_positions'").fetchone() is None:
+            return False
+        stored = dict(conn.execute("SELECT name, version FROM projector_positions").fetchall())
+        if any(stored.get(p.name) != p.version for p in self.projectors):
+            return False
+        return not self.behind(conn, head)
 
     def behind(self, conn: sqlite3.Connection, head: int, *, lazy: bool = False) -> list[Projector]:
         """Inline projectors (or, with ``lazy``, the lazy ones) that are not level with ``head``.

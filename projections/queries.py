@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -99,14 +100,19 @@ def _strings(value: object, field: str) -> list[str]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise InvalidInput(f"{field} must be a list of strings, not {type(value).__name__}", field=field)
     out = list(value)
-    if not out or not all(isinstance(v, str) for v in out):
-        raise InvalidInput(f"{field} must be a non-empty list of strings; got {out!r}", field=field)
-    return out
+    if not out:
+        raise InvalidInput(f"{field} must be a non-empty list of strings", field=field)
+    return [_text_arg(v, field) for v in out]
 
 
-def _optional_str(value: object, field: str) -> str | None:
-    if value is not None and not isinstance(value, str):
+def _text_arg(value: object, field: str) -> str:
+    """A filter string: text that SQLite can store (no lone surrogates)."""
+    if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string; got {value!r}", field=field)
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} is not valid Unicode text (lone surrogate at {exc.start})", field=field) from exc
     return value
 
 
@@ -125,13 +131,38 @@ def _decode_cursor(cursor: object, order_by: str, descending: bool) -> tuple[Any
         raise InvalidInput("cursor is not one this ledger made", field="cursor") from exc
     if order != order_by or desc != descending:
         raise InvalidInput("cursor belongs to a listing with another order; start again without it", field="cursor")
-    if not isinstance(session_id, str) or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    valid_value = (
+        isinstance(value, str)
+        or (isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63)
+        or (isinstance(value, float) and math.isfinite(value))
+    )
+    if not isinstance(session_id, str) or not valid_value:
         raise InvalidInput("cursor is not one this ledger made", field="cursor")
+    try:
+        for text in (session_id, value if isinstance(value, str) else ""):
+            text.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidInput("cursor is not one this ledger made", field="cursor") from exc
     return value, session_id
 
 
-def list_sessions(
-    conn: sqlite3.Connection,
+class ListPlan(msgspec.Struct, frozen=True):
+    """A validated ``list_sessions`` call: its SQL, parameters and paging, before it touches the database."""
+
+    sql: str
+    args: tuple[Any, ...]
+    limit: int
+    order_by: str
+    descending: bool
+    needs_search: bool
+
+
+def list_sessions(conn: sqlite3.Connection, **filters: Any) -> Page:
+    """Sessions matching every filter given (see ``plan_list``), newest first by default, one page at a time."""
+    return run_list(conn, plan_list(**filters))
+
+
+def plan_list(
     *,
     user_id: str | None = None,
     status: str | Iterable[str] | None = None,
@@ -148,7 +179,7 @@ def list_sessions(
     limit: int = 100,
     cursor: str | None = None,
 ) -> Page:
-    """Sessions matching every filter given, newest first by default, one page at a time."""
+    """Validate the filters and build the query; raises ``InvalidInput`` naming the bad filter."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}; got {limit!r}", field="limit", limit=MAX_LIMIT)
     if order_by not in ORDERS:
@@ -160,7 +191,7 @@ def list_sessions(
     for column, value in (("user_id", user_id), ("parent_id", parent_id)):
         if value is not None:
             where.append(f"s.{column} = ?")
-            args.append(_optional_str(value, column))
+            args.append(_text_arg(value, column))
     if status is not None:
         wanted = [status] if isinstance(status, str) else _strings(status, "status")
         for s in wanted:
@@ -183,8 +214,7 @@ def list_sessions(
         if not isinstance(metadata, Mapping):
             raise InvalidInput(f"metadata must be a mapping of keys to values; got {metadata!r}", field="metadata")
         for key, value in metadata.items():
-            if not isinstance(key, str):
-                raise InvalidInput(f"metadata keys are strings; got {key!r}", field="metadata")
+            _text_arg(key, "metadata")
             if value is ANY:
                 where.append(
                     "EXISTS (SELECT 1 FROM session_metadata AS m WHERE m.session_id = s.session_id AND m.key = ?)"
@@ -227,11 +257,16 @@ def list_sessions(
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY s.{order_by} {direction}, s.session_id {direction} LIMIT ?"
-    rows = conn.execute(sql, (*args, limit + 1)).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    return ListPlan(sql, tuple(args), limit, order_by, descending, text is not None)
+
+
+def run_list(conn: sqlite3.Connection, plan: ListPlan) -> Page:
+    """Run a planned listing: one page of summaries and the cursor for the next."""
+    rows = conn.execute(plan.sql, (*plan.args, plan.limit + 1)).fetchall()
+    more = len(rows) > plan.limit
+    rows = rows[: plan.limit]
     items = _summaries(conn, rows)
-    next_cursor = _encode_cursor(order_by, descending, rows[-1][-1], rows[-1][0]) if more else None
+    next_cursor = _encode_cursor(plan.order_by, plan.descending, rows[-1][-1], rows[-1][0]) if more else None
     return Page(items, next_cursor)
 
 

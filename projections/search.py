@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from typing import Any
 
 import msgspec
 
@@ -36,6 +37,10 @@ def words(text: object, field: str = "query") -> list[str]:
     """The words of a plain-text query, cut as the FTS5 tokenizer cuts (``InvalidInput`` when there are none)."""
     if not isinstance(text, str) or "\x00" in text:
         raise InvalidInput(f"{field} must be a string of words without NUL; got {text!r}", field=field)
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} is not valid Unicode text (lone surrogate at {exc.start})", field=field) from exc
     found = _WORD.findall(text)
     if not found:
         raise InvalidInput(f"{field} must hold at least one word (letters or digits)", field=field)
@@ -47,16 +52,35 @@ def fts_query(text: object, field: str = "query") -> str:
     return " ".join(f'"{word}"' for word in words(text, field))
 
 
-def search_messages(
-    conn: sqlite3.Connection,
+class SearchPlan(msgspec.Struct, frozen=True):
+    """A validated search: its SQL and parameters, before it touches the database."""
+
+    sql: str
+    args: tuple[object, ...]
+
+
+def search_messages(conn: sqlite3.Connection, query: str, **options: Any) -> list[SearchHit]:
+    """Messages matching every word of ``query``, best first (see ``plan_search``)."""
+    return run_search(conn, plan_search(query, **options))
+
+
+def run_search(conn: sqlite3.Connection, plan: SearchPlan) -> list[SearchHit]:
+    """Run a planned search."""
+    return [
+        SearchHit(session_id=sid, position=pos, version=ver, role=r, snippet=snip, rank=rank)
+        for sid, pos, ver, r, snip, rank in conn.execute(plan.sql, plan.args)
+    ]
+
+
+def plan_search(
     query: str,
     *,
     session_id: str | None = None,
     role: str | None = None,
     limit: int = 20,
     highlight: tuple[str, str] = ("[", "]"),
-) -> list[SearchHit]:
-    """Messages matching every word of ``query``, best first."""
+) -> SearchPlan:
+    """Validate a search and build its query; raises ``InvalidInput`` naming the bad argument."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_HITS:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_HITS}; got {limit!r}", field="limit", limit=MAX_HITS)
     if not (isinstance(highlight, tuple) and len(highlight) == 2 and all(isinstance(h, str) for h in highlight)):
@@ -81,7 +105,4 @@ def search_messages(
         args.append(role)
     sql += " ORDER BY rank, m.position LIMIT ?"
     args.append(limit)
-    return [
-        SearchHit(session_id=sid, position=pos, version=ver, role=r, snippet=snip, rank=rank)
-        for sid, pos, ver, r, snip, rank in conn.execute(sql, args)
-    ]
+    return SearchPlan(sql, tuple(args))

@@ -213,6 +213,7 @@ class Record:
     batches_acked: set[str] = field(default_factory=set)
     probes: set[str] = field(default_factory=set)
     kills: dict[str, int] = field(default_factory=dict)
+    catch_ups_cut: int = 0  # trials whose kill left the custom projector behind the log
 
     def expected_ids(self) -> set[str]:
         """Every event_id any process ever attempted."""
@@ -240,12 +241,16 @@ def _dump(led: Ledger, tables: tuple[str, ...]) -> dict[str, list[tuple[Any, ...
 def _fts(led: Ledger) -> dict[str, list[int]]:
     conn = led._log.conn
     return {
-        word: [r for (r,) in conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid", (word,))]
+        word: [r for (r,) in conn.execute(
+            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid", (word,)
+        )]
         for word in WORDS
     }
 
 
-def _run_child(helper: Path, db: Path, start: int, seed: int, with_projector: bool, delay: float, log: Path) -> tuple[list[str], bool]:
+def _run_child(
+    helper: Path, db: Path, start: int, seed: int, with_projector: bool, delay: float, log: Path
+) -> tuple[list[str], bool]:
     """Start a child, kill it ``delay`` seconds after it is ready; returns its lines and whether it was killed."""
     env = dict(os.environ, CRASH_PROJECTOR_SLEEP="0.0004")
     lines: list[str] = []
@@ -313,7 +318,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_command_and_splits_no_b
         with_projector = trial % 2 == 0
         # A third of the kills land within a few ms of the child being ready: during the open and the
         # custom projector's catch-up of what the previous trial appended without it.
-        delay = rng.choice([rng.uniform(0.0, 0.03), rng.uniform(0.03, 0.2), rng.uniform(0.2, 0.6)])
+        delay = rng.choice([rng.uniform(0.0, 0.04), rng.uniform(0.04, 0.15), rng.uniform(0.15, 0.35)])
         lines, killed = _run_child(helper, db, counter, rng.randrange(2**32), with_projector, delay, log)
         assert killed, f"trial {trial}: the child ended on its own:\n{log.read_text()[-3000:]}\n{lines[-5:]}"
         where = _where(lines)
@@ -340,6 +345,14 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_command_and_splits_no_b
 
         with contextlib.closing(sqlite3.connect(db)) as raw:
             assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",), f"trial {trial}: file damaged"
+            if with_projector and raw.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
+                (head,) = raw.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+                known = raw.execute("SELECT 1 FROM sqlite_master WHERE name = 'projector_positions'").fetchone()
+                stored = known and raw.execute(
+                    "SELECT position FROM projector_positions WHERE name = 'crash_tally'"
+                ).fetchone()
+                if stored is None or stored[0] < head:  # the child died before its catch-up committed
+                    record.catch_ups_cut += 1
 
         with Ledger(db, snapshot_every=3, projectors=[tally()] if with_projector else []) as led:
             history = list(led.history())
@@ -395,8 +408,9 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_command_and_splits_no_b
     print(
         f"\ncrash test: {TRIALS} kill trials in {elapsed:.1f}s; kills landed: {record.kills}; "
         f"{len(record.acked)} single commands and {len(record.batches_acked)} batches acknowledged, "
-        f"{len(record.batches)} batches started"
+        f"{len(record.batches)} batches started; {record.catch_ups_cut} kills cut the custom projector's catch-up"
     )
     assert sum(record.kills.values()) == TRIALS >= 30
     assert in_batch >= 1, f"no kill landed inside a batch: {record.kills}"
     assert record.kills.get("opening (projection catch-up)", 0) >= 1, f"no kill landed during the open: {record.kills}"
+    assert record.catch_ups_cut >= 1, "no kill interrupted the custom projector's catch-up"
