@@ -38,6 +38,7 @@ class Commands:
     _schema: MetadataSchema | None
     _new_id: Callable[[], str]
     _command: Callable[..., tuple[Session | None, int]]
+    _effective_message: Callable[[Session, int | None], tuple[str, int, str] | None]
 
     @staticmethod
     def _open(state: Session | None, what: str) -> Session:
@@ -373,6 +374,46 @@ class Commands:
         return self._command(
             sid, noop.type, decide, expected_version=expected_version, event_id=event_id, noop=noop
         )[1]
+
+    def retract_message(
+        self,
+        session_id: str,
+        version: int | None = None,
+        *,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Take a message back out of the conversation (by default the last one); the log keeps it,
+        ``messages()`` no longer returns it. Returns the new version; ``InvalidInput`` if there is none."""
+        sid = check_id(session_id, "session_id")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**63):
+            raise InvalidInput(f"session {sid!r}: version must be a message's version; got {version!r}",
+                               session_id=sid, field="version")
+
+        def decide(state: Session | None) -> ev.Event:
+            state = self._open(state, "retract a message")
+            found = self._effective_message(state, version)
+            if found is None:
+                what = "no message to retract" if version is None else f"no message at version {version} in its conversation"
+                raise InvalidInput(f"session {sid!r} has {what}", session_id=sid, field="version")
+            return ev.MessageRetracted(message_session=found[0], message_version=found[1], role=found[2])
+
+        return self._command(sid, "message_retracted", decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def clear_conversation(
+        self, session_id: str, *, expected_version: int | None = None, event_id: str | None = None
+    ) -> int:
+        """Clear the conversation so far (metadata, data and totals stay; the log keeps every message).
+        Clearing an empty conversation writes nothing. Returns the version."""
+        sid = check_id(session_id, "session_id")
+        event = ev.ConversationCleared()
+
+        def decide(state: Session | None) -> ev.Event | None:
+            state = self._open(state, "clear its conversation")
+            return event if state.message_count else None
+
+        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id,
+                             noop=event)[1]
 
     def complete_session(
         self,

@@ -174,6 +174,21 @@ class Forked(Event, frozen=True, kw_only=True, omit_defaults=True):
     state: dict[str, Any]
 
 
+class MessageRetracted(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """A message taken back out of the conversation (its ``message_version``); the log keeps it."""
+
+    type: ClassVar[str] = "message_retracted"
+    message_session: str
+    message_version: int
+    role: str
+
+
+class ConversationCleared(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """The conversation so far was cleared; metadata, data and totals stay, and the log keeps it all."""
+
+    type: ClassVar[str] = "conversation_cleared"
+
+
 class Purged(Event, frozen=True, kw_only=True, omit_defaults=True):
     """The session's payloads were removed (privacy request or retention); ``reason`` says why, ``by`` who.
 
@@ -202,6 +217,8 @@ AnyEvent = Union[
     Restored,
     Forked,
     Purged,
+    MessageRetracted,
+    ConversationCleared,
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in AnyEvent.__args__}  # type: ignore[attr-defined]

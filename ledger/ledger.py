@@ -453,7 +453,7 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
                 )
         with self._read("messages"):
             state = self._view(sid, version, position, at)
-            rows = queries.conversation(self._log.conn, segments(state), limit=limit, offset=offset)
+            rows = queries.conversation(self._log.conn, segments(state), limit=limit, offset=offset, hidden=state.hidden)
         return [
             Message(
                 role=role,
@@ -468,6 +468,19 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
             )
             for role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position in rows
         ]
+
+    def _effective_message(self, state: Session, version: int | None) -> tuple[str, int, str] | None:
+        """Inside a transaction: (session, version, role) of the last message of the effective
+        conversation, or of the one at ``version``; None when there is none."""
+        if state.message_count == 0:
+            return None
+        rows = queries.conversation(self._log.conn, segments(state), hidden=state.hidden,
+                                    limit=None if version is not None else 1, offset=0 if version is not None else state.message_count - 1)
+        for role, *_, message_version, _position in reversed(rows):
+            if version is None or message_version == version:
+                origin = next(sid for sid, first, last in segments(state) if first <= message_version <= last)
+                return origin, message_version, role
+        return None
 
     def history(self, session_id: str | None = None, *, after: int = 0) -> Iterator[RecordedEvent]:
         """The audit timeline: recorded events with position > ``after``, of one session or all, in order.

@@ -53,6 +53,8 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     # left by forks and restores, then this session's own versions from ``run_start`` on.
     lineage: tuple[tuple[str, int, int], ...] = ()
     run_start: int = 1
+    # Message versions taken out of the conversation (retracted, or cleared), as (session, first, last).
+    hidden: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -132,6 +134,7 @@ def image(state: Session) -> dict[str, Any]:
     for name in _IDENTITY:
         out.pop(name)
     out["lineage"] = [list(seg) for seg in segments(state)]
+    out["hidden"] = [list(seg) for seg in state.hidden]
     return out
 
 
@@ -214,6 +217,19 @@ def _invocation_linked(s: Session, p: ev.InvocationLinked) -> dict[str, Any]:
     }
 
 
+def _message_retracted(s: Session, p: ev.MessageRetracted) -> dict[str, Any]:
+    by_role = dict(s.messages_by_role)
+    by_role[p.role] = by_role.get(p.role, 0) - 1
+    if by_role[p.role] <= 0:
+        del by_role[p.role]
+    hidden = (*s.hidden, (p.message_session, p.message_version, p.message_version))
+    return {"message_count": s.message_count - 1, "messages_by_role": by_role, "hidden": hidden}
+
+
+def _conversation_cleared(s: Session, p: ev.ConversationCleared) -> dict[str, Any]:
+    return {"message_count": 0, "messages_by_role": {}, "hidden": segments(s)}
+
+
 def _completed(s: Session, p: ev.Completed) -> dict[str, Any]:
     return {"status": p.status, "completion_reason": p.reason}
 
@@ -229,6 +245,8 @@ _HANDLERS: dict[str, Callable[[Session, Any], dict[str, Any]]] = {
     "tags_removed": _tags_removed,
     "invocation_linked": _invocation_linked,
     "completed": _completed,
+    "message_retracted": _message_retracted,
+    "conversation_cleared": _conversation_cleared,
 }
 
 

@@ -10,24 +10,47 @@ from typing import Any
 import msgspec
 
 
-def in_segments(conn: sqlite3.Connection, table: str, columns: str, segments: Sequence[tuple[str, int, int]],
-                limit: int | None = None, offset: int = 0) -> list[tuple[Any, ...]]:
-    """Rows of ``messages`` or ``invocations`` within a lineage of (session, first, last) version ranges, in order.
+def _ranges(ranges: Sequence[tuple[str, int, int]]) -> str:
+    return msgspec.json.encode([list(r) for r in ranges]).decode()
 
-    The ranges are one JSON parameter, so any number of them is one statement.
+
+_NOT_HIDDEN = (
+    " AND NOT EXISTS (SELECT 1 FROM json_each(?) AS h WHERE json_extract(h.value, '$[0]') = t.session_id"
+    " AND t.version BETWEEN json_extract(h.value, '$[1]') AND json_extract(h.value, '$[2]'))"
+)
+
+
+def in_segments(conn: sqlite3.Connection, table: str, columns: str, segments: Sequence[tuple[str, int, int]],
+                limit: int | None = None, offset: int = 0,
+                hidden: Sequence[tuple[str, int, int]] = ()) -> list[tuple[Any, ...]]:
+    """Rows of ``messages`` or ``invocations`` within a lineage of (session, first, last) version ranges, in
+    order, leaving out ``hidden`` ranges (retracted or cleared messages).
+
+    The ranges are JSON parameters, so any number of them is one statement.
     """
     page = (-1 if limit is None else limit, offset)
+    select = ", ".join("t." + c.strip() for c in columns.split(","))
+    skip = _NOT_HIDDEN if hidden else ""
+    skip_args = (_ranges(hidden),) if hidden else ()
     if len(segments) == 1:
         session_id, first, last = segments[0]
         return conn.execute(
-            f"SELECT {columns} FROM {table} WHERE session_id = ? AND version BETWEEN ? AND ?"
-            " ORDER BY version LIMIT ? OFFSET ?",
-            (session_id, first, last, *page),
+            f"SELECT {select} FROM {table} AS t WHERE t.session_id = ? AND t.version BETWEEN ? AND ?{skip}"
+            " ORDER BY t.version LIMIT ? OFFSET ?",
+            (session_id, first, last, *skip_args, *page),
         ).fetchall()
     return conn.execute(
-        f"SELECT {', '.join('t.' + c.strip() for c in columns.split(','))} FROM json_each(?) AS seg"
+        f"SELECT {select} FROM json_each(?) AS seg"
         f" JOIN {table} AS t ON t.session_id = json_extract(seg.value, '$[0]')"
         " AND t.version BETWEEN json_extract(seg.value, '$[1]') AND json_extract(seg.value, '$[2]')"
-        " ORDER BY seg.key, t.version LIMIT ? OFFSET ?",
-        (msgspec.json.encode([list(seg) for seg in segments]).decode(), *page),
+        f" WHERE 1{skip} ORDER BY seg.key, t.version LIMIT ? OFFSET ?",
+        (_ranges(segments), *skip_args, *page),
     ).fetchall()
+
+
+# A message row ``m`` that belongs to the effective conversation of the session named by the outer ``g``.
+IN_CONVERSATION = (
+    "g.seg_session = m.session_id AND g.hidden = 0 AND m.version >= g.first AND (g.last IS NULL OR m.version <= g.last)"
+    " AND NOT EXISTS (SELECT 1 FROM session_segments AS x WHERE x.session_id = g.session_id AND x.hidden = 1"
+    " AND x.seg_session = m.session_id AND m.version BETWEEN x.first AND x.last)"
+)

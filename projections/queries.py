@@ -24,7 +24,7 @@ from ledger.validation import Limits, check_json
 
 from .analytics import time_bound
 from .search import words
-from .lineage import in_segments
+from .lineage import IN_CONVERSATION, in_segments
 from .sessions import json_text
 
 STATUSES = ("active", "completed", "failed", "abandoned", "purged")
@@ -244,8 +244,8 @@ def plan_list(
         for word in words(text, "text"):  # each word anywhere in the effective conversation
             where.append(
                 "s.session_id IN (SELECT g.session_id FROM messages_fts JOIN messages AS m"
-                " ON m.position = messages_fts.rowid JOIN session_segments AS g ON g.seg_session = m.session_id"
-                " AND m.version >= g.first AND (g.last IS NULL OR m.version <= g.last) WHERE messages_fts MATCH ?)"
+                f" ON m.position = messages_fts.rowid JOIN session_segments AS g ON {IN_CONVERSATION}"
+                " WHERE messages_fts MATCH ?)"
             )
             args.append(f'"{word}"')
     direction, compare = ("DESC", "<") if descending else ("ASC", ">")
@@ -320,7 +320,8 @@ def conversation(
     *,
     limit: int | None = None,
     offset: int = 0,
+    hidden: Sequence[tuple[str, int, int]] = (),
 ) -> list[tuple[Any, ...]]:
     """The messages of a lineage of (session, first version, last version) ranges, in order: (role,
     content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position)."""
-    return in_segments(conn, "messages", _MESSAGE_COLUMNS, segments, limit, offset)
+    return in_segments(conn, "messages", _MESSAGE_COLUMNS, segments, limit, offset, hidden)

@@ -16,6 +16,8 @@ import msgspec
 
 from ledger.errors import InvalidInput
 
+from .lineage import IN_CONVERSATION
+
 MAX_HITS = 1000
 
 
@@ -95,10 +97,7 @@ def plan_search(
         if value is not None and not isinstance(value, str):
             raise InvalidInput(f"{column} must be a string; got {value!r}", field=column)
     if session_id is not None:  # its effective conversation, inherited messages included
-        sql += (
-            " AND EXISTS (SELECT 1 FROM session_segments AS g WHERE g.session_id = ? AND g.seg_session = m.session_id"
-            " AND m.version >= g.first AND (g.last IS NULL OR m.version <= g.last))"
-        )
+        sql += f" AND EXISTS (SELECT 1 FROM session_segments AS g WHERE g.session_id = ? AND {IN_CONVERSATION})"
         args.append(session_id)
     if role is not None:
         sql += " AND m.role = ?"

@@ -65,13 +65,50 @@ def _text_time(e: RecordedEvent) -> str:
     return ev.format_time(e.recorded_at)
 
 
-def _set_segments(c: sqlite3.Connection, session_id: str, lineage: list[Any], run_start: int) -> None:
-    # Which version ranges of which sessions make up this session's effective conversation.
+def _set_segments(
+    c: sqlite3.Connection, session_id: str, lineage: list[Any], run_start: int, hidden: list[Any] | None = None
+) -> None:
+    # Which version ranges of which sessions make up this session's effective conversation (hidden = 0),
+    # and which message versions were taken out of it again (hidden = 1).
     c.execute("DELETE FROM session_segments WHERE session_id = ?", (session_id,))
     rows = ev.merge_segments([(str(a), int(b), int(z)) for a, b, z in lineage] + [(session_id, run_start, None)])
+    marked = [(seg, first, last, 0) for seg, first, last in rows]
+    marked += [(str(a), int(b), int(z), 1) for a, b, z in hidden or []]
     c.executemany(
-        "INSERT INTO session_segments (session_id, seq, seg_session, first, last) VALUES (?, ?, ?, ?, ?)",
-        [(session_id, seq, seg, first, last) for seq, (seg, first, last) in enumerate(rows)],
+        "INSERT INTO session_segments (session_id, seq, seg_session, first, last, hidden) VALUES (?, ?, ?, ?, ?, ?)",
+        [(session_id, seq, *row) for seq, row in enumerate(marked)],
+    )
+
+
+def _hide(c: sqlite3.Connection, session_id: str, ranges: list[tuple[str, int, int]]) -> None:
+    c.executemany(
+        "INSERT INTO session_segments (session_id, seq, seg_session, first, last, hidden) VALUES"
+        " (?, (SELECT COALESCE(MAX(seq), -1) + 1 FROM session_segments WHERE session_id = ?), ?, ?, ?, 1)",
+        [(session_id, session_id, seg, first, last) for seg, first, last in ranges],
+    )
+
+
+def _message_retracted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    p: ev.MessageRetracted = e.payload  # type: ignore[assignment]
+    c.execute(
+        "UPDATE sessions SET version = ?, position = ?, updated_at = ?, message_count = message_count - 1"
+        " WHERE session_id = ?",
+        (e.version, e.position, at, e.session_id),
+    )
+    _hide(c, e.session_id, [(p.message_session, p.message_version, p.message_version)])
+
+
+def _conversation_cleared(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+    visible = c.execute(
+        "SELECT seg_session, first, COALESCE(last, ?) FROM session_segments WHERE session_id = ? AND hidden = 0"
+        " ORDER BY seq",
+        (e.version - 1, e.session_id),
+    ).fetchall()
+    c.execute("DELETE FROM session_segments WHERE session_id = ? AND hidden = 1", (e.session_id,))
+    _hide(c, e.session_id, [tuple(row) for row in visible])  # type: ignore[misc]
+    c.execute(
+        "UPDATE sessions SET version = ?, position = ?, updated_at = ?, message_count = 0 WHERE session_id = ?",
+        (e.version, e.position, at, e.session_id),
     )
 
 
@@ -206,7 +243,7 @@ def _restored(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
         (e.version, e.position, at, *_state_values(p.state), e.session_id),
     )
     _replace_children(c, e.session_id, p.state)
-    _set_segments(c, e.session_id, p.state.get("lineage", []), e.version + 1)
+    _set_segments(c, e.session_id, p.state.get("lineage", []), e.version + 1, p.state.get("hidden"))
 
 
 def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
@@ -219,7 +256,7 @@ def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
         (e.session_id, p.parent_id, at, at, e.version, e.position, *_state_values(state)),
     )
     _replace_children(c, e.session_id, state)
-    _set_segments(c, e.session_id, p.state.get("lineage", []), 2)
+    _set_segments(c, e.session_id, p.state.get("lineage", []), 2, p.state.get("hidden"))
 
 
 def _purged(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
@@ -263,6 +300,8 @@ _HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, str], None]] =
     "restored": _restored,
     "forked": _forked,
     "purged": _purged,
+    "message_retracted": _message_retracted,
+    "conversation_cleared": _conversation_cleared,
 }
 
 class SessionsProjector(Projector):
@@ -293,9 +332,10 @@ class SessionsProjector(Projector):
         for name in ("session_metadata", "session_data"):
             db[name].create({"session_id": str, "key": str, "value": str}, pk=("session_id", "key"), not_null={"value"})
         db["session_segments"].create(
-            {"session_id": str, "seq": int, "seg_session": str, "first": int, "last": int},
+            {"session_id": str, "seq": int, "seg_session": str, "first": int, "last": int, "hidden": int},
             pk=("session_id", "seq"),
-            not_null={"seg_session", "first"},
+            not_null={"seg_session", "first", "hidden"},
+            defaults={"hidden": 0},
         )
         db["messages"].create(
             {"position": int, "session_id": str, "version": int, "role": str, "content": str, "tool_name": str,

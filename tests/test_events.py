@@ -26,6 +26,8 @@ def test_every_event_type_round_trips_through_its_payload() -> None:
         ev.Restored(target_version=3, state={"status": "active", "metadata": {"k": [1]}}),
         ev.Forked(parent_id="p", parent_version=7, state={"status": "active", "lineage": [["p", 1, 7]]}),
         ev.Purged(reason="privacy request #12", by="dpo", redacted=5),
+        ev.MessageRetracted(message_session="s", message_version=4, role="assistant"),
+        ev.ConversationCleared(),
     ]
     assert {type(s).type for s in samples} == set(ev.EVENT_TYPES)
     for event in samples:

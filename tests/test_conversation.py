@@ -1,0 +1,97 @@
+"""Retracting a message and clearing the conversation: the log keeps everything, messages() moves on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger import InvalidInput, Ledger, SessionClosed
+from tests.conftest import Clock
+
+
+@pytest.fixture
+def led(tmp_path: Path) -> Ledger:
+    ledger = Ledger(tmp_path / "c.db", clock=Clock(), snapshot_every=3)
+    ledger.create_session("s")
+    for i in range(4):
+        ledger.add_message("s", "user" if i % 2 == 0 else "assistant", f"m{i}")
+    yield ledger
+    ledger.close()
+
+
+def _contents(led: Ledger, sid: str = "s", **target: int) -> list[str]:
+    return [m.content for m in led.messages(sid, **target)]
+
+
+def test_retracting_takes_the_last_message_out_of_the_conversation_but_not_the_log(led: Ledger) -> None:
+    assert led.retract_message("s") == 6
+    assert _contents(led) == ["m0", "m1", "m2"]
+    s = led.get_session("s")
+    assert (s.message_count, s.messages_by_role) == (3, {"user": 2, "assistant": 1})
+    assert _contents(led, version=5) == ["m0", "m1", "m2", "m3"]  # the past still shows it
+    assert [e.type for e in led.history("s")][-1] == "message_retracted"
+    assert led.list_sessions().items[0].message_count == 3
+    assert led.statistics("s").message_count == 3
+
+
+def test_a_message_can_be_retracted_by_version(led: Ledger) -> None:
+    led.retract_message("s", 3)  # m1
+    assert _contents(led) == ["m0", "m2", "m3"]
+    with pytest.raises(InvalidInput, match="no message at version 3"):
+        led.retract_message("s", 3)
+    with pytest.raises(InvalidInput):
+        led.retract_message("s", 1)  # the creation, not a message
+    assert led.get_session("s").version == 6
+
+
+def test_clearing_the_conversation_keeps_metadata_data_and_the_log(led: Ledger) -> None:
+    led.set_data("s", "k", 1)
+    led.clear_conversation("s")
+    assert _contents(led) == [] and led.get_session("s").message_count == 0
+    assert led.get_data("s") == {"k": 1}
+    led.add_message("s", "user", "fresh start")
+    assert _contents(led) == ["fresh start"]
+    assert [x.session_id for x in led.list_sessions(text="m1")] == []
+    assert [x.session_id for x in led.list_sessions(text="fresh")] == ["s"]
+    assert len([e for e in led.history("s") if e.type == "message_added"]) == 5
+    before = led.get_session("s").version
+    assert led.clear_conversation("s") == before + 1
+    version = led.get_session("s").version
+    assert led.clear_conversation("s") == version  # nothing left to clear: a no-op
+
+
+def test_there_is_nothing_to_retract_in_an_empty_conversation(led: Ledger) -> None:
+    led.clear_conversation("s")
+    with pytest.raises(InvalidInput, match="no message to retract"):
+        led.retract_message("s")
+
+
+def test_retraction_follows_forks_and_restores(led: Ledger) -> None:
+    led.retract_message("s")
+    fork = led.fork("s", new_session_id="f")
+    assert fork.message_count == 3 and _contents(led, "f") == ["m0", "m1", "m2"]
+    led.retract_message("f")
+    assert _contents(led, "f") == ["m0", "m1"] and _contents(led) == ["m0", "m1", "m2"]
+    led.restore("s", version=5)
+    assert _contents(led) == ["m0", "m1", "m2", "m3"]
+
+
+def test_a_closed_conversation_cannot_be_changed(led: Ledger) -> None:
+    led.complete_session("s")
+    for call in (lambda: led.retract_message("s"), lambda: led.clear_conversation("s")):
+        with pytest.raises(SessionClosed):
+            call()
+
+
+def test_rebuild_after_retractions_gives_the_same_tables(led: Ledger) -> None:
+    led.retract_message("s")
+    led.fork("s", new_session_id="f")
+    led.clear_conversation("f")
+    led.add_message("f", "user", "again")
+    conn = led._log.conn
+    names = ("sessions", "messages", "session_segments")
+    before = {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
+    led.rebuild()
+    assert {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names} == before
+    assert led.verify().ok
