@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# The tests cover the integrations against their real packages, so they install those extras too.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -26,7 +27,7 @@ test: $(VENV)/.installed-test
 
 # The full benchmark table (a few minutes on 2 cores); `python -m benchmarks --quick` is the smoke run.
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents,bench]'
 	touch $@ $(VENV)/.installed $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
