@@ -28,6 +28,8 @@ def in_segments(conn: sqlite3.Connection, table: str, columns: str, segments: Se
 
     The ranges are JSON parameters, so any number of them is one statement.
     """
+    # The events table's (session_id, version) index finds the rows, joined by position: the read
+    # tables need no per-session index of their own, which keeps every append a few pages lighter.
     page = (-1 if limit is None else limit, offset)
     select = ", ".join("t." + c.strip() for c in columns.split(","))
     skip = _NOT_HIDDEN if hidden else ""
@@ -35,15 +37,16 @@ def in_segments(conn: sqlite3.Connection, table: str, columns: str, segments: Se
     if len(segments) == 1:
         session_id, first, last = segments[0]
         return conn.execute(
-            f"SELECT {select} FROM {table} AS t WHERE t.session_id = ? AND t.version BETWEEN ? AND ?{skip}"
-            " ORDER BY t.version LIMIT ? OFFSET ?",
+            f"SELECT {select} FROM events AS e JOIN {table} AS t ON t.position = e.position"
+            f" WHERE e.session_id = ? AND e.version BETWEEN ? AND ?{skip} ORDER BY e.version LIMIT ? OFFSET ?",
             (session_id, first, last, *skip_args, *page),
         ).fetchall()
     return conn.execute(
         f"SELECT {select} FROM json_each(?) AS seg"
-        f" JOIN {table} AS t ON t.session_id = json_extract(seg.value, '$[0]')"
-        " AND t.version BETWEEN json_extract(seg.value, '$[1]') AND json_extract(seg.value, '$[2]')"
-        f" WHERE 1{skip} ORDER BY seg.key, t.version LIMIT ? OFFSET ?",
+        " JOIN events AS e ON e.session_id = json_extract(seg.value, '$[0]')"
+        " AND e.version BETWEEN json_extract(seg.value, '$[1]') AND json_extract(seg.value, '$[2]')"
+        f" JOIN {table} AS t ON t.position = e.position"
+        f" WHERE 1{skip} ORDER BY seg.key, e.version LIMIT ? OFFSET ?",
         (_ranges(segments), *skip_args, *page),
     ).fetchall()
 

@@ -268,8 +268,12 @@ def _purged(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
         " tools_used = '[]' WHERE session_id = ?",
         (e.version, e.position, at, at, p.reason, e.session_id),
     )
-    for table in ("session_tags", "session_metadata", "session_data", "messages", "invocations", "session_segments"):
+    for table in ("session_tags", "session_metadata", "session_data", "session_segments"):
         c.execute(f"DELETE FROM {table} WHERE session_id = ?", (e.session_id,))
+    for table in ("messages", "invocations"):  # found through the events index: these have none by session
+        c.execute(
+            f"DELETE FROM {table} WHERE position IN (SELECT position FROM events WHERE session_id = ?)", (e.session_id,)
+        )
 
 
 def _redacted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
@@ -351,6 +355,7 @@ class SessionsProjector(Projector):
             not_null={"session_id", "version", "invocation_id", "tool_name", "status", "recorded_at"},
         )
         # Only indexes a query needs: each one is written on every append that touches its table.
+        # Messages and invocations are found by session through the events table's index.
         for table, columns in (
             ("sessions", ["created_at"]),
             ("sessions", ["updated_at"]),
@@ -359,8 +364,6 @@ class SessionsProjector(Projector):
             ("sessions", ["parent_id"]),
             ("session_tags", ["tag", "session_id"]),
             ("session_metadata", ["key", "value", "session_id"]),
-            ("messages", ["session_id", "version"]),
-            ("invocations", ["session_id", "version"]),
             ("session_segments", ["seg_session", "first"]),
         ):
             db[table].create_index(columns, if_not_exists=True)
