@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pydantic
@@ -49,6 +49,9 @@ from .timetravel import TimeTravel
 from .transfer import Transfer
 from .transactions import Transaction, WriteScope
 from .validation import Limits, MetadataSchema, check_choice, check_id, check_key
+
+if TYPE_CHECKING:
+    from .handle import SessionHandle
 
 Clock = Callable[[], datetime]
 _READ_CHUNK = 1000
@@ -409,12 +412,7 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         at: datetime | None = None,
     ) -> Any:
         """All metadata as a dict, or one key's value (None when the key is absent); now or as of a target."""
-        sid = check_id(session_id, "session_id")
-        if key is not None:
-            check_key(key, "metadata key", self._limits, sid)
-        with self._read("get_metadata"):
-            metadata = self._view(sid, version, position, at).metadata
-        return _copy(metadata if key is None else metadata.get(key))
+        return self._keyed("metadata", session_id, key, version, position, at)
 
     def get_data(
         self,
@@ -426,12 +424,16 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         at: datetime | None = None,
     ) -> Any:
         """All workflow data as a dict, or one key's value (None when the key is absent); now or as of a target."""
+        return self._keyed("data", session_id, key, version, position, at)
+
+    def _keyed(self, what: str, session_id: str, key: str | None, version: object, position: object, at: object) -> Any:
+        # ``what`` is "metadata" or "data": the whole mapping, or one key's value, as a copy.
         sid = check_id(session_id, "session_id")
         if key is not None:
-            check_key(key, "data key", self._limits, sid)
-        with self._read("get_data"):
-            data = self._view(sid, version, position, at).data
-        return _copy(data if key is None else data.get(key))
+            check_key(key, f"{what} key", self._limits, sid)
+        with self._read(f"get_{what}"):
+            values = getattr(self._view(sid, version, position, at), what)
+        return _copy(values if key is None else values.get(key))
 
     def messages(
         self,
@@ -713,3 +715,28 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         """Usage grouped by tool, user, model, day or status: sessions, messages, invocations, tokens, cost, durations."""
         with self._read("usage"):
             return analytics.usage(self._log.conn, by, since, until)
+
+    # -- handles ----------------------------------------------------------------------
+
+    def session(
+        self,
+        session_id: str | None = None,
+        *,
+        create: bool = True,
+        user_id: str | None = None,
+        purpose: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> SessionHandle:
+        """A ``SessionHandle`` bound to one session: its commands and reads without the id.
+
+        With ``create=True`` (the default) a missing session is created with
+        ``user_id``, ``purpose``, ``tags`` and ``metadata`` (and an id generated
+        when ``session_id`` is None); an existing one is used as it is, those
+        fields ignored. With ``create=False`` a missing session raises
+        ``SessionNotFound``, and giving any field raises ``InvalidInput``.
+        """
+        from .handle import open_session
+
+        fields = {"user_id": user_id, "purpose": purpose, "tags": tags, "metadata": metadata}
+        return open_session(self, session_id, create, fields)
