@@ -38,7 +38,7 @@ class Commands:
     _schema: MetadataSchema | None
     _new_id: Callable[[], str]
     _command: Callable[..., tuple[Session | None, int]]
-    _effective_message: Callable[[Session, int | None], tuple[str, int, str] | None]
+    _effective_message: Callable[[Session, int | None, int | None], tuple[str, int, str] | None]
 
     @staticmethod
     def _open(state: Session | None, what: str) -> Session:
@@ -380,22 +380,32 @@ class Commands:
         session_id: str,
         version: int | None = None,
         *,
+        position: int | None = None,
         expected_version: int | None = None,
         event_id: str | None = None,
     ) -> int:
-        """Take a message back out of the conversation (by default the last one); the log keeps it,
-        ``messages()`` no longer returns it. Returns the new version; ``InvalidInput`` if there is none."""
+        """Take a message back out of the conversation: the last one, this session's own message at
+        ``version``, or the one at a global ``position`` (for one inherited from a fork's parent).
+        The log keeps it; ``messages()`` no longer returns it. Returns the new version."""
         sid = check_id(session_id, "session_id")
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**63):
-            raise InvalidInput(f"session {sid!r}: version must be a message's version; got {version!r}",
-                               session_id=sid, field="version")
+        for name, value in (("version", version), ("position", position)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63):
+                raise InvalidInput(f"session {sid!r}: {name} must be a message's {name}; got {value!r}",
+                                   session_id=sid, field=name)
+        if version is not None and position is not None:
+            raise InvalidInput(f"session {sid!r}: give version or position, not both", session_id=sid, field="position")
 
         def decide(state: Session | None) -> ev.Event:
             state = self._open(state, "retract a message")
-            found = self._effective_message(state, version)
+            found = self._effective_message(state, version, position)
             if found is None:
-                what = "no message to retract" if version is None else f"no message at version {version} in its conversation"
-                raise InvalidInput(f"session {sid!r} has {what}", session_id=sid, field="version")
+                what = (
+                    "no message to retract" if version is None and position is None
+                    else f"no message at {'version ' + str(version) if version else 'position ' + str(position)}"
+                    " in its conversation"
+                )
+                raise InvalidInput(f"session {sid!r} has {what}", session_id=sid,
+                                   field="position" if position is not None else "version")
             return ev.MessageRetracted(message_session=found[0], message_version=found[1], role=found[2])
 
         return self._command(sid, "message_retracted", decide, expected_version=expected_version, event_id=event_id)[1]

@@ -471,16 +471,27 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
             for role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position in rows
         ]
 
-    def _effective_message(self, state: Session, version: int | None) -> tuple[str, int, str] | None:
-        """Inside a transaction: (session, version, role) of the last message of the effective
-        conversation, or of the one at ``version``; None when there is none."""
+    def _effective_message(
+        self, state: Session, version: int | None, position: int | None = None
+    ) -> tuple[str, int, str] | None:
+        """Inside a transaction: (origin session, version, role) of the last message of the effective
+        conversation, of this session's own message at ``version``, or of the one at ``position``."""
         if state.message_count == 0:
             return None
-        rows = queries.conversation(self._log.conn, segments(state), hidden=state.hidden,
-                                    limit=None if version is not None else 1, offset=0 if version is not None else state.message_count - 1)
-        for role, *_, message_version, _position in reversed(rows):
-            if version is None or message_version == version:
-                origin = next(sid for sid, first, last in segments(state) if first <= message_version <= last)
+        if version is None and position is None:
+            rows = queries.conversation(self._log.conn, segments(state), hidden=state.hidden, limit=1,
+                                        offset=state.message_count - 1)
+        else:
+            rows = queries.conversation(self._log.conn, segments(state), hidden=state.hidden)
+        for role, *_, message_version, message_position in reversed(rows):
+            (origin,) = self._log.conn.execute(
+                "SELECT session_id FROM events WHERE position = ?", (message_position,)
+            ).fetchone()
+            if (
+                (version is None and position is None)
+                or (position is not None and message_position == position)
+                or (version is not None and origin == state.session_id and message_version == version)
+            ):
                 return origin, message_version, role
         return None
 

@@ -95,3 +95,23 @@ def test_rebuild_after_retractions_gives_the_same_tables(led: Ledger) -> None:
     led.rebuild()
     assert {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names} == before
     assert led.verify().ok
+
+
+def test_a_fork_retracts_its_own_messages_and_can_name_inherited_ones_by_position(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "f.db") as led:
+        led.create_session("p")
+        led.add_message("p", "user", "p-v2")
+        led.add_message("p", "user", "p-v3")
+        led.fork("p", new_session_id="c")
+        led.add_message("c", "user", "c-v2")
+        led.add_message("c", "user", "c-v3")
+        led.retract_message("c")
+        assert _contents(led, "c") == ["p-v2", "p-v3", "c-v2"]
+        led.retract_message("c", 2)  # its own version 2, not the parent's
+        assert _contents(led, "c") == ["p-v2", "p-v3"]
+        inherited = led.messages("c")[0].position
+        led.retract_message("c", position=inherited)
+        assert _contents(led, "c") == ["p-v3"]
+        assert _contents(led, "p") == ["p-v2", "p-v3"]
+        with pytest.raises(InvalidInput):
+            led.retract_message("c", 2, position=inherited)

@@ -13,7 +13,9 @@ subclasses ``SessionABC`` like the SDK's own backends): ``get_items(limit)``,
 ``session_settings`` (a default ``limit`` the Runner honours). Every method is
 a coroutine that runs the ledger call in a worker thread (``asyncio.to_thread``),
 so the event loop never waits on SQLite; a ``Ledger`` may be shared by any
-number of sessions, threads and processes.
+number of sessions, threads and processes. (Do not await these methods inside
+a ``with ledger.batch():`` block on the event loop's thread: the worker thread
+would wait for the batch, and the batch for the worker.)
 
 How an item is stored
 ---------------------
@@ -28,7 +30,7 @@ a second event), would need two writes per item, could drift apart, and
 would lose whatever a text extraction drops (tool arguments, reasoning
 summaries, ids the API needs to accept the history back). The cost: the
 ``content`` column holds JSON rather than prose. Full-text search still finds
-the words (a word right after an escaped newline, ``\\n``, is the exception),
+the words (a word right after an escaped newline or tab, ``\\n`` or ``\\t``, is the exception),
 and SQL can reach into it with SQLite's ``json_extract(content, '$.role')``.
 
 The other message fields are filled in for the analyst, best effort, from the item:
@@ -41,12 +43,13 @@ The other message fields are filled in for the analyst, best effort, from the it
 - ``tool_name``: the call's ``name`` (for an output, the name of the call with
   the same ``call_id``), else the kind of built-in tool (``web_search``,
   ``computer``, ...).
-- ``invocation_id``: the item's ``call_id`` (else its ``id``), so a call and
-  its output share one, and ``link_invocation`` can join them.
+- ``invocation_id``: the item's ``call_id`` (else an MCP approval's request id,
+  else its ``id``), so a call and its output share one, and the invocation that
+  ``link_invocation`` records under the same id joins them.
 
 One ``add_items`` call is one ledger batch: all of its items or none. Items
 must be JSON values (the SDK's item dicts are); a value JSON cannot hold
-(NaN, a lone surrogate, an object) raises before anything is written, and an
+(NaN, a lone surrogate, a set or other Python object) raises before anything is written, and an
 item over ``Limits.max_content_bytes`` raises ``LimitExceeded`` (nothing of
 that call is written either).
 
@@ -80,7 +83,7 @@ except ImportError as exc:  # pragma: no cover - depends on the optional extra
         "ledger.integrations.openai_agents needs the OpenAI Agents SDK: pip install 'session-ledger[agents]'"
     ) from exc
 
-from ..errors import SessionNotFound
+from ..errors import LedgerError, SessionNotFound
 from ..ledger import Ledger
 from ..session import Message
 from ..validation import check_id
@@ -93,7 +96,7 @@ INTEGRATION = "openai-agents"
 _T = TypeVar("_T")
 _NAME_LIMIT = 256  # Limits.max_name_bytes by default; longer names stay only in the item itself
 _LOOKBACK = 100  # messages searched for the call an output answers, when the same add_items lacks it
-_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
+_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system", "tool": "tool"}
 
 
 def _name(value: object) -> str | None:
@@ -117,7 +120,7 @@ def item_fields(item: Mapping[str, Any], call_names: Mapping[str, str] | None = 
     if not _is_tool(item):
         return {"role": "assistant", "tool_name": None, "invocation_id": None}
     kind = item.get("type") if isinstance(item.get("type"), str) else ""
-    invocation = _name(item.get("call_id")) or _name(item.get("id")) or _name(item.get("approval_request_id"))
+    invocation = _name(item.get("call_id")) or _name(item.get("approval_request_id")) or _name(item.get("id"))
     tool = _name(item.get("name"))
     if tool is None and kind.endswith("_output"):
         tool = (call_names or {}).get(invocation or "")
@@ -297,8 +300,18 @@ class LedgerSession(SessionABC):
                 return None
             if state.message_count == 0:
                 return None
-            (last,) = led.messages(self.session_id, offset=state.message_count - 1, limit=1)
+            count = state.message_count
+            (last,) = led.messages(self.session_id, offset=count - 1, limit=1)
             led.retract_message(self.session_id)
+            # Never return one item while another one disappears: on a forked session whose own
+            # versions overlap its parent's, retract_message can hide the parent's message of the
+            # same version instead. Raising here rolls the batch back, so nothing is written.
+            if count > 1 and led.messages(self.session_id, offset=count - 2, limit=1)[0].position == last.position:
+                raise LedgerError(
+                    f"session {self.session_id!r}: cannot pop its last item (version {last.version}): the ledger "
+                    "would retract a different message of the same version from the session it was forked from",
+                    session_id=self.session_id,
+                )
         return _decode(last)
 
     def _clear_session(self) -> None:
