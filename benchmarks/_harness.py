@@ -132,6 +132,26 @@ def paired(baseline: Trial, candidate: Trial, repetitions: int, *, warmup: Seque
     return Paired(tuple(base), tuple(cand))
 
 
+def rotated(trials: Mapping[str, Trial], repetitions: int, *, warmup: bool = True) -> dict[str, tuple[float, ...]]:
+    """Seconds of each repetition of several trials, run back to back, the order rotating each repetition.
+
+    ``paired`` for more than two: repetition ``r`` starts with the ``r``-th
+    trial (modulo their number), so each one goes first, in the middle and
+    last equally often, and the ratio of any two trials can be taken per
+    repetition. With ``warmup``, every trial runs once first, unrecorded.
+    """
+    names = list(trials)
+    if warmup:
+        for name in names:
+            trials[name]()
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(repetitions):
+        shift = rep % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            seconds[name].append(trials[name]())
+    return {name: tuple(values) for name, values in seconds.items()}
+
+
 def rate(count: int, seconds: float) -> float:
     """Items per second (NaN for a zero duration)."""
     return count / seconds if seconds > 0 else float("nan")
