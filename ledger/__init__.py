@@ -21,6 +21,7 @@ from .errors import (
     UnsupportedFormat,
 )
 from .events import Event, RecordedEvent
+from .handle import SessionHandle
 from .ledger import Ledger
 from .session import Message, Session
 from .validation import Limits
@@ -47,6 +48,7 @@ __all__ = [
     "Session",
     "SessionClosed",
     "SessionExists",
+    "SessionHandle",
     "SessionNotFound",
     "SessionPurged",
     "SessionSummary",

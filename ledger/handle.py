@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInput, SessionExists
+from .errors import InvalidInput, SessionExists, SessionNotFound
 from .events import RecordedEvent
 from .session import Message, Session
 from .validation import check_id
@@ -143,11 +143,17 @@ class SessionHandle:
         return self.ledger.remove_tags(self.session_id, tags, expected_version=expected_version, event_id=event_id)
 
     def retract_message(
-        self, version: int | None = None, *, expected_version: int | None = None, event_id: str | None = None
+        self,
+        version: int | None = None,
+        *,
+        position: int | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
     ) -> int:
-        """Take a message (by default the last) out of the conversation (``Ledger.retract_message``)."""
+        """Take a message (by default the last; or the one at ``version`` or global ``position``) out of the
+        conversation (``Ledger.retract_message``); returns the new version."""
         return self.ledger.retract_message(
-            self.session_id, version, expected_version=expected_version, event_id=event_id
+            self.session_id, version, position=position, expected_version=expected_version, event_id=event_id
         )
 
     def clear_conversation(self, *, expected_version: int | None = None, event_id: str | None = None) -> int:
@@ -242,37 +248,40 @@ class SessionHandle:
         return self.ledger.statistics(self.session_id, version=version, position=position, at=at)
 
 
-def open_session(
-    ledger: Ledger,
-    session_id: str | None,
-    create: bool,
-    fields: dict[str, Any],
-) -> SessionHandle:
+def open_session(ledger: Ledger, session_id: str | None, create: bool, fields: dict[str, Any]) -> SessionHandle:
     """``Ledger.session``: check or create the session, then bind a handle to it."""
     if not isinstance(create, bool):
         raise InvalidInput(f"create must be True or False; got {create!r}", field="create")
     given = {name: value for name, value in fields.items() if value is not None}
+    if session_id is None and not create:
+        raise InvalidInput("session_id is required when create=False", field="session_id")
+    sid = None if session_id is None else check_id(session_id, "session_id")
     if not create:
-        if session_id is None:
-            raise InvalidInput("session_id is required when create=False", field="session_id")
         if given:
             name = sorted(given)[0]
             raise InvalidInput(
-                f"session {session_id!r}: {name} is only used to create a session; create=False never does",
-                session_id=session_id if isinstance(session_id, str) else None,
+                f"session {sid!r}: {name} only applies when the session is created, and create=False never creates",
+                session_id=sid,
                 field=name,
             )
-        ledger.get_session(session_id)  # SessionNotFound when it is missing
-        return SessionHandle(ledger, session_id)
-    if session_id is not None:
-        sid = check_id(session_id, "session_id")
-        # A read first: opening a handle on an existing session takes no write lock,
-        # so it also works on a file other writers keep busy.
-        if ledger.history(sid, after=2**63 - 1) is not None and _exists(ledger, sid):
-            return SessionHandle(ledger, sid)
+        assert sid is not None
+        ledger.history(sid)  # raises SessionNotFound now; no event is read until it is iterated
+        return SessionHandle(ledger, sid)
+    # A read first: a handle on an existing session takes no write lock, so opening
+    # one also works on a read-only file or one another process keeps busy.
+    if sid is not None and _exists(ledger, sid):
+        return SessionHandle(ledger, sid)
     try:
-        created = ledger.create_session(session_id, **{**given, "tags": given.get("tags", ())})
+        created = ledger.create_session(sid, **given)
     except SessionExists:  # another thread or process created it since the read: the same outcome
-        assert session_id is not None
-        return SessionHandle(ledger, session_id)
+        assert sid is not None
+        return SessionHandle(ledger, sid)
     return SessionHandle(ledger, created.session_id)
+
+
+def _exists(ledger: Ledger, session_id: str) -> bool:
+    try:
+        ledger.history(session_id)  # checks existence now; events are read only when iterated
+    except SessionNotFound:
+        return False
+    return True

@@ -97,9 +97,9 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         for name, value, low in (("snapshot_every", snapshot_every, 0), ("cache_size", cache_size, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidInput(f"{name} must be an integer >= {low}; got {value!r}", field=name)
-        for name, value in (("clock", clock), ("new_id", new_id)):
-            if value is not None and not callable(value):
-                raise InvalidInput(f"{name} must be a callable; got {value!r}", field=name)
+        for name, function in (("clock", clock), ("new_id", new_id)):
+            if function is not None and not callable(function):
+                raise InvalidInput(f"{name} must be a callable; got {function!r}", field=name)
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInput(f"limits must be a ledger.Limits; got {limits!r}", field="limits")
         if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)) or not 0 <= busy_timeout <= 86_400:
@@ -147,6 +147,8 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         If this ledger appended, the search index is brought level first, so SQL tools reading the
         file see every message in it.
         """
+        with self._lock:
+            self._outside_batch("close the ledger")  # the batch would be lost and leave a dead transaction
         if self._cleaner is not None:
             self._cleaner.stop()
         with self._lock:

@@ -178,7 +178,7 @@ def plan_list(
     descending: bool = True,
     limit: int = 100,
     cursor: str | None = None,
-) -> Page:
+) -> ListPlan:
     """Validate the filters and build the query; raises ``InvalidInput`` naming the bad filter."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}; got {limit!r}", field="limit", limit=MAX_LIMIT)

@@ -532,3 +532,14 @@ def test_huge_numbers_are_invalid_input_not_overflow(ledger: Ledger) -> None:
     ):
         with pytest.raises(InvalidInput):
             call()
+
+
+def test_closing_inside_a_batch_is_refused_and_the_batch_stands(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "c.db")
+    led.create_session("a")
+    with led.batch():
+        led.add_message("a", "user", "kept")
+        with pytest.raises(InvalidInput, match="inside a batch"):
+            led.close()
+    assert [m.content for m in led.messages("a")] == ["kept"]
+    led.close()
