@@ -584,3 +584,19 @@ def gc(ctx: click.Context, db: str | None, idle: float | None, days: float | Non
         purged = ledger.purge_completed(days, by="ledger gc") if days is not None else []
         dropped = ledger.drop_snapshots(keep_snapshots)
     click.echo(f"abandoned {len(abandoned)} idle sessions, purged {len(purged)} ended sessions, dropped {dropped} snapshots")
+
+
+@main.command()
+@db_option
+@click.pass_context
+def mcp(ctx: click.Context, db: str | None) -> None:
+    """Serve the ledger to MCP clients (agents) over stdio; needs the mcp extra."""
+    try:
+        from .mcp_server import serve
+    except ImportError as exc:  # the extra is optional: say what to install, not a traceback
+        if (exc.name or "").partition(".")[0] not in ("mcp", "mcp_types"):
+            raise
+        click.echo(f"error: ledger mcp needs the MCP SDK 2.x: pip install 'session-ledger[mcp]' ({exc})", err=True)
+        ctx.exit(EXIT_INPUT)
+    with opened(ctx, db) as ledger:
+        serve(ledger)
