@@ -16,19 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from ledger import Ledger
-from ledger.cli import main
+from tests.cli_helpers import assert_one_error_line, invoke
 from tests.conftest import Clock
-
-CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
-    ("LEDGER_PATH", "LEDGER_SNAPSHOT_EVERY", "LEDGER_RETENTION_DAYS", "LEDGER_DURABILITY")
-)
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner(env={**CLEAN_ENV, **(env or {})}).invoke(main, list(args))
 
 
 def clean_environ() -> dict[str, str]:
@@ -37,16 +29,6 @@ def clean_environ() -> dict[str, str]:
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ledger", *args], capture_output=True, text=True, timeout=30, env=clean_environ())
-
-
-def assert_one_error_line(result: Result, *words: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in lines[0]
 
 
 @pytest.fixture
