@@ -93,6 +93,13 @@ class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class _Command(_Args):
+    """Arguments every command takes besides its own: optimistic concurrency and an idempotency key."""
+
+    expected_version: ExpectedVersion = None
+    event_id: EventId = None
+
+
 class CreateSession(_Args):
     """Create a session and return it; a sortable unique id is generated when session_id is omitted."""
 
@@ -104,7 +111,7 @@ class CreateSession(_Args):
     event_id: EventId = None
 
 
-class AddMessage(_Args):
+class AddMessage(_Command):
     """Append a message to an active session's conversation; returns the session's new version."""
 
     session_id: SessionId
@@ -114,11 +121,9 @@ class AddMessage(_Args):
     invocation_id: str | None = Field(None, description="For a tool message: the invocation it belongs to.")
     model: str | None = Field(None, description="The model that wrote it.")
     tokens: Tokens = None
-    expected_version: ExpectedVersion = None
-    event_id: EventId = None
 
 
-class LinkInvocation(_Args):
+class LinkInvocation(_Command):
     """Record a tool invocation of an active session, with its duration, tokens and cost; returns the new version."""
 
     session_id: SessionId
@@ -129,19 +134,15 @@ class LinkInvocation(_Args):
     cost: float | None = Field(None, description="What it cost.")
     status: str = Field("ok", description="How it ended, e.g. ok or error.")
     artifact: str | None = Field(None, description="A path or URI to its records.")
-    expected_version: ExpectedVersion = None
-    event_id: EventId = None
 
 
-class SetMetadata(_Args):
+class SetMetadata(_Command):
     """Set one metadata key of a session to a JSON value (allowed after completion); returns the new version."""
 
     session_id: SessionId
     key: str = Field(description="The metadata key.")
     value: Any = Field(description="Any JSON value.")
     modified_by: ModifiedBy = None
-    expected_version: ExpectedVersion = None
-    event_id: EventId = None
 
 
 class GetMetadata(_Args):
@@ -151,24 +152,20 @@ class GetMetadata(_Args):
     key: str | None = Field(None, description="One key; all keys when omitted.")
 
 
-class RemoveMetadata(_Args):
+class RemoveMetadata(_Command):
     """Remove one metadata key of a session (an absent key changes nothing); returns the version."""
 
     session_id: SessionId
     key: str = Field(description="The metadata key.")
     modified_by: ModifiedBy = None
-    expected_version: ExpectedVersion = None
-    event_id: EventId = None
 
 
-class SetData(_Args):
+class SetData(_Command):
     """Set one workflow data key of an active session to a JSON value; returns the new version."""
 
     session_id: SessionId
     key: str = Field(description="The data key.")
     value: Any = Field(description="Any JSON value.")
-    expected_version: ExpectedVersion = None
-    event_id: EventId = None
 
 
 class GetData(_Args):
@@ -178,15 +175,13 @@ class GetData(_Args):
     key: str | None = Field(None, description="One key; all keys when omitted.")
 
 
-class CompleteSession(_Args):
+class CompleteSession(_Command):
     """End a session as completed, failed or abandoned; returns the new version. An ended session takes no
     more messages, invocations or data."""
 
     session_id: SessionId
     status: str = Field("completed", description="How it ended.", json_schema_extra={"enum": list(ev.CLOSED_STATUSES)})
     reason: str | None = Field(None, description="Why, in a sentence.")
-    expected_version: ExpectedVersion = None
-    event_id: EventId = None
 
 
 class ListSessions(_Args):
