@@ -29,6 +29,7 @@ from .errors import InvalidInput, StorageError
 from .events import RecordedEvent
 from .handle import SessionHandle
 from .ledger import Ledger
+from .validation import Limits
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -110,6 +111,11 @@ class AsyncLedger:
         except BaseException as exc:
             self._open_error = exc
             raise
+
+    @property
+    def limits(self) -> Limits:
+        """The hard limits the ledger enforces (no I/O, so not an awaitable)."""
+        return self.ledger.limits
 
     @property
     def ledger(self) -> Ledger:
@@ -312,7 +318,12 @@ class _AsyncBatchScope:
 
         try:
             await led._run(begin)
-        except BaseException:
+        except BaseException as exc:
+            scope = batch.scope
+            if scope is not None:  # begin() ran before the cancellation arrived: end the batch on the worker
+                failure = (type(exc), exc, exc.__traceback__)
+                ended = led._executor.submit(lambda: scope.__exit__(*failure))
+                await asyncio.shield(asyncio.wrap_future(ended))
             await self._release()
             raise
         return led

@@ -161,6 +161,11 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
                 self._closed = True
                 self._log.close()
 
+    @property
+    def limits(self) -> Limits:
+        """The hard limits this ledger enforces."""
+        return self._limits
+
     def __enter__(self) -> Ledger:
         return self
 

@@ -75,6 +75,7 @@ class Lifecycle:
     _existing: Callable[[str], Session]
     _command: Callable[..., tuple[Session | None, int]]
     complete_session: Callable[..., int]
+    _outside_batch: Callable[[str], None]
 
     # -- purge -------------------------------------------------------------------------
 
@@ -85,6 +86,7 @@ class Lifecycle:
         the session then reads as ``purged``. Purging a purged session does
         nothing. Returns the session's version after the purge.
         """
+        self._outside_batch("purge")  # the WAL can only be emptied of the text once the purge is committed
         sid = check_id(session_id, "session_id")
         why = check_text(reason, "reason", self._limits.max_text_bytes, sid, optional=False, allow_empty=False)
         who = check_text(by, "by", self._limits.max_name_bytes, sid)
@@ -156,6 +158,7 @@ class Lifecycle:
     def purge_completed(self, older_than: timedelta | float, *, by: str | None = None) -> list[str]:
         """Purge every session that ended (completed, failed or abandoned) more than ``older_than``
         ago (a timedelta or a number of days); returns their ids."""
+        self._outside_batch("purge")
         span = duration_arg(older_than, "older_than", 86_400)
         who = check_text(by, "by", self._limits.max_name_bytes, None)
         cutoff = _before(self._clock(), span, "older_than")

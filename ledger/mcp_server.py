@@ -15,6 +15,7 @@ One ``Ledger`` serves the whole connection; its calls run in worker threads
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -456,12 +457,16 @@ def build_server(ledger: Ledger) -> Server[Any]:
     )
 
 
-async def _stop_on_sigterm(scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+async def _stop_on_sigterm(
+    scope: anyio.CancelScope, ledger: Ledger, *, task_status: anyio.abc.TaskStatus[None]
+) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM) as signals:
         task_status.started()
         async for _ in signals:
+            # The SDK reads stdin in a thread that cannot be cancelled: close the file and leave now.
             scope.cancel()
-            return
+            ledger.close()
+            os._exit(0)
 
 
 async def serve_stdio(ledger: Ledger) -> None:
@@ -469,7 +474,7 @@ async def serve_stdio(ledger: Ledger) -> None:
     server = build_server(ledger)
     async with anyio.create_task_group() as tasks:
         if sys.platform != "win32":  # no signal receivers there; the client closes stdin instead
-            await tasks.start(_stop_on_sigterm, tasks.cancel_scope)
+            await tasks.start(_stop_on_sigterm, tasks.cancel_scope, ledger)
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
         tasks.cancel_scope.cancel()

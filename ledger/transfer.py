@@ -27,7 +27,7 @@ from projections.base import Progress, ProjectionRunner, check_progress
 
 from . import events as ev
 from .chain import GENESIS, Digest, VerifyReport, link, stored_digest
-from .errors import IntegrityError, InvalidInput, LedgerError, StorageError
+from .errors import IntegrityError, InvalidInput, LedgerError, SessionPurged, StorageError
 from .log import EventLog, sqlite_errors
 from .session import Session, segments
 from .snapshots import SnapshotStore
@@ -220,12 +220,16 @@ class Transfer:
             ]
         out.mkdir(parents=True, exist_ok=True)
         for done, sid in enumerate(ids, 1):
-            with self._read("export"):
-                state = self._view(sid, position=cut)
-                conversation = queries.conversation(self._log.conn, segments(state))
-                invocations = _invocations(self._log.conn, segments(state))
             folder = out / sid
             folder.mkdir(exist_ok=True)
+            try:
+                with self._read("export"):
+                    state = self._view(sid, position=cut)
+                    conversation = queries.conversation(self._log.conn, segments(state), hidden=state.hidden)
+                    invocations = _invocations(self._log.conn, segments(state))
+            except SessionPurged:  # purged since the cut: nothing of it may be written
+                (folder / "metadata.json").write_text(json.dumps({"session_id": sid, "status": "purged"}) + "\n")
+                continue
             summary = msgspec.to_builtins(state)
             for internal in ("lineage", "run_start", "data"):
                 summary.pop(internal, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -52,9 +53,9 @@ def check_id(value: object, field: str, session_id: str | None = None) -> str:
             session_id=session_id,
             field=field,
         )
-    if _ID.fullmatch(value) is None:
+    if _ID.fullmatch(value) is None or not value.strip("."):
         raise InvalidInput(
-            f"{_where(session_id)}{field} {value[:140]!r} must be 1-128 characters from [A-Za-z0-9._:-]",
+            f"{_where(session_id)}{field} {value[:140]!r} must be 1-128 characters from [A-Za-z0-9._:-], not only dots",
             session_id=session_id,
             field=field,
             limit=128,
@@ -133,7 +134,7 @@ def check_json(value: object, field: str, limit: int, limits: Limits, session_id
 
 
 def _normalise(value: object, field: str, max_depth: int, session_id: str | None, depth: int) -> Any:
-    if depth > max_depth:
+    if depth >= max_depth and isinstance(value, (list, tuple, Mapping)):
         raise LimitExceeded(
             f"{_where(session_id)}{field} is nested deeper than {max_depth} levels (or refers to itself)",
             session_id=session_id,
@@ -287,7 +288,7 @@ def check_tags(tags: object, limits: Limits, session_id: str | None) -> tuple[st
                 limit=limits.max_tag_chars,
             )
         _utf8(tag, "tags", session_id)
-        if any(ch < " " for ch in tag):
+        if any(unicodedata.category(ch) == "Cc" for ch in tag):
             raise InvalidInput(
                 f"{_where(session_id)}tag {tag!r} must not contain control characters",
                 session_id=session_id,

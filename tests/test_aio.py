@@ -267,7 +267,8 @@ def test_an_open_ledger_can_be_shared_and_stays_open(db_path: Path) -> None:
 
 
 def test_every_public_ledger_method_has_an_awaitable_with_its_signature() -> None:
-    public = {name for name in dir(Ledger) if not name.startswith("_")} - {"close", "path", "durability"}
+    public = {name for name in dir(Ledger) if not name.startswith("_")} - {"close", "path", "durability", "limits"}
+    assert isinstance(AsyncLedger.limits, property)
     assert public <= set(dir(AsyncLedger))
     assert inspect.iscoroutinefunction(AsyncLedger.aclose)
     for name in sorted(public - SPECIAL):
@@ -279,3 +280,34 @@ def test_every_public_ledger_method_has_an_awaitable_with_its_signature() -> Non
     assert handle_public <= set(dir(AsyncSessionHandle))
     for name in sorted(handle_public - {"fork", "history"}):
         assert inspect.signature(getattr(AsyncSessionHandle, name)) == inspect.signature(getattr(SessionHandle, name)), name
+
+
+def test_a_batch_cancelled_while_it_starts_releases_the_ledger(db_path: Path) -> None:
+    import gc
+    import threading
+    import time
+
+    async def main() -> None:
+        led = AsyncLedger(db_path)
+        await led.__aenter__()
+        await led.create_session("s")
+
+        async def enter() -> None:
+            async with led.batch():
+                await led.add_message("s", "user", "in batch")
+
+        task = asyncio.create_task(enter())
+        await asyncio.sleep(0)
+        time.sleep(0.3)  # the worker starts the batch while the loop is held here
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        del task
+        gc.collect()
+        assert await led.add_message("s", "user", "after") >= 2
+        done = threading.Event()
+        threading.Thread(target=lambda: (led.ledger.add_message("s", "user", "sync"), done.set()), daemon=True).start()
+        assert done.wait(5), "the worker kept the ledger's lock"
+        await asyncio.wait_for(led.aclose(), 5)
+
+    run(main)

@@ -494,3 +494,18 @@ def test_answers_like_the_sdks_sqlite_session(ops: list[tuple[str, Any]]) -> Non
     with Ledger(":memory:") as led:
         assert run(apply(LedgerSession("diff", led))) == expected
         assert led.verify().ok
+
+
+def test_tags_are_checked_like_any_create(led: Ledger) -> None:
+    session = LedgerSession("tagged", led, tags="support")
+    with pytest.raises(InvalidInput):
+        run(session.add_items([{"role": "user", "content": "hi"}]))
+
+
+def test_names_over_the_ledgers_limit_stay_in_the_item(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "n.db", limits=Limits(max_name_bytes=16)) as small:
+        session = LedgerSession("named", small)
+        item = {"type": "function_call", "call_id": "c1", "name": "a_very_long_tool_name_indeed", "arguments": "{}"}
+        run(session.add_items([item]))
+        assert run(session.get_items()) == [item]
+        assert small.messages("named")[0].tool_name == "function"  # the item type stands in for the long name

@@ -232,3 +232,12 @@ def test_cleanup_settings_go_together(tmp_path: Path) -> None:
         Ledger(tmp_path / "x.db", cleanup_every=1)
     with pytest.raises(InvalidInput):
         Ledger(tmp_path / "x.db", cleanup_every=1, max_idle="long")
+
+
+def test_purge_is_refused_inside_a_batch(tmp_path: Path) -> None:
+    with _scenario(tmp_path / "p.db") as led:
+        with led.batch():
+            for call in (lambda: led.purge_session("s", reason="r"), lambda: led.purge_completed(1)):
+                with pytest.raises(InvalidInput, match="inside a batch"):
+                    call()
+        assert led.get_session("s").status == "active"

@@ -169,3 +169,16 @@ def test_backup_of_a_live_ledger_verifies(tmp_path: Path) -> None:
             src.backup(tmp_path / "copy.db")
     with Ledger(tmp_path / "copy.db") as copy:
         assert copy.messages("b")[-1].content == "from another connection"
+
+
+def test_the_sessions_dir_leaves_out_retracted_messages_and_stubs_purged_sessions(tmp_path: Path) -> None:
+    with _source(tmp_path / "src.db") as src:
+        src.add_message("b", "user", "SECRET retract me")
+        src.retract_message("b")
+        cut = src.last_position
+        src.purge_session("a", reason="r")
+        src.export(tmp_path / "dir", format="sessions-dir", until_position=cut)
+    conversation = (tmp_path / "dir" / "b" / "conversation.jsonl").read_text()
+    assert "SECRET" not in conversation and len(conversation.splitlines()) == 5
+    assert json.loads((tmp_path / "dir" / "a" / "metadata.json").read_text()) == {"session_id": "a", "status": "purged"}
+    assert sorted(p.name for p in (tmp_path / "dir" / "a").iterdir()) == ["metadata.json"]

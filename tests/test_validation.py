@@ -207,3 +207,27 @@ def test_every_error_is_a_ledger_error(led: Ledger) -> None:
     for call in (lambda: led.add_message("s", "x", "y"), lambda: led.get_session("zz"), lambda: led.create_session("s")):
         with pytest.raises(LedgerError):
             call()
+
+
+@pytest.mark.parametrize("dots", [".", "..", "..."])
+def test_an_id_of_only_dots_is_refused(ledger: Ledger, dots: str) -> None:
+    with pytest.raises(InvalidInput, match="only dots"):
+        ledger.create_session(dots)
+
+
+@pytest.mark.parametrize("tag", ["a\x7fb", "c\x85d", "tab\there"])
+def test_tags_refuse_every_control_character(led: Ledger, tag: str) -> None:
+    with pytest.raises(InvalidInput, match="control"):
+        led.add_tags("s", [tag])
+
+
+def test_values_nest_at_most_32_containers_deep(led: Ledger) -> None:
+    def nested(depth: int) -> Any:
+        value: Any = []
+        for _ in range(depth - 1):
+            value = [value]
+        return value
+
+    led.set_data("s", "ok", nested(32))
+    with pytest.raises(LimitExceeded):
+        led.set_data("s", "deep", nested(33))

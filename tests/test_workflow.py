@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +215,15 @@ def test_the_default_timer_measures_real_durations(ledger: Ledger) -> None:
         sum(range(10_000))
     (inv,) = invocations(ledger, "timed")
     assert inv.duration_ms is not None and 0 <= inv.duration_ms < 10_000
+
+
+def test_task_works_without_parentheses_too(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "w.db") as ledger:
+        run = Workflow(ledger, "wf")
+
+        @run.task
+        def double(n: int) -> int:
+            return 2 * n
+
+        assert double(3) == 6
+        assert run.results()["double"]["output"] == 6

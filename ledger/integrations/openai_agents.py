@@ -86,7 +86,7 @@ except ImportError as exc:  # pragma: no cover - depends on the optional extra
 from ..errors import LedgerError, SessionNotFound
 from ..ledger import Ledger
 from ..session import Message
-from ..validation import check_id
+from ..validation import Limits, check_id
 
 __all__ = ["INTEGRATION", "LedgerSession", "item_fields"]
 
@@ -94,13 +94,13 @@ INTEGRATION = "openai-agents"
 """The value of the ``integration`` metadata key on sessions this adapter creates."""
 
 _T = TypeVar("_T")
-_NAME_LIMIT = 256  # Limits.max_name_bytes by default; longer names stay only in the item itself
 _LOOKBACK = 100  # messages searched for the call an output answers, when the same add_items lacks it
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system", "tool": "tool"}
 
 
-def _name(value: object) -> str | None:
-    return value if isinstance(value, str) and value and len(value.encode()) <= _NAME_LIMIT else None
+def _name(value: object, limit: int) -> str | None:
+    # A name over the ledger's limit stays only in the item itself.
+    return value if isinstance(value, str) and value and len(value.encode()) <= limit else None
 
 
 def _is_tool(item: Mapping[str, Any]) -> bool:
@@ -109,10 +109,13 @@ def _is_tool(item: Mapping[str, Any]) -> bool:
     return "call_id" in item or kind.endswith(("_call", "_output")) or kind.startswith("mcp_")
 
 
-def item_fields(item: Mapping[str, Any], call_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+def item_fields(
+    item: Mapping[str, Any], call_names: Mapping[str, str] | None = None, *, name_limit: int = Limits().max_name_bytes
+) -> dict[str, Any]:
     """The ledger message fields (role, tool_name, invocation_id) that describe an item.
 
-    ``call_names`` maps known ``call_id``s to tool names, to name the tool an output answers.
+    ``call_names`` maps known ``call_id``s to tool names, to name the tool an output answers;
+    names longer than ``name_limit`` bytes are left to the item.
     """
     role = _ROLES.get(item["role"]) if isinstance(item.get("role"), str) else None
     if role is not None and not _is_tool(item):
@@ -120,12 +123,15 @@ def item_fields(item: Mapping[str, Any], call_names: Mapping[str, str] | None = 
     if not _is_tool(item):
         return {"role": "assistant", "tool_name": None, "invocation_id": None}
     kind = item.get("type") if isinstance(item.get("type"), str) else ""
-    invocation = _name(item.get("call_id")) or _name(item.get("approval_request_id")) or _name(item.get("id"))
-    tool = _name(item.get("name"))
+    invocation = (
+        _name(item.get("call_id"), name_limit) or _name(item.get("approval_request_id"), name_limit)
+        or _name(item.get("id"), name_limit)
+    )
+    tool = _name(item.get("name"), name_limit)
     if tool is None and kind.endswith("_output"):
         tool = (call_names or {}).get(invocation or "")
     if tool is None and not kind.endswith("_output") and kind:
-        tool = _name(kind[: -len("_call")] if kind.endswith("_call") else kind)
+        tool = _name(kind[: -len("_call")] if kind.endswith("_call") else kind, name_limit)
     return {"role": "tool", "tool_name": tool, "invocation_id": invocation}
 
 
@@ -201,7 +207,7 @@ class LedgerSession(SessionABC):
         self._create_fields: dict[str, Any] = {
             "user_id": user_id,
             "purpose": purpose,
-            "tags": tuple(tags),
+            "tags": tags,
             "metadata": {"integration": INTEGRATION, **(metadata or {})},
         }
 
@@ -268,7 +274,7 @@ class LedgerSession(SessionABC):
                 count = state.message_count
             call_names = self._call_names(items, count)
             for item, content in zip(items, encoded):
-                led.add_message(self.session_id, content=content, **item_fields(item, call_names))
+                led.add_message(self.session_id, content=content, **item_fields(item, call_names, name_limit=led.limits.max_name_bytes))
 
     def _call_names(self, items: list[Any], count: int) -> dict[str, str]:
         """call_id -> tool name for the outputs among ``items``: from calls in the same list, else
@@ -276,7 +282,7 @@ class LedgerSession(SessionABC):
         names: dict[str, str] = {}
         wanted: set[str] = set()
         for item in items:
-            fields = item_fields(item)
+            fields = item_fields(item, name_limit=self.ledger.limits.max_name_bytes)
             if fields["invocation_id"] is None:
                 continue
             if fields["tool_name"] is not None and not str(item.get("type", "")).endswith("_output"):

@@ -175,7 +175,12 @@ class Workflow:
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Decorate a function so that every call runs as a step (named after the function unless
         ``name`` is given): its arguments (a dict by parameter name) as the input, its return value
-        as the output. Both must be JSON, or switched off with ``record_input`` / ``record_output``."""
+        as the output. Both must be JSON, or switched off with ``record_input`` / ``record_output``.
+        Works as ``@run.task`` and as ``@run.task()``."""
+        if callable(name):  # used bare, as @run.task
+            return self.task()(name)  # type: ignore[return-value]
+        if name is not None and not isinstance(name, str):
+            raise InvalidInput(f"a step name must be a string; got {name!r}", field="name")
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:
             if inspect.iscoroutinefunction(fn):
