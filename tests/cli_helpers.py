@@ -26,9 +26,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ledger", *args], capture_output=True, text=True, timeout=30, env=env)
 
 
-def assert_one_error_line(result: Result, *words: str) -> None:
-    """Exit 2, one ``error:`` line on stderr holding every word, no traceback."""
-    assert result.exit_code == 2, result.output
+def assert_one_error_line(result: Result, *words: str, codes: tuple[int, ...] = (2,)) -> None:
+    """An exit code from ``codes`` (2: bad input), one ``error:`` line on stderr holding every word, no traceback."""
+    assert result.exit_code in codes, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr

@@ -7,24 +7,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 
 from ledger import Ledger
-from tests.cli_helpers import invoke, run
+from tests.cli_helpers import assert_one_error_line, invoke, run
 from tests.conftest import Clock, dump
 
 
 SESSIONS = ("alpha", "alpha-fork", "beta")
-
-
-def assert_one_error_line(result: Result, *words: str, codes: tuple[int, ...] = (2,)) -> None:
-    assert result.exit_code in codes, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in lines[0]
 
 
 @pytest.fixture
