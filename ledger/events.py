@@ -313,6 +313,9 @@ def decode_payload(type_: str, schema: int, data: str | bytes) -> Event:
 
 def format_time(moment: datetime) -> str:
     """An aware datetime as the stored UTC text: fixed width, so text order is time order."""
+    parsed, text = _last_parsed
+    if moment is parsed:
+        return text
     if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidInput(f"the clock must return timezone-aware datetimes, not {moment!r}", field="clock")
     if moment.tzinfo is not timezone.utc:
@@ -325,7 +328,15 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     """Stored UTC text back to an aware datetime."""
-    return datetime.fromisoformat(text)
+    global _last_parsed
+    moment = datetime.fromisoformat(text)
+    _last_parsed = (moment, text)
+    return moment
+
+
+# The last (datetime, text) pair parse_time made: the projectors format a recorded event's time right
+# after the log parsed it, and the identity check hands back the very text it came from.
+_last_parsed: tuple[datetime | None, str] = (None, "")
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
