@@ -340,37 +340,32 @@ class Commands:
         self, session_id: str, tags: Any, *, expected_version: int | None = None, event_id: str | None = None
     ) -> int:
         """Add tags (those already present are ignored; nothing new writes nothing). Returns the version."""
-        sid = check_id(session_id, "session_id")
-        wanted = self._tag_list(tags, sid)
-
-        def decide(state: Session | None) -> ev.Event | None:
-            assert state is not None
-            check_not_purged(state, "add tags")
-            new = tuple(t for t in wanted if t not in state.tags)
-            if not new:
-                return None
-            self._check_tag_count(sid, len(state.tags) + len(new))
-            return ev.TagsAdded(tags=new)
-
-        noop = ev.TagsAdded(tags=wanted)
-        return self._command(
-            sid, noop.type, decide, expected_version=expected_version, event_id=event_id, noop=noop
-        )[1]
+        return self._tags(session_id, tags, True, expected_version, event_id)
 
     def remove_tags(
         self, session_id: str, tags: Any, *, expected_version: int | None = None, event_id: str | None = None
     ) -> int:
         """Remove tags; absent tags are ignored (none present writes nothing). Returns the version."""
+        return self._tags(session_id, tags, False, expected_version, event_id)
+
+    def _tags(
+        self, session_id: str, tags: Any, adding: bool, expected_version: int | None, event_id: str | None
+    ) -> int:
         sid = check_id(session_id, "session_id")
-        unwanted = self._tag_list(tags, sid)
+        given = self._tag_list(tags, sid)
+        kind = ev.TagsAdded if adding else ev.TagsRemoved
 
         def decide(state: Session | None) -> ev.Event | None:
             assert state is not None
-            check_not_purged(state, "remove tags")
-            gone = tuple(t for t in unwanted if t in state.tags)
-            return ev.TagsRemoved(tags=gone) if gone else None
+            check_not_purged(state, "add tags" if adding else "remove tags")
+            changed = tuple(t for t in given if (t in state.tags) != adding)
+            if not changed:
+                return None
+            if adding:
+                self._check_tag_count(sid, len(state.tags) + len(changed))
+            return kind(tags=changed)
 
-        noop = ev.TagsRemoved(tags=unwanted)
+        noop = kind(tags=given)
         return self._command(
             sid, noop.type, decide, expected_version=expected_version, event_id=event_id, noop=noop
         )[1]

@@ -24,6 +24,7 @@ import pydantic
 
 from projections import analytics, queries, search
 from projections.base import ProjectionRunner, Progress, Projector, check_custom, check_progress
+from projections.lineage import in_segments
 from projections.sessions import SearchProjector, SessionsProjector
 
 from . import events as ev
@@ -485,15 +486,12 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
         conversation, of this session's own message at ``version``, or of the one at ``position``."""
         if state.message_count == 0:
             return None
-        if version is None and position is None:
-            rows = queries.conversation(self._log.conn, segments(state), hidden=state.hidden, limit=1,
-                                        offset=state.message_count - 1)
-        else:
-            rows = queries.conversation(self._log.conn, segments(state), hidden=state.hidden)
-        for role, *_, message_version, message_position in reversed(rows):
-            (origin,) = self._log.conn.execute(
-                "SELECT session_id FROM events WHERE position = ?", (message_position,)
-            ).fetchone()
+        last_only = version is None and position is None
+        rows = in_segments(
+            self._log.conn, "messages", "session_id, version, role, position", segments(state),
+            limit=1 if last_only else None, offset=state.message_count - 1 if last_only else 0, hidden=state.hidden,
+        )
+        for origin, message_version, role, message_position in reversed(rows):
             if (
                 (version is None and position is None)
                 or (position is not None and message_position == position)
