@@ -453,8 +453,8 @@ def verify(ctx: click.Context, db: str | None, digest_file: str | None) -> None:
                 digest = Digest.from_json(stream.read())
         except OSError as exc:
             raise InvalidInput(f"cannot read digest file {digest_file!r}: {exc}", field="digest") from exc
-    with opened(ctx, db) as ledger:
-        report = ledger.verify(digest)
+    with opened(ctx, db) as ledger, progress_bar("verify") as progress:
+        report = ledger.verify(digest, progress=progress)
     if report.ok:
         against = f"; matches the digest at position {digest.position}" if digest else ""
         click.echo(f"ok: {report.checked} events verified; head {report.head.position} {report.head.hash}{against}")
@@ -580,8 +580,10 @@ def gc(ctx: click.Context, db: str | None, idle: float | None, days: float | Non
     if days is not None:
         duration_arg(days, "older_than", 86_400)
     with opened(ctx, db) as ledger:
-        abandoned = ledger.cleanup(idle) if idle is not None else []
-        purged = ledger.purge_completed(days, by="ledger gc") if days is not None else []
+        with progress_bar("abandon idle") as progress:
+            abandoned = ledger.cleanup(idle, progress=progress) if idle is not None else []
+        with progress_bar("purge ended") as progress:
+            purged = ledger.purge_completed(days, by="ledger gc", progress=progress) if days is not None else []
         dropped = ledger.drop_snapshots(keep_snapshots)
     click.echo(f"abandoned {len(abandoned)} idle sessions, purged {len(purged)} ended sessions, dropped {dropped} snapshots")
 

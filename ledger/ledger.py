@@ -534,20 +534,26 @@ class Ledger(Commands, TimeTravel, Lifecycle, Transfer):
             head = self._log.head
         return Digest(head.position, head.hash.hex())
 
-    def verify(self, digest: Digest | None = None) -> VerifyReport:
+    def verify(self, digest: Digest | None = None, *, progress: Progress | None = None) -> VerifyReport:
         """Walk the whole hash chain and report the first row that breaks it.
 
         With a ``digest`` saved earlier, also prove that the log still holds,
-        unchanged, every row up to the digest's position.
+        unchanged, every row up to the digest's position. ``progress`` is told
+        (rows checked, rows in all) as the walk goes.
         """
         if digest is not None:
             check_digest(digest)
+        check_progress(progress)
         checker = ChainChecker()
+        with self._read("verify"):
+            total = self._log.head.position
         while True:  # in chunks, so other threads can append while a long log is walked
             with self._read("verify"):
                 rows = self._log.raw_rows(after=checker.position, limit=10 * _READ_CHUNK)
             if not checker.check(rows):
                 return checker.report()
+            if progress is not None:
+                progress(checker.position, max(total, checker.position))
             if len(rows) < 10 * _READ_CHUNK:
                 break
         report = checker.report()

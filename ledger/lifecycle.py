@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from projections.base import ProjectionRunner
+from projections.base import Progress, ProjectionRunner, check_progress
 from projections.sessions import SearchProjector
 
 from . import events as ev
@@ -155,10 +155,13 @@ class Lifecycle:
                 return
             time.sleep(0.05)
 
-    def purge_completed(self, older_than: timedelta | float, *, by: str | None = None) -> list[str]:
+    def purge_completed(
+        self, older_than: timedelta | float, *, by: str | None = None, progress: Progress | None = None
+    ) -> list[str]:
         """Purge every session that ended (completed, failed or abandoned) more than ``older_than``
         ago (a timedelta or a number of days); returns their ids."""
         self._outside_batch("purge")
+        check_progress(progress)
         span = duration_arg(older_than, "older_than", 86_400)
         who = check_text(by, "by", self._limits.max_name_bytes, None)
         cutoff = _before(self._clock(), span, "older_than")
@@ -172,17 +175,20 @@ class Lifecycle:
                 )
             ]
             reason = f"retention: ended more than {span.days} days ago" if span.days else f"retention: ended more than {span} ago"
-            for sid in ids:
+            for done, sid in enumerate(ids, 1):
                 self._purge(sid, reason, who)
+                if progress is not None:
+                    progress(done, len(ids))
         if ids:
             self._truncate_wal()
         return ids
 
     # -- idle sessions -----------------------------------------------------------------
 
-    def cleanup(self, max_idle: timedelta | float) -> list[str]:
+    def cleanup(self, max_idle: timedelta | float, *, progress: Progress | None = None) -> list[str]:
         """Complete, as ``abandoned``, every active session idle longer than ``max_idle`` (a timedelta
         or seconds); returns their ids. The seeds' expiry task, as events."""
+        check_progress(progress)
         span = duration_arg(max_idle, "max_idle", 1)
         cutoff = _before(self._clock(), span, "max_idle")
         with self._write("cleanup"):
@@ -193,8 +199,10 @@ class Lifecycle:
                     (cutoff,),
                 )
             ]
-            for sid in ids:
+            for done, sid in enumerate(ids, 1):
                 self.complete_session(sid, "abandoned", reason=f"idle for more than {span}")
+                if progress is not None:
+                    progress(done, len(ids))
         return ids
 
 

@@ -86,3 +86,12 @@ def test_a_snapshot_that_is_not_on_the_chain_is_ignored_on_load(db_path: Path, c
     with Ledger(db_path) as led:
         assert led.get_session("s") == expected
     assert "not on the event chain" in caplog.text
+
+
+def test_verify_reports_its_progress(db_path: Path) -> None:
+    with _ledger(db_path, events=20) as led:
+        seen: list[tuple[int, int]] = []
+        assert led.verify(progress=lambda done, total: seen.append((done, total))).ok
+        assert seen[-1] == (20, 20)
+        with pytest.raises(InvalidInput):
+            led.verify(progress=5)  # type: ignore[arg-type]

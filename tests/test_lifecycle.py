@@ -241,3 +241,18 @@ def test_purge_is_refused_inside_a_batch(tmp_path: Path) -> None:
                 with pytest.raises(InvalidInput, match="inside a batch"):
                     call()
         assert led.get_session("s").status == "active"
+
+
+def test_cleanup_and_retention_report_their_progress(tmp_path: Path) -> None:
+    clock = Clock(step_ms=1000)
+    with Ledger(tmp_path / "g.db", clock=clock) as led:
+        for name in ("a", "b", "c"):
+            led.create_session(name)
+        led.complete_session("c")
+        clock.now += timedelta(days=40)
+        seen: list[tuple[int, int]] = []
+        assert led.cleanup(3600, progress=lambda d, t: seen.append((d, t))) == ["a", "b"]
+        assert seen == [(1, 2), (2, 2)]
+        seen.clear()
+        assert led.purge_completed(30, progress=lambda d, t: seen.append((d, t))) == ["c"]
+        assert seen == [(1, 1)]
