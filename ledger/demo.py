@@ -10,13 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .cli import table
 from .ledger import Ledger
-
-
-def _table(rows: list[list[Any]], headers: list[str]) -> str:
-    from .cli import table
-
-    return table(rows, headers)
 
 
 def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
@@ -86,7 +81,7 @@ def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
         sessions = [ledger.get_session(i) for i in ids]
         echo(f"Recorded {ledger.last_position - before} events in 3 sessions into {path}.\n")
         echo("Sessions")
-        echo(_table(
+        echo(table(
             [[s.session_id, s.metadata.get("agent_role"), s.status, s.version, s.message_count,
               s.invocation_count, f"{s.total_duration_ms:.0f}", s.tokens_in, s.tokens_out,
               f"{s.estimated_cost:.4f}", ",".join(s.tools_used), ",".join(s.tags)] for s in sessions],
@@ -105,7 +100,7 @@ def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
         for hit in ledger.search_messages("timeout", limit=2):
             echo(f"  search 'timeout': {hit.session_id} v{hit.version} {hit.snippet}")
         echo("\nUsage by tool (the whole file)")
-        echo(_table(
+        echo(table(
             [[r["tool"], r["sessions"], r["invocations"], r["tokens_in"], r["tokens_out"], f"{r['cost']:.4f}",
               f"{r['p95_duration_ms'] or 0:.0f}"] for r in ledger.usage(by="tool")],
             ["tool", "sessions", "invocations", "tok_in", "tok_out", "cost", "p95_ms"],
@@ -124,7 +119,7 @@ def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
              f"{len(ledger.messages(alt.session_id))} messages, all {kept} events still in its history")
         echo("\nLast 6 events of the audit trail")
         tail = list(ledger.history(after=max(ledger.last_position - 6, 0)))
-        echo(_table(
+        echo(table(
             [[e.position, e.recorded_at.isoformat(timespec="milliseconds"), e.session_id, e.version, e.type,
               e.hash[:16]] for e in tail],
             ["pos", "recorded_at", "session", "ver", "type", "hash"],
