@@ -57,7 +57,7 @@ from typing import Any
 from ledger import Ledger
 from ledger import events as ev
 from ledger.ids import new_id
-from ledger.log import format_time
+from ledger.times import format_time
 
 from ._harness import (
     Options,

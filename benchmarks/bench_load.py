@@ -4,15 +4,23 @@ What it measures, on one session grown to 1k, 10k, 100k and 1M events
 (``--quick``: 1k and 10k), built once with the append benchmark's mix and a
 fixed seed (see "Workload"):
 
-* current-state load: ``ledger.get_session(sid)`` with the ledger's
-  in-process state cache cleared before every call (``ledger._cache.clear()``,
-  untimed), so each call really reads: the session's latest version, the
+* current-state load: ``ledger.get_session(sid)`` with the session's state
+  evicted from the ledger's in-process state cache before every call
+  (untimed), so each call really reads: the session's latest version, the
   newest usable snapshot, the events after it, the fold, and the copy handed
-  to the caller. With snapshots (the default ``snapshot_every=100``) and
-  without (the same file with its snapshots deleted, opened with
-  ``snapshot_every=0``, so the whole history is folded).
+  to the caller. The eviction uses only the public API: the measuring ledger
+  is opened with ``cache_size=1`` (its state cache is an LRU of one session)
+  and the untimed step loads a second, one-event session (``EVICTOR_ID``),
+  which takes the only slot. That session exists only in the files the loads
+  use: copies of the built files, made for the loads, where the measuring
+  ledger creates it (then ``wal_checkpoint(TRUNCATE)``, so the loads read no
+  WAL, as before) and which are deleted after the loads; the storage,
+  raw-copy and replay figures read the built files, which never hold it.
+  With snapshots (the default ``snapshot_every=100``) and without (a copy
+  with its snapshots deleted, opened with ``snapshot_every=0``, so the whole
+  history is folded).
 * as-of load: ``ledger.get_session(sid, version=v)`` at a random version
-  (fixed seed, a new one per call), cache cleared the same way. Note that the
+  (fixed seed, a new one per call), evicted the same way. Note that the
   public path also resolves the session's current state first (to check the
   version exists), so with a cold cache it pays for a current load too.
 * Baseline for both loads: a plain ``sqlite3`` connection on the same file
@@ -154,6 +162,7 @@ QUICK = Params(
 )
 
 SESSION_ID = "bench-load-session"
+EVICTOR_ID = "bench-load-evictor"  # a one-event session in the load copies only: loading it evicts SESSION_ID
 META_KEYS = tuple(f"meta_{i:02d}" for i in range(20))
 DATA_KEYS = tuple(f"step_{i:02d}" for i in range(20))
 
@@ -365,6 +374,32 @@ def build(scratch: ScratchDir, params: Params) -> Build:
 # -- load timings ---------------------------------------------------------------------------
 
 
+def open_cold(path: str, snapshot_every: int) -> tuple[Ledger, Callable[[], None]]:
+    """A measuring ledger on ``path`` and its untimed eviction step, public API only.
+
+    The ledger is opened with ``cache_size=1``: its state cache is an LRU of
+    one session. It creates the one-event session ``EVICTOR_ID`` in the file
+    (so only call this on a file made for the loads), then the file is
+    checkpointed (``wal_checkpoint(TRUNCATE)``) so the loads read no WAL. The
+    returned step loads that session, which takes the cache's only slot: the
+    next ``get_session`` of any other session is a cold load (its latest
+    version, the newest usable snapshot, the events after it, the fold).
+    """
+    ledger = Ledger(path, snapshot_every=snapshot_every, cache_size=1)
+    try:
+        ledger.create_session(EVICTOR_ID)
+        checkpoint(path)  # the measuring ledger is idle: no open transaction
+    except BaseException:
+        ledger.close()
+        raise
+    get_session = ledger.get_session
+
+    def evict() -> None:
+        get_session(EVICTOR_ID)
+
+    return ledger, evict
+
+
 @dataclass
 class Cell:
     """One (size, snapshots or not, current or as-of) pair of loads: raw and ledger, each taking the version."""
@@ -390,9 +425,19 @@ class Cell:
 
 
 def make_cell(
-    size: int, events: int, variant: str, kind: str, ledger: Ledger, conn: sqlite3.Connection, params: Params
+    size: int,
+    events: int,
+    variant: str,
+    kind: str,
+    ledger: Ledger,
+    evict: Callable[[], None],
+    conn: sqlite3.Connection,
+    params: Params,
 ) -> Cell:
-    """A cell, after checking once (untimed) that both sides load what they should."""
+    """A cell, after checking once (untimed) that both sides load what they should.
+
+    ``ledger`` and ``evict`` come from :func:`open_cold`: ``evict`` runs untimed before every ledger call.
+    """
     get_session = ledger.get_session
     execute = conn.execute
     decode = msgspec.json.decode
@@ -418,7 +463,7 @@ def make_cell(
 
         versions = [[rng.randint(1, events) for _ in range(params.calls)] for _ in range(params.rounds)]
         checks = [1, events // 2, events]
-    ledger._cache.clear()
+    evict()
     for version in checks:
         want = version or events
         row = execute(ROW_AT if version else LAST_ROW, (SESSION_ID, version) if version else (SESSION_ID,)).fetchone()
@@ -426,8 +471,8 @@ def make_cell(
         got = get_session(SESSION_ID, version=version).version if variant == "snapshots" else want
         if got != want or row[3] != want:
             raise RuntimeError(f"{size}-event session ({variant}): loaded versions {got}/{row[3]}, not {want}")
-        ledger._cache.clear()
-    return Cell(size, events, variant, kind, raw, ours, ledger._cache.clear, versions, calls=params.calls)
+        evict()
+    return Cell(size, events, variant, kind, raw, ours, evict, versions, calls=params.calls)
 
 
 def probe(cell: Cell, params: Params) -> None:
@@ -591,16 +636,21 @@ def run(options: Options) -> dict[str, Any]:
         sizes = params.sizes
         events_of = {size: size + tail for size in sizes}
 
-        # Files without snapshots: the same events, snapshots deleted.
+        # The files the loads use, where open_cold adds the evictor session: copies of the built files,
+        # which stay as built for the storage, raw-copy and replay figures; and files without snapshots
+        # (the same events, snapshots deleted).
+        loaded: dict[int, str] = {}
         bare: dict[int, str] = {}
         for size in sizes:
+            loaded[size] = scratch.new_db(f"load-{label(size)}-loads")
+            backup(built.copies[size], loaded[size])
             bare[size] = scratch.new_db(f"load-{label(size)}-bare")
             backup(built.copies[size], bare[size])
             conn = sqlite3.connect(bare[size])
             with conn:
                 conn.execute("DELETE FROM snapshots")
             conn.close()
-        phase("copies without snapshots")
+        phase("copies for the loads, with and without snapshots")
 
         # -- loads
         opened = Opened()
@@ -608,14 +658,16 @@ def run(options: Options) -> dict[str, Any]:
             cells: dict[str, list[Cell]] = {v: [] for v in VARIANTS}
             for variant in VARIANTS:
                 for size in sizes:
-                    path = built.copies[size] if variant == "snapshots" else bare[size]
+                    path = loaded[size] if variant == "snapshots" else bare[size]
                     every = params.snapshot_every if variant == "snapshots" else 0
-                    ledger = Ledger(path, snapshot_every=every)
+                    ledger, evict = open_cold(path, every)
                     opened.ledgers.append(ledger)
                     conn = sqlite3.connect(path)
                     opened.conns.append(conn)
                     for kind in KINDS:
-                        cells[variant].append(make_cell(size, events_of[size], variant, kind, ledger, conn, params))
+                        cells[variant].append(
+                            make_cell(size, events_of[size], variant, kind, ledger, evict, conn, params)
+                        )
             too_slow: str | None = None
             for cell in cells["no_snapshots"]:  # sizes ascending, current before as-of
                 if too_slow is not None:
@@ -628,6 +680,8 @@ def run(options: Options) -> dict[str, Any]:
             samples.update(measure([c for c in cells["no_snapshots"] if c.skipped is None], params.rounds))
         finally:
             opened.close()
+            for path in loaded.values():
+                scratch.remove_db(path)
         phase("loads")
 
         # -- storage: raw baseline files, and the full-text index built
@@ -894,7 +948,8 @@ def run(options: Options) -> dict[str, Any]:
         f"one session built to {built.events:,} events in {built.seconds:.1f} s "
         f"({rate(built.events - 1, built.seconds):,.0f} ev/s, ledger.batch() of {params.chunk}); "
         f"sizes are N + {tail} events (newest snapshot {tail} behind the head); "
-        f"{params.rounds} rounds x up to {params.calls} calls per load cell, cache cleared before each ledger call; "
+        f"{params.rounds} rounds x up to {params.calls} calls per load cell, "
+        "the session evicted from the state cache (untimed) before each ledger call; "
         "ledger/raw is a time ratio (above 1: the ledger is slower); "
         f"replay: median of {params.replay_repetitions} paired repetitions, ratio = ledger ev/s / raw ev/s"
         + ("; " + "; ".join(skipped_notes) if skipped_notes else "")

@@ -1,11 +1,15 @@
 """session-ledger: an embedded, event-sourced ledger of AI-agent sessions on SQLite.
 
 Start with :class:`Ledger`; every error it raises is a :class:`LedgerError`.
+
+The public names load on first use (PEP 562), so importing a pure-core module
+such as ``ledger.events`` does not load the facade, and ``projections`` can
+build on the core without a cycle.
 """
 
-from projections import ANY, Page, Projector, SearchHit, SessionSummary, Statistics, ToolUsage
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from .chain import Digest, VerifyReport
 from .errors import (
     ConcurrencyError,
     IntegrityError,
@@ -20,13 +24,39 @@ from .errors import (
     StorageError,
     UnsupportedFormat,
 )
-from .events import Event, RecordedEvent
-from .handle import SessionHandle
-from .ledger import Ledger
-from .session import Message, Session
-from .validation import Limits
+
+if _TYPE_CHECKING:
+    from projections import ANY, Page, Projector, SearchHit, SessionFilter, SessionSummary, Statistics, ToolUsage
+
+    from .chain import Digest, VerifyReport
+    from .events import Event, RecordedEvent
+    from .handle import SessionHandle
+    from .ledger import Ledger
+    from .session import Message, Session
+    from .validation import Limits
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it (loaded when the name is first used).
+_LAZY = {
+    "ANY": "projections",
+    "Digest": "ledger.chain",
+    "Event": "ledger.events",
+    "Ledger": "ledger.ledger",
+    "Limits": "ledger.validation",
+    "Message": "ledger.session",
+    "Page": "projections",
+    "Projector": "projections",
+    "RecordedEvent": "ledger.events",
+    "SearchHit": "projections",
+    "Session": "ledger.session",
+    "SessionFilter": "projections",
+    "SessionHandle": "ledger.handle",
+    "SessionSummary": "projections",
+    "Statistics": "projections",
+    "ToolUsage": "projections",
+    "VerifyReport": "ledger.chain",
+}
 
 __all__ = [
     "ANY",
@@ -48,6 +78,7 @@ __all__ = [
     "Session",
     "SessionClosed",
     "SessionExists",
+    "SessionFilter",
     "SessionHandle",
     "SessionNotFound",
     "SessionPurged",
@@ -58,3 +89,16 @@ __all__ = [
     "UnsupportedFormat",
     "VerifyReport",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ledger' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -25,11 +25,7 @@ from itertools import islice
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from .errors import InvalidInput, StorageError
-from .events import RecordedEvent
-from .handle import SessionHandle
-from .ledger import Ledger
-from .validation import Limits
+from . import InvalidInput, Ledger, Limits, RecordedEvent, SessionHandle, StorageError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,13 +43,13 @@ def _awaitable(method: Callable[Concatenate[Any, P], R], owner: str) -> Callable
     name = method.__name__
 
     async def call(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._forward(name, args, kwargs)  # type: ignore[no-any-return]
+        return await self._forward(name, args, kwargs)  # type: ignore[no-any-return]  # _forward runs the method by name: Any
 
     call.__name__ = name
     call.__qualname__ = f"{owner}.{name}"
     call.__module__ = __name__
     call.__doc__ = f"Awaitable ``{owner.removeprefix('Async')}.{name}``: {inspect.getdoc(method)}"
-    call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]  # inspect reads it; typeshed omits it
     return call
 
 
@@ -271,9 +267,9 @@ class AsyncLedger:
     statistics = _awaitable(Ledger.statistics, "AsyncLedger")
     list_sessions = _awaitable(Ledger.list_sessions, "AsyncLedger")
     # mypy: with **options, "self" could be a keyword too, so these do not match Concatenate exactly.
-    find_sessions_by_metadata = _awaitable(Ledger.find_sessions_by_metadata, "AsyncLedger")  # type: ignore[arg-type]
-    sessions_by_tag = _awaitable(Ledger.sessions_by_tag, "AsyncLedger")  # type: ignore[arg-type]
-    starred_sessions = _awaitable(Ledger.starred_sessions, "AsyncLedger")  # type: ignore[arg-type]
+    find_sessions_by_metadata = _awaitable(Ledger.find_sessions_by_metadata, "AsyncLedger")
+    sessions_by_tag = _awaitable(Ledger.sessions_by_tag, "AsyncLedger")
+    starred_sessions = _awaitable(Ledger.starred_sessions, "AsyncLedger")
     search_messages = _awaitable(Ledger.search_messages, "AsyncLedger")
     usage = _awaitable(Ledger.usage, "AsyncLedger")
     digest = _awaitable(Ledger.digest, "AsyncLedger")

@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from .errors import InvalidInput
-from .events import read_redaction
+from .events import RecordedEvent, read_redaction
+from .session import Session, apply
+from .snapshots import encode_state
+from .validation import Progress, check_progress
 
 GENESIS = bytes(32)
 
@@ -189,3 +192,82 @@ class ChainChecker:
             reason=self.reason,
             head=Digest(self.position, self.prev.hex()),
         )
+
+
+# -- verify: the whole walk ---------------------------------------------------------------------
+
+_CHUNK = 10_000
+
+
+class ChainSource(Protocol):
+    """What ``verify`` reads, each call in its own short read (so others can append during a long walk)."""
+
+    def head_position(self) -> int: ...
+
+    def raw_rows(self, after: int, limit: int) -> list[Row]: ...
+
+    def row_hash(self, position: int) -> bytes | None: ...
+
+    def sessions_with_snapshots(self) -> list[str]: ...
+
+    def snapshots_and_events(self, session_id: str) -> tuple[dict[int, bytes], list[RecordedEvent]]: ...
+
+
+def verify(source: ChainSource, digest: Digest | None = None, progress: Progress | None = None) -> VerifyReport:
+    """Walk the whole hash chain and report the first row that breaks it; with a ``digest`` saved
+    earlier, also prove the log still holds every row up to it unchanged; then check every snapshot
+    against the fold of its events. ``progress`` is told (rows checked, rows in all)."""
+    if digest is not None:
+        check_digest(digest)
+    check_progress(progress)
+    checker = ChainChecker()
+    total = source.head_position()
+    while True:
+        rows = source.raw_rows(checker.position, _CHUNK)
+        if not checker.check(rows):
+            return checker.report()
+        if progress is not None:
+            progress(checker.position, max(total, checker.position))
+        if len(rows) < _CHUNK:
+            break
+    report = checker.report()
+    if digest is not None and digest.position > 0:
+        report = _against_digest(source, report, digest)
+    return report if not report.ok else _snapshots_hold(source, report)
+
+
+def _against_digest(source: ChainSource, report: VerifyReport, digest: Digest) -> VerifyReport:
+    if report.head.position < digest.position:
+        return msgspec.structs.replace(
+            report,
+            ok=False,
+            first_bad_position=report.head.position + 1,
+            reason=f"the log ends at position {report.head.position}, before the digest's position {digest.position}",
+        )
+    stored_hash = source.row_hash(digest.position)
+    if stored_hash is None or stored_hash.hex() != digest.hash:
+        return msgspec.structs.replace(
+            report,
+            ok=False,
+            first_bad_position=digest.position,
+            reason=f"the chain at position {digest.position} differs from the saved digest: the log was rewritten",
+        )
+    return report
+
+
+def _snapshots_hold(source: ChainSource, report: VerifyReport) -> VerifyReport:
+    """Check that every snapshot equals the fold of its session's events up to its version."""
+    for sid in source.sessions_with_snapshots():
+        expected, events = source.snapshots_and_events(sid)
+        state: Session | None = None
+        for event in events:
+            state = apply(state, event)
+            blob = expected.get(state.version)
+            if blob is not None and blob != encode_state(state):
+                return msgspec.structs.replace(
+                    report,
+                    ok=False,
+                    first_bad_position=state.position,
+                    reason=f"the snapshot of session {sid!r} at version {state.version} does not match its events",
+                )
+    return report

@@ -16,107 +16,22 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
+from typing import Any, get_args, get_origin
 
 import click
 import msgspec
 
-from projections.queries import ANY
-
-from .chain import Digest
-from .errors import IntegrityError, InvalidInput, LedgerError, StorageError
-from .ledger import Ledger
-from .lifecycle import duration_arg
-from .timetravel import path_arg
+from . import ANY, Digest, IntegrityError, InvalidInput, Ledger, LedgerError, SessionFilter, StorageError
+from .output import cell, emit, emit_one, plain, progress_bar
 from .settings import Settings
+from .times import parse_instant as parse_time
+from .validation import duration_arg, path_arg
 
 EXIT_INPUT = 2  # usage and input errors
 EXIT_FAILED = 1  # the chain does not hold, or the file could not be read or written
-
-
-# -- output -------------------------------------------------------------------------------
-
-
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """A plain text table, columns padded to their widest cell."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _plain(value: Any) -> Any:
-    return msgspec.to_builtins(value) if not isinstance(value, (str, int, float, type(None))) else value
-
-
-def emit(rows: list[dict[str, Any]], fmt: str | None, *, columns: Sequence[str] | None = None, shorten: int = 60) -> None:
-    """Print rows as a table (``fmt`` None), JSON or CSV."""
-    columns = list(columns or (rows[0].keys() if rows else []))
-    if fmt == "json":
-        click.echo(json.dumps([{k: _plain(r.get(k)) for k in columns} for r in rows], indent=2, ensure_ascii=False, default=str))
-    elif fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow([_cell(r.get(k), None) for k in columns])
-        click.echo(out.getvalue(), nl=False)
-    elif rows:
-        click.echo(table([[_cell(r.get(k), shorten) for k in columns] for r in rows], columns))
-    else:
-        click.echo("(nothing)")
-
-
-def _cell(value: Any, shorten: int | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        text = value.isoformat(timespec="seconds")
-    elif isinstance(value, float):
-        text = f"{value:.6g}"
-    elif isinstance(value, tuple) and all(isinstance(v, (str, int, float)) for v in value):
-        text = ",".join(map(str, value))
-    elif isinstance(value, (dict, list, tuple)):
-        text = json.dumps(_plain(value), ensure_ascii=False, default=str)
-    else:
-        text = str(value)
-    text = text.replace("\n", " ")
-    return text if shorten is None or len(text) <= shorten else text[: shorten - 1] + "…"
-
-
-def emit_one(record: dict[str, Any], fmt: str | None) -> None:
-    """Print one record: ``key  value`` lines, or JSON / CSV."""
-    if fmt == "json":
-        click.echo(json.dumps(_plain(record), indent=2, ensure_ascii=False, default=str))
-    elif fmt == "csv":
-        emit([record], "csv")
-    else:
-        click.echo(table([[k, _cell(v, None)] for k, v in record.items()], ["field", "value"]))
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress callback drawing a bar on a terminal, or None when stderr is piped."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    state: dict[str, Any] = {"bar": None, "done": 0}
-
-    def update(done: int, total: int) -> None:
-        if state["bar"] is None:
-            state["bar"] = click.progressbar(length=max(total, 1), label=label, file=sys.stderr).__enter__()
-        state["bar"].update(done - state["done"])
-        state["done"] = done
-
-    try:
-        yield update
-    finally:
-        if state["bar"] is not None:
-            state["bar"].__exit__(None, None, None)
 
 
 # -- arguments ----------------------------------------------------------------------------
@@ -128,13 +43,9 @@ def _finite(value: float | None, param: click.Parameter) -> float | None:
     return value
 
 
-def parse_time(text: str, field: str) -> datetime:
-    """An ISO 8601 time; without a zone it is taken as UTC."""
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00") if text.strip().endswith("Z") else text.strip())
-    except ValueError as exc:
-        raise InvalidInput(f"{field} must be an ISO 8601 time like 2026-01-31T14:03:00Z; got {text!r}", field=field) from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+def when(text: str | None, field: str) -> datetime | None:
+    """An optional ``--at``/``--since``/``--until`` time."""
+    return None if text is None else parse_time(text, field)
 
 
 def parse_cut(text: str | None, field: str = "until") -> tuple[int | None, datetime | None]:
@@ -243,43 +154,57 @@ def demo(ctx: click.Context, db: str | None) -> None:
     run_demo(settings(ctx, db).path, click.echo)
 
 
+def _takes(kind: Any, wanted: type) -> bool:
+    return any(get_origin(arg) is wanted or arg is wanted for arg in (get_args(kind) or (kind,)))
+
+
+def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``SessionFilter`` fields as options: lists repeat, times are ISO 8601, ``--asc`` turns the order."""
+    for name, kind, default, text, flag, _schema in reversed(SessionFilter.fields()):
+        if name == "descending":
+            option = click.option(flag, name, is_flag=True, help="Oldest (smallest) first.")
+        elif name == "metadata":
+            option = click.option(flag, name, multiple=True, metavar="KEY[=VALUE]",
+                                  help="Metadata equal to VALUE (JSON or text), or just present (repeatable).")
+        elif _takes(kind, Iterable):
+            option = click.option(flag, name, multiple=True, help=f"{text} (repeatable)")
+        elif _takes(kind, datetime):
+            option = click.option(flag, name, metavar="TIME", help=f"{text} (ISO 8601; UTC if no zone)")
+        elif kind is int:
+            option = click.option(flag, name, type=int, default=default, show_default=True, help=text)
+        else:
+            option = click.option(flag, name, default=default, show_default=default is not None, help=text)
+        command = option(command)
+    return command
+
+
+def filter_from_options(values: dict[str, Any]) -> SessionFilter:
+    """The ``SessionFilter`` the ``filter_options`` values describe."""
+    given: dict[str, Any] = {}
+    for name, kind, *_ in SessionFilter.fields():
+        value = values[name]
+        if name == "descending":
+            value = not value
+        elif name == "metadata":
+            value = parse_meta(value)
+        elif _takes(kind, Iterable):
+            value = list(value) or None
+        elif _takes(kind, datetime) and value is not None:
+            value = parse_time(value, name)
+        given[name] = value
+    return SessionFilter(**given)
+
+
 @main.command("sessions")
 @db_option
 @output_options
-@click.option("--user", "user_id", help="Only this user's sessions.")
-@click.option("--status", multiple=True, help="active, completed, failed, abandoned or purged (repeatable: any of).")
-@click.option("--tag", "tags", multiple=True, help="Carrying this tag (repeatable: all of).")
-@click.option("--any-tag", "any_tags", multiple=True, help="Carrying any of these tags (repeatable).")
-@click.option("--meta", multiple=True, metavar="KEY[=VALUE]", help="Metadata equal to VALUE (JSON or text), or just present.")
-@click.option("--created-after", help="Created after this time (ISO 8601).")
-@click.option("--created-before", help="Created before this time.")
-@click.option("--updated-after", help="Active after this time.")
-@click.option("--text", help="Words anywhere in the conversation.")
-@click.option("--parent", "parent_id", help="Forks of this session.")
-@click.option("--order-by", default="created_at", show_default=True, help="Column to sort by.")
-@click.option("--asc", is_flag=True, help="Oldest (smallest) first.")
-@click.option("--limit", default=100, show_default=True, type=int, help="Sessions per page (1-10000).")
-@click.option("--cursor", help="The cursor printed after the previous page.")
+@filter_options
 @click.pass_context
-def sessions_command(ctx: click.Context, db: str | None, fmt: str | None, **f: Any) -> None:
+def sessions_command(ctx: click.Context, /, db: str | None, fmt: str | None, **options: Any) -> None:
     """List sessions matching every filter given (Ledger.list_sessions)."""
+    criteria = filter_from_options(options)
     with opened(ctx, db) as ledger:
-        page = ledger.list_sessions(
-            user_id=f["user_id"],
-            status=list(f["status"]) or None,
-            tags=list(f["tags"]) or None,
-            any_tags=list(f["any_tags"]) or None,
-            metadata=parse_meta(f["meta"]),
-            created_after=f["created_after"] and parse_time(f["created_after"], "created_after"),
-            created_before=f["created_before"] and parse_time(f["created_before"], "created_before"),
-            updated_after=f["updated_after"] and parse_time(f["updated_after"], "updated_after"),
-            text=f["text"],
-            parent_id=f["parent_id"],
-            order_by=f["order_by"],
-            descending=not f["asc"],
-            limit=f["limit"],
-            cursor=f["cursor"],
-        )
+        page = ledger.list_sessions(**msgspec.structs.asdict(criteria))
     rows = [msgspec.to_builtins(s) | {"created_at": s.created_at, "updated_at": s.updated_at} for s in page.items]
     columns = ["session_id", "status", "user_id", "created_at", "updated_at", "version", "message_count",
                "invocation_count", "tokens_in", "tokens_out", "estimated_cost", "tags"]
@@ -304,7 +229,7 @@ def show(ctx: click.Context, db: str | None, fmt: str | None, session: str, vers
          position: int | None) -> None:
     """Show a session's state, now or as of --version, --at or --position (Ledger.get_session)."""
     with opened(ctx, db) as ledger:
-        state = ledger.get_session(session, version=version, position=position, at=at and parse_time(at, "at"))
+        state = ledger.get_session(session, version=version, position=position, at=when(at, "at"))
     record = msgspec.to_builtins(state)
     for internal in ("lineage", "run_start"):
         record.pop(internal)
@@ -323,7 +248,7 @@ def messages(ctx: click.Context, db: str | None, fmt: str | None, session: str, 
              position: int | None, limit: int | None, offset: int) -> None:
     """Print a session's conversation, now or as of a target (Ledger.messages)."""
     with opened(ctx, db) as ledger:
-        found = ledger.messages(session, version=version, position=position, at=at and parse_time(at, "at"),
+        found = ledger.messages(session, version=version, position=position, at=when(at, "at"),
                                 limit=limit, offset=offset)
     rows = [msgspec.to_builtins(m) | {"recorded_at": m.recorded_at} for m in found]
     emit(rows, fmt, columns=None if fmt == "json" else ["version", "recorded_at", "role", "tool_name", "content"], shorten=100)
@@ -377,16 +302,16 @@ _FOLLOWED = ("position", "recorded_at", "session_id", "version", "type", "payloa
 
 def _print_event(row: dict[str, Any], fmt: str | None, first: bool) -> None:
     if fmt == "json":
-        click.echo(json.dumps(_plain(row), ensure_ascii=False, default=str))
+        click.echo(json.dumps(plain(row), ensure_ascii=False, default=str))
     elif fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         if first:
             writer.writerow(_FOLLOWED)
-        writer.writerow([_cell(row[k], None) for k in _FOLLOWED])
+        writer.writerow([cell(row[k], None) for k in _FOLLOWED])
         click.echo(out.getvalue(), nl=False)
     else:
-        click.echo("  ".join(_cell(row[k], 100) for k in _FOLLOWED))
+        click.echo("  ".join(cell(row[k], 100) for k in _FOLLOWED))
     sys.stdout.flush()
 
 
@@ -421,7 +346,7 @@ def stats(ctx: click.Context, db: str | None, fmt: str | None, session: str | No
             emit(rows, fmt)
             click.echo(f"{ledger.last_position} events in all", err=True)
             return
-        figures = ledger.statistics(session, version=version, position=position, at=at and parse_time(at, "at"))
+        figures = ledger.statistics(session, version=version, position=position, at=when(at, "at"))
     emit_one(msgspec.to_builtins(figures), fmt)
 
 
@@ -436,7 +361,7 @@ def stats(ctx: click.Context, db: str | None, fmt: str | None, session: str | No
 def usage(ctx: click.Context, db: str | None, fmt: str | None, by: str, since: str | None, until: str | None) -> None:
     """Tokens, cost and durations grouped by tool, user, model, day or status (Ledger.usage)."""
     with opened(ctx, db) as ledger:
-        rows = ledger.usage(by=by, since=since and parse_time(since, "since"), until=until and parse_time(until, "until"))
+        rows = ledger.usage(by=by, since=when(since, "since"), until=when(until, "until"))
     emit(rows, fmt)
 
 

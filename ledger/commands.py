@@ -1,20 +1,27 @@
-"""The commands of a ``Ledger``: validate the input, decide the event against the state, append it.
+"""The commands: validate the input, decide the event against the state, append it.
 
 Each method validates everything it can before it takes the lock, then hands
-``Ledger._command`` a ``decide`` function that checks the session's current
-state inside the transaction and returns the one event to append (or None
-when nothing would change).
+``Engine.run`` a ``decide`` function that checks the session's current state
+inside the transaction and returns the one event to append (or None when
+nothing would change). Restore and fork are commands too: their events carry
+the state they start from, so the fold stays pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, cast
+
+import msgspec
+
+from projections import queries
 
 from . import events as ev
-from .errors import InvalidInput, LimitExceeded, SessionClosed
-from .lifecycle import check_not_purged
-from .session import Session
+from .engine import Engine
+from .errors import InvalidInput, LimitExceeded, SessionClosed, SessionPurged
+from .lineage import segments
+from .session import Session, image
 from .snapshots import decode_state, encode_state
 from .validation import (
     Limits,
@@ -31,14 +38,30 @@ from .validation import (
 )
 
 
-class Commands:
-    """Every command that appends to a session; mixed into ``Ledger``, which provides ``_command``."""
+def check_not_purged(state: Session, what: str) -> None:
+    """Refuse any change to a purged session."""
+    if state.status == ev.PURGED:
+        raise SessionPurged(f"session {state.session_id!r} was purged: cannot {what}", session_id=state.session_id)
 
-    _limits: Limits
-    _schema: MetadataSchema | None
-    _new_id: Callable[[], str]
-    _command: Callable[..., tuple[Session | None, int]]
-    _effective_message: Callable[[Session, int | None, int | None], tuple[str, int, str] | None]
+
+def _copy(state: Session) -> Session:
+    # A state the caller may keep: nothing in it is shared with the engine's cache.
+    return decode_state(encode_state(state))
+
+
+def _normalised(value: Any) -> Any:
+    # Tuples become lists, as they will once stored, so the folded payload equals the decoded one.
+    return msgspec.json.decode(msgspec.json.encode(value))
+
+
+class Commands:
+    """Every command that appends to a session, run through one engine."""
+
+    def __init__(self, engine: Engine, limits: Limits, schema: MetadataSchema | None) -> None:
+        self._engine = engine
+        self._limits = limits
+        self._schema = schema
+        self._run = engine.run
 
     @staticmethod
     def _open(state: Session | None, what: str) -> Session:
@@ -113,7 +136,7 @@ class Commands:
         Raises ``SessionExists``, ``InvalidInput`` or ``LimitExceeded``.
         """
         generated = session_id is None
-        sid = check_id(self._new_id() if generated else session_id, "generated session_id" if generated else "session_id")
+        sid = check_id(self._engine.new_id() if generated else session_id, "generated session_id" if generated else "session_id")
         limits = self._limits
         event = ev.Created(
             user_id=check_text(user_id, "user_id", limits.max_name_bytes, sid),
@@ -126,11 +149,11 @@ class Commands:
             raise InvalidInput(
                 f"session {sid!r}: a new session's expected_version can only be 0", session_id=sid, field="expected_version"
             )
-        state, _ = self._command(
+        state, _ = self._run(
             sid, "created", lambda _: event, expected_version=None, event_id=event_id, create=True, generated_id=generated
         )
         assert state is not None
-        return decode_state(encode_state(state))
+        return _copy(state)
 
     def add_message(
         self,
@@ -153,8 +176,8 @@ class Commands:
         limits = self._limits
         tokens_in, tokens_out = check_tokens(tokens, sid)
         event = ev.MessageAdded(
-            role=check_choice(role, "role", ev.ROLES, sid),  # type: ignore[arg-type]
-            content=check_text(content, "content", limits.max_content_bytes, sid, optional=False, allow_nul=True),  # type: ignore[arg-type]
+            role=cast(ev.Role, check_choice(role, "role", ev.ROLES, sid)),
+            content=check_text(content, "content", limits.max_content_bytes, sid, optional=False, allow_nul=True),
             tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid),
             invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid),
             model=check_text(model, "model", limits.max_name_bytes, sid),
@@ -167,7 +190,7 @@ class Commands:
             check_totals(state, tokens_in, tokens_out, None, None)
             return event
 
-        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
+        return self._run(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
 
     def link_invocation(
         self,
@@ -192,13 +215,14 @@ class Commands:
         limits = self._limits
         tokens_in, tokens_out = check_tokens(tokens, sid)
         event = ev.InvocationLinked(
-            invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid, optional=False, allow_empty=False),  # type: ignore[arg-type]
-            tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid, optional=False, allow_empty=False),  # type: ignore[arg-type]
+            invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid, optional=False,
+                                     allow_empty=False),
+            tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid, optional=False, allow_empty=False),
             duration_ms=check_amount(duration_ms, "duration_ms", sid),
             tokens_in=tokens_in,
             tokens_out=tokens_out,
             cost=check_amount(cost, "cost", sid),
-            status=check_text(status, "status", limits.max_name_bytes, sid, optional=False, allow_empty=False),  # type: ignore[arg-type]
+            status=check_text(status, "status", limits.max_name_bytes, sid, optional=False, allow_empty=False),
             artifact=check_text(artifact, "artifact", limits.max_text_bytes, sid),
         )
 
@@ -207,7 +231,7 @@ class Commands:
             check_totals(state, tokens_in, tokens_out, event.duration_ms, event.cost)
             return event
 
-        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
+        return self._run(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
 
     def set_metadata(
         self,
@@ -254,7 +278,7 @@ class Commands:
             return ev.MetadataSet(values=clean, modified_by=by)
 
         noop = ev.MetadataSet(values={}, modified_by=by)
-        return self._command(
+        return self._run(
             sid, "metadata_set", decide, expected_version=expected_version, event_id=event_id, noop=noop
         )[1]
 
@@ -279,7 +303,7 @@ class Commands:
             check_not_purged(state, "remove metadata")
             return event if key in state.metadata else None
 
-        return self._command(
+        return self._run(
             sid, event.type, decide, expected_version=expected_version, event_id=event_id, noop=event
         )[1]
 
@@ -303,7 +327,7 @@ class Commands:
             self._open(state, "set data")
             return event
 
-        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
+        return self._run(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
 
     def delete_data(
         self, session_id: str, key: str, *, expected_version: int | None = None, event_id: str | None = None
@@ -318,7 +342,7 @@ class Commands:
             state = self._open(state, "delete data")
             return event if key in state.data else None
 
-        return self._command(
+        return self._run(
             sid, event.type, decide, expected_version=expected_version, event_id=event_id, noop=event
         )[1]
 
@@ -332,7 +356,7 @@ class Commands:
             state = self._open(state, "clear data")
             return event if state.data else None
 
-        return self._command(
+        return self._run(
             sid, event.type, decide, expected_version=expected_version, event_id=event_id, noop=event
         )[1]
 
@@ -366,7 +390,7 @@ class Commands:
             return kind(tags=changed)
 
         noop = kind(tags=given)
-        return self._command(
+        return self._run(
             sid, noop.type, decide, expected_version=expected_version, event_id=event_id, noop=noop
         )[1]
 
@@ -392,7 +416,10 @@ class Commands:
 
         def decide(state: Session | None) -> ev.Event:
             state = self._open(state, "retract a message")
-            found = self._effective_message(state, version, position)
+            found = queries.message_in_conversation(
+                self._engine.storage.connection, sid, segments(state), state.hidden, state.message_count, version,
+                position,
+            )
             if found is None:
                 what = (
                     "no message to retract" if version is None and position is None
@@ -403,7 +430,7 @@ class Commands:
                                    field="position" if position is not None else "version")
             return ev.MessageRetracted(message_session=found[0], message_version=found[1], role=found[2])
 
-        return self._command(sid, "message_retracted", decide, expected_version=expected_version, event_id=event_id)[1]
+        return self._run(sid, "message_retracted", decide, expected_version=expected_version, event_id=event_id)[1]
 
     def clear_conversation(
         self, session_id: str, *, expected_version: int | None = None, event_id: str | None = None
@@ -417,7 +444,7 @@ class Commands:
             state = self._open(state, "clear its conversation")
             return event if state.message_count else None
 
-        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id,
+        return self._run(sid, event.type, decide, expected_version=expected_version, event_id=event_id,
                              noop=event)[1]
 
     def complete_session(
@@ -435,7 +462,7 @@ class Commands:
         """
         sid = check_id(session_id, "session_id")
         event = ev.Completed(
-            status=check_choice(status, "status", ev.CLOSED_STATUSES, sid),  # type: ignore[arg-type]
+            status=cast(ev.ClosedStatus, check_choice(status, "status", ev.CLOSED_STATUSES, sid)),
             reason=check_text(reason, "reason", self._limits.max_text_bytes, sid),
         )
 
@@ -443,4 +470,65 @@ class Commands:
             self._open(state, "complete it again")
             return event
 
-        return self._command(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
+        return self._run(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
+
+    # -- rewinding --------------------------------------------------------------------
+
+    def restore(
+        self,
+        session_id: str,
+        *,
+        version: int | None = None,
+        at: datetime | None = None,
+        expected_version: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Rewind the session to what it was at a version or instant, by appending a ``restored`` event.
+
+        Its state, metadata, data and conversation become the target's; new
+        events continue from there. The events in between stay in the log.
+        Returns the new version.
+        """
+        sid = check_id(session_id, "session_id")
+        if version is None and at is None:
+            raise InvalidInput(f"session {sid!r}: restore needs a version or an at", session_id=sid, field="version")
+        engine = self._engine
+
+        def decide(state: Session | None) -> ev.Event:
+            assert state is not None
+            check_not_purged(state, "restore it")
+            target = engine.target(sid, version, None, at)
+            assert target is not None
+            return ev.Restored(target_version=target, state=_normalised(image(engine.state_at(sid, target))))
+
+        return self._run(sid, "restored", decide, expected_version=expected_version, event_id=event_id)[1]
+
+    def fork(
+        self,
+        session_id: str,
+        *,
+        version: int | None = None,
+        at: datetime | None = None,
+        new_session_id: str | None = None,
+        event_id: str | None = None,
+    ) -> Session:
+        """Start a new session from this one's state at a version or instant (now when neither is given).
+
+        The source is untouched; the new session's first event is ``forked``,
+        naming the parent and its version. Returns the new session.
+        """
+        parent = check_id(session_id, "session_id")
+        generated = new_session_id is None
+        engine = self._engine
+        child = check_id(engine.new_id() if generated else new_session_id, "new_session_id")
+
+        def decide(state: Session | None) -> ev.Event:
+            check_not_purged(engine.existing(parent), "fork it")
+            source = engine.view(parent, version, None, at)
+            return ev.Forked(parent_id=parent, parent_version=source.version, state=_normalised(image(source)))
+
+        state, _ = self._run(
+            child, "forked", decide, expected_version=None, event_id=event_id, create=True, generated_id=generated
+        )
+        assert state is not None
+        return _copy(state)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .cli import table
-from .ledger import Ledger
+from . import Ledger
+from .output import table
 
 
 def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:

@@ -15,18 +15,23 @@ Schema evolution rules (also in the README):
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar, Literal, Union
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Literal, Union, cast, get_args
 
 import msgspec
 
-from .errors import IntegrityError, InvalidInput, UnsupportedFormat
+from .errors import IntegrityError, UnsupportedFormat
 
 Role = Literal["user", "assistant", "system", "tool"]
 ClosedStatus = Literal["completed", "failed", "abandoned"]
 
 ROLES: tuple[str, ...] = ("user", "assistant", "system", "tool")
+
+# Session statuses, defined once: a session is active until it ends (closed) or is purged.
+ACTIVE = "active"
 CLOSED_STATUSES: tuple[str, ...] = ("completed", "failed", "abandoned")
+PURGED = "purged"
+STATUSES: tuple[str, ...] = (ACTIVE, *CLOSED_STATUSES, PURGED)
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -133,26 +138,6 @@ class Completed(Event, frozen=True, kw_only=True, omit_defaults=True):
     reason: str | None = None
 
 
-Segment = tuple[str, int, "int | None"]
-
-
-def merge_segments(segments: "list[tuple[str, int, int | None]]") -> list[tuple[str, int, int | None]]:
-    """A lineage without empty ranges, and with a range merged into the next one of the same session
-    when only a ``restored`` event lies between them (it holds no messages): repeated restores then
-    add nothing. ``None`` as a last version means "still open"."""
-    out: list[tuple[str, int, int | None]] = []
-    for session_id, first, last in segments:
-        if last is not None and first > last:
-            continue
-        if out:
-            prev_session, prev_first, prev_last = out[-1]
-            if prev_session == session_id and prev_last is not None and first <= prev_last + 2:
-                out[-1] = (session_id, prev_first, last)
-                continue
-        out.append((session_id, first, last))
-    return out
-
-
 class Restored(Event, frozen=True, kw_only=True, omit_defaults=True):
     """The session was rewound to ``target_version``; ``state`` is its state there (so the fold stays pure).
 
@@ -221,7 +206,7 @@ AnyEvent = Union[
     ConversationCleared,
 ]
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in AnyEvent.__args__}  # type: ignore[attr-defined]
+EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in get_args(AnyEvent)}
 
 # (type, schema) -> function turning a payload dict of that schema into one of schema + 1.
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -255,6 +240,7 @@ class Redacted(Event, frozen=True, kw_only=True):
 
 
 _REDACTED_PREFIX = '{"$redacted":'
+_REDACTED_BYTES = _REDACTED_PREFIX.encode()
 
 
 def redaction_marker(digest: bytes, purged_at: int) -> str:
@@ -264,8 +250,7 @@ def redaction_marker(digest: bytes, purged_at: int) -> str:
 
 def read_redaction(data: str | bytes) -> Redacted | None:
     """The redaction a ``data`` value holds, or None for an ordinary payload."""
-    prefix = _REDACTED_PREFIX if isinstance(data, str) else _REDACTED_PREFIX.encode()
-    if not data.startswith(prefix):  # type: ignore[arg-type]
+    if not (data.startswith(_REDACTED_PREFIX) if isinstance(data, str) else data.startswith(_REDACTED_BYTES)):
         return None
     try:
         parsed = msgspec.json.decode(data)
@@ -295,7 +280,7 @@ def decode_payload(type_: str, schema: int, data: str | bytes) -> Event:
         )
     try:
         if schema == cls.schema:
-            return _decoders[type_].decode(data)  # type: ignore[no-any-return]
+            return cast(Event, _decoders[type_].decode(data))
         if schema > cls.schema:
             raise UnsupportedFormat(
                 f"event type {type_!r} has schema {schema}; this code reads up to {cls.schema}",
@@ -309,34 +294,6 @@ def decode_payload(type_: str, schema: int, data: str | bytes) -> Event:
         return msgspec.convert(raw, cls)
     except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError) as exc:
         raise IntegrityError(f"payload of a {type_!r} event does not decode: {exc}", field="data") from exc
-
-
-def format_time(moment: datetime) -> str:
-    """An aware datetime as the stored UTC text: fixed width, so text order is time order."""
-    parsed, text = _last_parsed
-    if moment is parsed:
-        return text
-    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidInput(f"the clock must return timezone-aware datetimes, not {moment!r}", field="clock")
-    if moment.tzinfo is not timezone.utc:
-        try:
-            moment = moment.astimezone(timezone.utc)
-        except OverflowError as exc:
-            raise InvalidInput(f"the clock returned {moment!r}, which has no UTC equivalent", field="clock") from exc
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-def parse_time(text: str) -> datetime:
-    """Stored UTC text back to an aware datetime."""
-    global _last_parsed
-    moment = datetime.fromisoformat(text)
-    _last_parsed = (moment, text)
-    return moment
-
-
-# The last (datetime, text) pair parse_time made: the projectors format a recorded event's time right
-# after the log parsed it, and the identity check hands back the very text it came from.
-_last_parsed: tuple[datetime | None, str] = (None, "")
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):

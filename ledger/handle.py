@@ -1,27 +1,27 @@
 """A session handle: one session's commands and reads without repeating its id.
 
 ``Ledger.session("chat-1")`` returns a :class:`SessionHandle`; every method
-forwards to the ``Ledger`` method of the same name (``complete`` is
+is the ``Ledger`` method of the same name (``complete`` is
 ``complete_session``, ``state`` is ``get_session``) with the session id filled
-in, so it validates, raises and writes exactly as that method does. A handle
+in, derived from it (``delegation.for_session``), so it validates, raises and
+writes exactly as that method does. A handle
 holds no state of its own: it is cheap, safe to share between threads, and
 always reads the ledger's current truth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .commands import Commands
+from .delegation import for_session
+from .engine import Engine
 from .errors import InvalidInput, SessionExists, SessionNotFound
-from .events import RecordedEvent
-from .session import Message, Session
+from .reads import Reads
 from .validation import check_id
 
 if TYPE_CHECKING:
-    from projections.analytics import Statistics
-
     from .ledger import Ledger
 
 
@@ -41,150 +41,23 @@ class SessionHandle:
     def __repr__(self) -> str:
         return f"SessionHandle({self.session_id!r}, ledger={self.ledger!r})"
 
-    # -- commands ---------------------------------------------------------------
+    # -- commands: the ledger's own, with the session id filled in -----------------------
 
-    def add_message(
-        self,
-        role: str,
-        content: str,
-        *,
-        tool_name: str | None = None,
-        invocation_id: str | None = None,
-        model: str | None = None,
-        tokens: Mapping[str, int] | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Append a message (``Ledger.add_message``); returns the new version."""
-        return self.ledger.add_message(
-            self.session_id, role, content, tool_name=tool_name, invocation_id=invocation_id, model=model,
-            tokens=tokens, expected_version=expected_version, event_id=event_id,
-        )
-
-    def link_invocation(
-        self,
-        invocation_id: str,
-        tool_name: str,
-        *,
-        duration_ms: float | None = None,
-        tokens: Mapping[str, int] | None = None,
-        cost: float | None = None,
-        status: str = "ok",
-        artifact: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Link a tool invocation (``Ledger.link_invocation``); returns the new version."""
-        return self.ledger.link_invocation(
-            self.session_id, invocation_id, tool_name, duration_ms=duration_ms, tokens=tokens, cost=cost,
-            status=status, artifact=artifact, expected_version=expected_version, event_id=event_id,
-        )
-
-    def set_metadata(
-        self,
-        key: str,
-        value: Any,
-        *,
-        modified_by: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Set one metadata key (``Ledger.set_metadata``); returns the new version."""
-        return self.ledger.set_metadata(
-            self.session_id, key, value, modified_by=modified_by, expected_version=expected_version, event_id=event_id
-        )
-
-    def update_metadata(
-        self,
-        values: Mapping[str, Any],
-        *,
-        modified_by: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Set several metadata keys in one event (``Ledger.update_metadata``); returns the version."""
-        return self.ledger.update_metadata(
-            self.session_id, values, modified_by=modified_by, expected_version=expected_version, event_id=event_id
-        )
-
-    def remove_metadata(
-        self,
-        key: str,
-        *,
-        modified_by: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Remove a metadata key (``Ledger.remove_metadata``); returns the version."""
-        return self.ledger.remove_metadata(
-            self.session_id, key, modified_by=modified_by, expected_version=expected_version, event_id=event_id
-        )
-
-    def set_data(
-        self, key: str, value: Any, *, expected_version: int | None = None, event_id: str | None = None
-    ) -> int:
-        """Set a workflow data key to a JSON value (``Ledger.set_data``); returns the new version."""
-        return self.ledger.set_data(self.session_id, key, value, expected_version=expected_version, event_id=event_id)
-
-    def delete_data(self, key: str, *, expected_version: int | None = None, event_id: str | None = None) -> int:
-        """Delete a workflow data key (``Ledger.delete_data``); returns the version."""
-        return self.ledger.delete_data(self.session_id, key, expected_version=expected_version, event_id=event_id)
-
-    def clear_data(self, *, expected_version: int | None = None, event_id: str | None = None) -> int:
-        """Clear all workflow data, keeping the conversation (``Ledger.clear_data``); returns the version."""
-        return self.ledger.clear_data(self.session_id, expected_version=expected_version, event_id=event_id)
-
-    def add_tags(self, tags: Any, *, expected_version: int | None = None, event_id: str | None = None) -> int:
-        """Add tags (``Ledger.add_tags``); returns the version."""
-        return self.ledger.add_tags(self.session_id, tags, expected_version=expected_version, event_id=event_id)
-
-    def remove_tags(self, tags: Any, *, expected_version: int | None = None, event_id: str | None = None) -> int:
-        """Remove tags (``Ledger.remove_tags``); returns the version."""
-        return self.ledger.remove_tags(self.session_id, tags, expected_version=expected_version, event_id=event_id)
-
-    def retract_message(
-        self,
-        version: int | None = None,
-        *,
-        position: int | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Take a message (by default the last; or the one at ``version`` or global ``position``) out of the
-        conversation (``Ledger.retract_message``); returns the new version."""
-        return self.ledger.retract_message(
-            self.session_id, version, position=position, expected_version=expected_version, event_id=event_id
-        )
-
-    def clear_conversation(self, *, expected_version: int | None = None, event_id: str | None = None) -> int:
-        """Clear the conversation so far (``Ledger.clear_conversation``); returns the version."""
-        return self.ledger.clear_conversation(self.session_id, expected_version=expected_version, event_id=event_id)
-
-    def complete(
-        self,
-        status: str = "completed",
-        *,
-        reason: str | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """End the session as completed, failed or abandoned (``Ledger.complete_session``)."""
-        return self.ledger.complete_session(
-            self.session_id, status, reason=reason, expected_version=expected_version, event_id=event_id
-        )
-
-    def restore(
-        self,
-        *,
-        version: int | None = None,
-        at: datetime | None = None,
-        expected_version: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """Rewind the session to a version or instant by appending a ``restored`` event (``Ledger.restore``)."""
-        return self.ledger.restore(
-            self.session_id, version=version, at=at, expected_version=expected_version, event_id=event_id
-        )
+    add_message = for_session(Commands.add_message)
+    link_invocation = for_session(Commands.link_invocation)
+    set_metadata = for_session(Commands.set_metadata)
+    update_metadata = for_session(Commands.update_metadata)
+    remove_metadata = for_session(Commands.remove_metadata)
+    set_data = for_session(Commands.set_data)
+    delete_data = for_session(Commands.delete_data)
+    clear_data = for_session(Commands.clear_data)
+    add_tags = for_session(Commands.add_tags)
+    remove_tags = for_session(Commands.remove_tags)
+    retract_message = for_session(Commands.retract_message)
+    clear_conversation = for_session(Commands.clear_conversation)
+    complete = for_session(Commands.complete_session, "complete")
+    restore = for_session(Commands.restore)
+    checkpoint = for_session(Engine.checkpoint)
 
     def fork(
         self,
@@ -201,51 +74,14 @@ class SessionHandle:
         )
         return SessionHandle(self.ledger, child.session_id)
 
-    def checkpoint(self) -> int:
-        """Snapshot the session's current state now (``Ledger.checkpoint``); returns the version snapshotted."""
-        return self.ledger.checkpoint(self.session_id)
+    # -- reads ------------------------------------------------------------------------------
 
-    # -- reads ------------------------------------------------------------------
-
-    def state(self, *, version: int | None = None, position: int | None = None, at: datetime | None = None) -> Session:
-        """The session's state now, or as of a version, position or instant (``Ledger.get_session``)."""
-        return self.ledger.get_session(self.session_id, version=version, position=position, at=at)
-
-    def get_metadata(
-        self, key: str | None = None, *, version: int | None = None, position: int | None = None, at: datetime | None = None
-    ) -> Any:
-        """All metadata, or one key's value (None when absent), now or as of a target (``Ledger.get_metadata``)."""
-        return self.ledger.get_metadata(self.session_id, key, version=version, position=position, at=at)
-
-    def get_data(
-        self, key: str | None = None, *, version: int | None = None, position: int | None = None, at: datetime | None = None
-    ) -> Any:
-        """All workflow data, or one key's value (None when absent), now or as of a target (``Ledger.get_data``)."""
-        return self.ledger.get_data(self.session_id, key, version=version, position=position, at=at)
-
-    def messages(
-        self,
-        *,
-        limit: int | None = None,
-        offset: int = 0,
-        version: int | None = None,
-        position: int | None = None,
-        at: datetime | None = None,
-    ) -> list[Message]:
-        """The effective conversation, now or as of a target, optionally one page of it (``Ledger.messages``)."""
-        return self.ledger.messages(
-            self.session_id, limit=limit, offset=offset, version=version, position=position, at=at
-        )
-
-    def history(self, *, after: int = 0) -> Iterator[RecordedEvent]:
-        """The session's recorded events with position > ``after``, in order (``Ledger.history``)."""
-        return self.ledger.history(self.session_id, after=after)
-
-    def statistics(
-        self, *, version: int | None = None, position: int | None = None, at: datetime | None = None
-    ) -> Statistics:
-        """The session's figures, now or as of a target (``Ledger.statistics``)."""
-        return self.ledger.statistics(self.session_id, version=version, position=position, at=at)
+    state = for_session(Reads.get_session, "state")
+    get_metadata = for_session(Reads.get_metadata)
+    get_data = for_session(Reads.get_data)
+    messages = for_session(Reads.messages)
+    history = for_session(Reads.history)
+    statistics = for_session(Reads.statistics)
 
 
 def open_session(ledger: Ledger, session_id: str | None, create: bool, fields: dict[str, Any]) -> SessionHandle:

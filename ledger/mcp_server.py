@@ -18,10 +18,12 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+import types as types_module
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import anyio
 import anyio.abc
@@ -34,13 +36,8 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from projections.queries import ANY
-
-from . import __version__
-from . import events as ev
-from .chain import Digest
-from .errors import InvalidInput, LedgerError
-from .ledger import Ledger
+from . import ANY, Digest, InvalidInput, Ledger, LedgerError, SessionFilter, __version__
+from .events import CLOSED_STATUSES, ROLES
 
 __all__ = [
     "AddMessage",
@@ -116,7 +113,7 @@ class AddMessage(_Command):
     """Append a message to an active session's conversation; returns the session's new version."""
 
     session_id: SessionId
-    role: str = Field(description="Who spoke.", json_schema_extra={"enum": list(ev.ROLES)})
+    role: str = Field(description="Who spoke.", json_schema_extra={"enum": list(ROLES)})
     content: str = Field(description="The message text.")
     tool_name: str | None = Field(None, description="For a tool message: the tool that produced it.")
     invocation_id: str | None = Field(None, description="For a tool message: the invocation it belongs to.")
@@ -181,31 +178,46 @@ class CompleteSession(_Command):
     more messages, invocations or data."""
 
     session_id: SessionId
-    status: str = Field("completed", description="How it ended.", json_schema_extra={"enum": list(ev.CLOSED_STATUSES)})
+    status: str = Field("completed", description="How it ended.", json_schema_extra={"enum": list(CLOSED_STATUSES)})
     reason: str | None = Field(None, description="Why, in a sentence.")
 
 
-class ListSessions(_Args):
-    """Sessions matching every filter given, newest first by default, each with its metadata; one page at a
-    time: pass the returned cursor back for the next page."""
+def _json_type(kind: Any) -> Any:
+    """A ``SessionFilter`` field's type as a tool argument: lists for iterables, dicts for mappings, aware times."""
+    if kind is datetime:
+        return AwareDatetime
+    origin = get_origin(kind)
+    if origin in (Union, types_module.UnionType):
+        converted = tuple(_json_type(arg) for arg in get_args(kind))
+        return Union[converted]
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
+        return dict[str, Any]
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Iterable):
+        return list[get_args(kind)[0]]  # type: ignore[misc]  # the element type is only known at run time
+    return kind
 
-    user_id: str | None = Field(None, description="Only this user's sessions.")
-    status: str | list[str] | None = Field(
-        None, description="active, completed, failed, abandoned or purged; a list means any of them."
+
+def _list_sessions_arguments() -> type[_Args]:
+    """The ``list_sessions`` tool's arguments: ``SessionFilter``'s fields, with ``metadata_keys`` for the
+    keys that need only be present (JSON has no ``ANY``)."""
+    fields: dict[str, Any] = {}
+    for name, kind, default, description, _flag, schema in SessionFilter.fields():
+        if name == "metadata":
+            description = "Metadata keys equal to these JSON values."
+        fields[name] = (_json_type(kind), Field(default, description=description, json_schema_extra=schema or None))
+        if name == "metadata":
+            fields["metadata_keys"] = (
+                list[str] | None, Field(None, description="Metadata keys present, whatever their value.")
+            )
+    model: type[_Args] = pydantic.create_model("ListSessions", __base__=_Args, **fields)
+    model.__doc__ = (
+        "Sessions matching every filter given, newest first by default, each with its metadata; one page at a"
+        " time: pass the returned cursor back for the next page."
     )
-    tags: list[str] | None = Field(None, description="Carrying all of these tags.")
-    any_tags: list[str] | None = Field(None, description="Carrying any of these tags.")
-    metadata: dict[str, Any] | None = Field(None, description="Metadata keys equal to these JSON values.")
-    metadata_keys: list[str] | None = Field(None, description="Metadata keys present, whatever their value.")
-    created_after: AwareDatetime | None = Field(None, description="Created after this time (ISO 8601 with a zone).")
-    created_before: AwareDatetime | None = Field(None, description="Created before this time.")
-    updated_after: AwareDatetime | None = Field(None, description="Changed after this time.")
-    text: str | None = Field(None, description="Words anywhere in the conversation.")
-    parent_id: str | None = Field(None, description="Only forks of this session.")
-    order_by: str = Field("created_at", description="The field to sort by, e.g. created_at, updated_at, message_count.")
-    descending: bool = Field(True, description="Largest (newest) first.")
-    limit: int = Field(100, description="Sessions per page.", json_schema_extra={"minimum": 1, "maximum": 10_000})
-    cursor: str | None = Field(None, description="The cursor returned with the previous page.")
+    return model
+
+
+ListSessions = _list_sessions_arguments()
 
 
 class GetSession(_Args):
@@ -313,16 +325,12 @@ def _complete_session(ledger: Ledger, a: CompleteSession) -> Any:
     return _version(a.session_id, ledger.complete_session(a.session_id, a.status, reason=a.reason, **_write_options(a)))
 
 
-def _list_sessions(ledger: Ledger, a: ListSessions) -> Any:
-    metadata: dict[str, Any] | None = None
+def _list_sessions(ledger: Ledger, a: Any) -> Any:
+    given = a.model_dump(exclude={"metadata_keys"})
     if a.metadata is not None or a.metadata_keys is not None:
         # A key both present-only and equal-to-a-value means equal: the stricter of the two.
-        metadata = {key: ANY for key in a.metadata_keys or ()} | (a.metadata or {})
-    page = ledger.list_sessions(
-        user_id=a.user_id, status=a.status, tags=a.tags, any_tags=a.any_tags, metadata=metadata,
-        created_after=a.created_after, created_before=a.created_before, updated_after=a.updated_after, text=a.text,
-        parent_id=a.parent_id, order_by=a.order_by, descending=a.descending, limit=a.limit, cursor=a.cursor,
-    )
+        given["metadata"] = {key: ANY for key in a.metadata_keys or ()} | (a.metadata or {})
+    page = ledger.list_sessions(**given)
     return {"sessions": msgspec.to_builtins(page.items), "cursor": page.cursor}
 
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
 from . import events as ev
 from .errors import IntegrityError
-
-ACTIVE = "active"
-PURGED = "purged"
-STATUSES: tuple[str, ...] = (ACTIVE, *ev.CLOSED_STATUSES, PURGED)
+from .events import ACTIVE, PURGED
+from .lineage import segments
+from .times import format_time
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,7 +84,7 @@ def tokens_dict(tokens_in: int | None, tokens_out: int | None) -> dict[str, int]
 
 def message_from(event: ev.RecordedEvent) -> Message:
     """The ``Message`` a ``message_added`` event records."""
-    p: ev.MessageAdded = event.payload  # type: ignore[assignment]
+    p = cast(ev.MessageAdded, event.payload)
     tokens = tokens_dict(p.tokens_in, p.tokens_out)
     return Message(
         role=p.role,
@@ -103,7 +102,7 @@ def message_from(event: ev.RecordedEvent) -> Message:
 def _created(state: Session | None, e: ev.RecordedEvent) -> Session:
     if state is not None:
         raise IntegrityError(f"session {e.session_id!r} is created twice (version {e.version})", session_id=e.session_id)
-    p: ev.Created = e.payload  # type: ignore[assignment]
+    p = cast(ev.Created, e.payload)
     return Session(
         session_id=e.session_id,
         version=e.version,
@@ -116,12 +115,6 @@ def _created(state: Session | None, e: ev.RecordedEvent) -> Session:
         tags=p.tags,
         metadata=dict(p.metadata),
     )
-
-
-def segments(state: Session) -> tuple[tuple[str, int, int], ...]:
-    """The version ranges whose events make up the session's effective history, oldest first."""
-    merged = ev.merge_segments([*state.lineage, (state.session_id, state.run_start, state.version)])
-    return tuple((sid, first, last) for sid, first, last in merged)  # type: ignore[misc]
 
 
 # Fields a restore or fork carries over from the state it copies.
@@ -147,7 +140,7 @@ def _from_image(e: ev.RecordedEvent, state: dict[str, Any], run_start: int, **ch
             "session_id": e.session_id,
             "version": e.version,
             "position": e.position,
-            "updated_at": ev.format_time(e.recorded_at),
+            "updated_at": format_time(e.recorded_at),
             "lineage": state.get("lineage", []),
             "run_start": run_start,
         },
@@ -158,10 +151,10 @@ def _from_image(e: ev.RecordedEvent, state: dict[str, Any], run_start: int, **ch
 def _forked(state: Session | None, e: ev.RecordedEvent) -> Session:
     if state is not None:
         raise IntegrityError(f"session {e.session_id!r} is created twice (version {e.version})", session_id=e.session_id)
-    p: ev.Forked = e.payload  # type: ignore[assignment]
+    p = cast(ev.Forked, e.payload)
     # A fork is a new path: it starts active even from a session that had ended.
     return _from_image(e, p.state, 2, parent_id=p.parent_id, parent_version=p.parent_version,
-                       created_at=ev.format_time(e.recorded_at), status=ACTIVE, completed_at=None,
+                       created_at=format_time(e.recorded_at), status=ACTIVE, completed_at=None,
                        completion_reason=None)
 
 
@@ -283,12 +276,12 @@ def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
             created_at=state.created_at,
             updated_at=event.recorded_at,
             completed_at=event.recorded_at,
-            completion_reason=event.payload.reason,  # type: ignore[attr-defined]
+            completion_reason=cast(ev.Purged, event.payload).reason,
         )
     if event.type == "restored":
-        p: ev.Restored = event.payload  # type: ignore[assignment]
+        p = cast(ev.Restored, event.payload)
         return _from_image(event, p.state, event.version + 1, parent_id=state.parent_id,
-                           parent_version=state.parent_version, created_at=ev.format_time(state.created_at))
+                           parent_version=state.parent_version, created_at=format_time(state.created_at))
     changes = _HANDLERS[event.type](state, event.payload)
     if event.type == "completed":
         changes["completed_at"] = event.recorded_at

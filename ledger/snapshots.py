@@ -12,29 +12,17 @@ not grow with it.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import NamedTuple
 
 import msgspec
 
-from .events import parse_time
 from .session import Session
+from .times import parse_time
 
 SNAPSHOT_FORMAT = 1
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS snapshots (
-        session_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        position INTEGER NOT NULL,
-        schema INTEGER NOT NULL,
-        event_hash BLOB NOT NULL,
-        state BLOB NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (session_id, version)
-    )""",
-)
 
 log = logging.getLogger("ledger.snapshots")
 
@@ -52,8 +40,18 @@ def decode_state(data: bytes) -> Session:
     return _decoder.decode(data)
 
 
-class SnapshotStore:
-    """Saves a snapshot every ``every`` versions of a session (0: never) and loads the newest usable one."""
+class SnapshotCandidate(NamedTuple):
+    """A stored snapshot as a backend hands it back: its version, format, bytes, and whether its
+    ``event_hash`` is still the hash of the session's event at that version."""
+
+    version: int
+    schema: int
+    state: bytes
+    on_chain: bool
+
+
+class SnapshotPolicy:
+    """When a snapshot is due (every ``every`` versions of a session; 0: never) and which stored one is usable."""
 
     def __init__(self, every: int) -> None:
         self.every = every
@@ -63,34 +61,9 @@ class SnapshotStore:
         """Whether an automatic snapshot belongs at this version."""
         return self.every > 0 and version % self.every == 0
 
-    def save(self, conn: sqlite3.Connection, state: Session, event_hash: str, created_at: str) -> None:
-        """Store the state at its version (replacing a snapshot of the same version).
-
-        ``event_hash`` is the hex hash of the session's event at that version.
-        """
-        conn.execute(
-            "INSERT OR REPLACE INTO snapshots (session_id, version, position, schema, event_hash, state, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                state.session_id,
-                state.version,
-                state.position,
-                SNAPSHOT_FORMAT,
-                bytes.fromhex(event_hash),
-                encode_state(state),
-                created_at,
-            ),
-        )
-
-    def load(self, conn: sqlite3.Connection, session_id: str, max_version: int) -> Session | None:
-        """The newest decodable snapshot of the session at or before ``max_version``, or None."""
-        rows = conn.execute(
-            "SELECT s.version, s.schema, s.state, s.event_hash = e.hash FROM snapshots AS s"
-            " LEFT JOIN events AS e ON e.session_id = s.session_id AND e.version = s.version"
-            " WHERE s.session_id = ? AND s.version <= ? ORDER BY s.version DESC LIMIT 4",
-            (session_id, max_version),
-        )
-        for version, schema, blob, on_chain in rows:
+    def pick(self, session_id: str, candidates: Iterable[SnapshotCandidate]) -> Session | None:
+        """The first usable snapshot among ``candidates`` (newest first), or None; a bad one is skipped."""
+        for version, schema, blob, on_chain in candidates:
             if not on_chain:
                 self._warn(f"snapshot of {session_id!r} at version {version} is not on the event chain; ignoring it")
                 continue
@@ -111,17 +84,6 @@ class SnapshotStore:
         if not self._warned:
             self._warned = True
             log.warning("%s (the state is folded from events instead)", message)
-
-
-def stored(conn: sqlite3.Connection, session_id: str) -> dict[int, bytes]:
-    """Every snapshot of a session, version -> encoded state (for verification)."""
-    rows = conn.execute("SELECT version, state FROM snapshots WHERE session_id = ?", (session_id,))
-    return dict(rows.fetchall())
-
-
-def sessions_with_snapshots(conn: sqlite3.Connection) -> list[str]:
-    """The ids of sessions that have at least one snapshot."""
-    return [sid for (sid,) in conn.execute("SELECT DISTINCT session_id FROM snapshots ORDER BY session_id")]
 
 
 def retention_victims(

@@ -1,21 +1,25 @@
-"""Write transactions: one ``BEGIN IMMEDIATE`` per command or batch, committed or rolled back whole."""
+"""Write transactions: one per command or batch, committed or rolled back whole.
+
+A command inside a batch joins the batch's transaction; a failure part-way
+through a command marks the transaction broken, so it can only roll back.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .errors import LedgerBusy, StorageError
-from .log import sqlite_errors, translate
 from .session import Session
 
 if TYPE_CHECKING:
-    from .ledger import Ledger
+    from .engine import Engine
 
 
 class Transaction:
-    """The open write transaction: states written in it, not yet visible to the cache."""
+    """The open write transaction: its owner thread, the states written in it (not yet visible to the
+    cache), and the failure that broke it, if any."""
 
     __slots__ = ("broken", "owner", "pending")
 
@@ -27,85 +31,88 @@ class Transaction:
 
 
 class WriteScope:
-    """The write scope of one command or batch: lock, ``BEGIN IMMEDIATE``, then commit or roll back.
+    """The write scope of one command or batch: lock, begin a write transaction, then commit or roll back.
 
     A command inside a batch joins the batch's transaction. A class rather
     than a generator context manager, because it runs once per append.
     """
 
-    __slots__ = ("doing", "ledger", "outer")
+    __slots__ = ("doing", "engine", "outer")
 
-    def __init__(self, ledger: Ledger, doing: str) -> None:
-        self.ledger = ledger
+    def __init__(self, engine: Engine, doing: str) -> None:
+        self.engine = engine
         self.doing = doing
         self.outer = False
 
     def __enter__(self) -> Transaction:
-        led = self.ledger
-        led._lock.acquire()
+        engine = self.engine
+        engine.lock.acquire()
         try:
-            led._usable()
-            tx = led._tx
+            engine.usable()
+            tx = engine.transaction
             if tx is not None:
                 if tx.broken is not None:
                     raise StorageError(
                         f"{self.doing}: the batch was aborted by an earlier failure: {tx.broken}"
                     ) from tx.broken
                 return tx
+            storage = engine.storage
             try:
-                changed = led._log.begin(write=True)
-            except sqlite3.Error as exc:
-                error = translate(exc, self.doing)
-                if isinstance(error, LedgerBusy):
-                    timeout = led._log.busy_timeout
-                    error = LedgerBusy(
-                        f"{self.doing}: {led.path!r} stayed locked by another writer for more than the busy timeout"
-                        f" ({timeout:g} s); nothing was written",
-                        limit=timeout,
-                    )
-                raise error from exc
+                changed = storage.begin(write=True)
+            except Exception as exc:
+                error = storage.translate(exc, self.doing)
+                if error is None:
+                    raise
+                raise (storage.busy(self.doing) if isinstance(error, LedgerBusy) else error) from exc
             self.outer = True
-            tx = led._tx = Transaction()
+            tx = engine.transaction = Transaction()
             if changed:
-                led._epoch += 1
+                engine.invalidate()
                 try:
-                    with sqlite_errors(self.doing):
-                        led._catch_up()
+                    with storage.errors(self.doing):
+                        engine.catch_up()
                 except BaseException:
-                    led._tx = None
-                    led._log.rollback()
+                    engine.transaction = None
+                    storage.rollback()
                     raise
             return tx
         except BaseException:
-            led._lock.release()
+            engine.lock.release()
             raise
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        led = self.ledger
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        engine = self.engine
+        storage = engine.storage
         try:
-            if isinstance(exc, sqlite3.Error) and led._tx is not None:
-                led._tx.broken = exc
+            driver_error = None if exc is None else storage.translate(exc, self.doing)
+            if driver_error is not None and engine.transaction is not None:
+                engine.transaction.broken = exc
             if not self.outer:
-                if isinstance(exc, sqlite3.Error):
-                    raise translate(exc, self.doing) from exc
+                if driver_error is not None:
+                    raise driver_error from exc
                 return
-            tx = led._tx
+            tx = engine.transaction
             assert tx is not None
-            led._tx = None
+            engine.transaction = None
             failure = exc if exc is not None else tx.broken
             if failure is None:
                 try:
-                    led._log.commit()
-                except sqlite3.Error as commit_error:
+                    storage.commit()
+                except Exception as commit_error:
+                    if storage.translate(commit_error, self.doing) is None:
+                        raise
                     failure = commit_error
                 else:
                     for state in tx.pending.values():
-                        led._remember(state)
+                        engine.remember(state)
                     return
-            led._log.rollback()
-            if isinstance(failure, sqlite3.Error):
-                raise translate(failure, self.doing) from failure
+            storage.rollback()
+            translated = storage.translate(failure, self.doing)
+            if translated is not None:
+                raise translated from failure
             if exc is None:
                 raise StorageError(f"{self.doing} rolled back: a command failed part-way: {failure}") from failure
         finally:
-            led._lock.release()
+            engine.lock.release()

@@ -9,11 +9,13 @@ type) so the state folded in this process equals the state decoded later.
 from __future__ import annotations
 
 import math
+import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, Literal, NamedTuple, overload
 
 import msgspec
 import pydantic
@@ -74,6 +76,32 @@ def _utf8(value: str, field: str, session_id: str | None) -> bytes:
         ) from exc
 
 
+@overload
+def check_text(
+    value: object,
+    field: str,
+    limit: int,
+    session_id: str | None = None,
+    *,
+    optional: Literal[False],
+    allow_nul: bool = False,
+    allow_empty: bool = True,
+) -> str: ...
+
+
+@overload
+def check_text(
+    value: object,
+    field: str,
+    limit: int,
+    session_id: str | None = None,
+    *,
+    optional: bool = True,
+    allow_nul: bool = False,
+    allow_empty: bool = True,
+) -> str | None: ...
+
+
 def check_text(
     value: object,
     field: str,
@@ -113,7 +141,7 @@ def check_text(
 
 def check_key(key: object, field: str, limits: Limits, session_id: str | None) -> str:
     """A metadata or data key: non-empty, at most ``max_key_bytes`` of UTF-8, no NUL."""
-    return check_text(  # type: ignore[return-value]
+    return check_text(
         key, field, limits.max_key_bytes, session_id, optional=False, allow_empty=False
     )
 
@@ -310,8 +338,8 @@ class MetadataSchema:
             raise InvalidInput("metadata_schema must be a pydantic BaseModel subclass", field="metadata_schema")
         self.model = model
         self._forbid_extra = model.model_config.get("extra") == "forbid"
-        self._adapters = {
-            name: pydantic.TypeAdapter(Annotated[info.annotation, info])  # type: ignore[name-defined]
+        self._adapters: dict[str, pydantic.TypeAdapter[Any]] = {
+            name: pydantic.TypeAdapter(Annotated[info.annotation, info])  # type: ignore[arg-type]  # a runtime-built Annotated form
             for name, info in model.model_fields.items()
         }
 
@@ -354,3 +382,155 @@ class MetadataSchema:
                 )
             out[name] = self._adapters[name].dump_python(info.get_default(call_default_factory=True), mode="json")
         return out
+
+
+# -- filters -------------------------------------------------------------------------------------
+
+
+def check_strings(value: object, field: str) -> list[str]:
+    """A non-empty list of filter strings (not one bare string)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidInput(f"{field} must be a list of strings, not {type(value).__name__}", field=field)
+    out = list(value)
+    if not out:
+        raise InvalidInput(f"{field} must be a non-empty list of strings", field=field)
+    return [check_filter_text(v, field) for v in out]
+
+
+def check_filter_text(value: object, field: str) -> str:
+    """A filter string: text that SQLite can store (no lone surrogates)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string; got {value!r}", field=field)
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} is not valid Unicode text (lone surrogate at {exc.start})", field=field) from exc
+    return value
+
+
+def check_page_size(value: object, high: int) -> int:
+    """A page size (``limit``): an integer from 1 to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise InvalidInput(f"limit must be an integer from 1 to {high}; got {value!r}", field="limit", limit=high)
+    return value
+
+
+# -- numbers, callbacks and paths -------------------------------------------------------------
+
+INT64_MAX = _INT_MAX
+# Told (done, in all) as long work goes: a verify, an export, a rebuild.
+Progress = Callable[[int, int], None]
+DURABILITY: tuple[str, ...] = ("normal", "full")
+_LONGEST = timedelta(days=36_500)  # a century: any retention or idle limit beyond it is a mistake
+
+
+def check_int(value: object, field: str, session_id: str | None = None, *, low: int = 0) -> int:
+    """An integer from ``low`` up to the signed 64-bit maximum (``InvalidInput`` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= _INT_MAX:
+        raise InvalidInput(
+            f"{_where(session_id)}{field} must be an integer >= {low}; got {value!r}", session_id=session_id, field=field
+        )
+    return int(value)
+
+
+def check_progress(progress: object) -> None:
+    """A progress callback is None or callable (``InvalidInput`` otherwise)."""
+    if progress is not None and not callable(progress):
+        raise InvalidInput(f"progress must be a callable taking (done, total); got {progress!r}", field="progress")
+
+
+def duration_arg(value: object, field: str, unit: float) -> timedelta:
+    """A positive duration given as a timedelta or a number of ``unit`` seconds (``InvalidInput`` otherwise)."""
+    if isinstance(value, timedelta):
+        span = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e12:
+        try:
+            span = timedelta(seconds=float(value) * unit)
+        except OverflowError as exc:
+            raise InvalidInput(f"{field} is far too long; got {value!r}", field=field) from exc
+    else:
+        raise InvalidInput(f"{field} must be a positive number or timedelta; got {value!r}", field=field)
+    if span <= timedelta(0) or span > _LONGEST:
+        raise InvalidInput(f"{field} must be positive and at most {_LONGEST.days} days; got {value!r}", field=field)
+    return span
+
+
+def path_arg(path: object, field: str) -> str:
+    """A file system path given as text or ``os.PathLike``: non-empty, no NUL, valid Unicode."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidInput(f"{field} must be a file path; got {path!r}", field=field)
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text or "\x00" in text:
+        raise InvalidInput(f"{field} must be a file path; got {text!r}", field=field)
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} is not a usable file name (lone surrogate)", field=field) from exc
+    return text
+
+
+def new_file_path(path: object, field: str) -> str:
+    """A path for a file this call creates: a real file name, not in use yet."""
+    text = path_arg(path, field)
+    if text == ":memory:" or text.startswith("file:"):
+        raise InvalidInput(f"{field} must be a file path; got {text!r}", field=field)
+    if os.path.exists(text) and (os.path.isdir(text) or os.path.getsize(text) > 0):
+        raise InvalidInput(f"{field} {text!r} already exists; this writes a new file", field=field)
+    return text
+
+
+def ledger_path(path: object) -> str:
+    """Where a ledger lives: a file path, or ``":memory:"``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidInput(f"path must be a string or a path, not {type(path).__name__}", field="path")
+    text = os.fspath(path)
+    if not isinstance(text, str) or "\x00" in text:
+        raise InvalidInput(f"path {text!r} is not a usable file name", field="path")
+    return text
+
+
+class Options(NamedTuple):
+    """The checked settings of a ``Ledger``."""
+
+    path: str
+    durability: str
+    busy_timeout: float
+    snapshot_every: int
+    cache_size: int
+    max_idle: timedelta | None
+    cleanup_every: float | None
+
+
+def check_options(
+    path: object,
+    *,
+    durability: object,
+    busy_timeout: object,
+    snapshot_every: object,
+    cache_size: object,
+    clock: object,
+    new_id: object,
+    limits: object,
+    cleanup_every: object,
+    max_idle: object,
+) -> Options:
+    """Every ``Ledger(...)`` argument checked, in one place, before anything is opened."""
+    counts = []
+    for name, value, low in (("snapshot_every", snapshot_every, 0), ("cache_size", cache_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidInput(f"{name} must be an integer >= {low}; got {value!r}", field=name)
+        counts.append(value)
+    for name, function in (("clock", clock), ("new_id", new_id)):
+        if function is not None and not callable(function):
+            raise InvalidInput(f"{name} must be a callable; got {function!r}", field=name)
+    if limits is not None and not isinstance(limits, Limits):
+        raise InvalidInput(f"limits must be a ledger.Limits; got {limits!r}", field="limits")
+    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)) or not 0 <= busy_timeout <= 86_400:
+        raise InvalidInput(f"busy_timeout must be 0-86400 seconds; got {busy_timeout!r}", field="busy_timeout")
+    if (cleanup_every is None) != (max_idle is None):
+        raise InvalidInput("cleanup_every and max_idle go together", field="cleanup_every" if cleanup_every is None else "max_idle")
+    idle = None if max_idle is None else duration_arg(max_idle, "max_idle", 1)
+    every = None if cleanup_every is None else duration_arg(cleanup_every, "cleanup_every", 1).total_seconds()
+    if not isinstance(durability, str) or durability not in DURABILITY:
+        raise InvalidInput(f"durability must be one of {', '.join(DURABILITY)}; got {durability!r}", field="durability")
+    return Options(ledger_path(path), durability, float(busy_timeout), counts[0], counts[1], idle, every)

@@ -1,4 +1,4 @@
-"""The read side: projectors fold the event log into plain SQL tables in the same file.
+"""The read side: projectors fold the event log into plain SQL tables beside it.
 
 ``Projector`` is the base class for your own; ``ANY`` is the metadata filter
 value meaning "key present"; the rest are the shapes queries return.
@@ -6,8 +6,9 @@ value meaning "key present"; the rest are the shapes queries return.
 
 from .analytics import Statistics, ToolUsage
 from .base import ProjectionRunner, Projector
-from .queries import ANY, Page, SessionSummary
-from .search import SearchHit
+from .queries import ANY, Page, SessionFilter, SessionSummary
+from .search import SearchHit, SearchProjector
+from .sessions import SessionsProjector
 
 __all__ = [
     "ANY",
@@ -15,7 +16,10 @@ __all__ = [
     "ProjectionRunner",
     "Projector",
     "SearchHit",
+    "SearchProjector",
+    "SessionFilter",
     "SessionSummary",
+    "SessionsProjector",
     "Statistics",
     "ToolUsage",
 ]

@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from ledger.errors import InvalidInput
-from ledger.events import format_time
+from ledger.times import time_arg
+from ledger.validation import check_choice
 
 from .lineage import in_segments
 
@@ -73,26 +73,15 @@ def usage(
     conn: sqlite3.Connection, by: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Usage rows grouped by tool, user, model, day or status, over activity in ``[since, until)``."""
-    if not isinstance(by, str) or by not in GROUPS:
-        raise InvalidInput(f"by must be one of {', '.join(GROUPS)}; got {by!r}", field="by", expected=tuple(GROUPS))
+    check_choice(by, "by", tuple(GROUPS), None)
     where, args = "", []
     for name, bound, op in (("since", since, ">="), ("until", until, "<")):
         if bound is not None:
             where += f" AND recorded_at {op} ?"
-            args.append(time_bound(bound, name))
+            args.append(time_arg(bound, name))
     cursor = conn.execute(usage_sql(by, where), args)
     columns = [d[0] for d in cursor.description]
     return [dict(zip(columns, row)) for row in cursor]
-
-
-def time_bound(value: object, field: str) -> str:
-    """An aware datetime filter as stored-time text (``InvalidInput`` otherwise)."""
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidInput(f"{field} must be a timezone-aware datetime; got {value!r}", field=field)
-    try:
-        return format_time(value)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{field}: {exc}", field=field) from exc
 
 
 class ToolUsage(msgspec.Struct, frozen=True):

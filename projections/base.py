@@ -5,8 +5,8 @@ A projector folds recorded events into tables of its own. It has a ``name``, a
 the event ``handles`` it cares about (empty: all), and three methods:
 ``create`` its tables, ``drop`` them, ``apply`` a batch of events.
 
-The runner stores each projector's last applied position in
-``projector_positions``, in the same transaction as the rows it wrote, so a
+The runner records each projector's last applied position through the
+storage (``projector_positions``), in the same transaction as the rows it wrote, so a
 projection is never ahead of or behind what it says. Inline, the ledger calls
 :meth:`ProjectionRunner.apply_inline` inside every append; a projector that is
 new, bumped, or behind (another process appended without knowing it) catches
@@ -23,23 +23,36 @@ query after a command still sees it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, Protocol
 
 import sqlite_utils
 
 from ledger.errors import InvalidInput
 from ledger.events import RecordedEvent
+from ledger.validation import Progress
 
-POSITIONS_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS projector_positions ("
-    " name TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL)"
-)
 
-# Reads up to ``limit`` recorded events after a position, in log order.
-ReadBatch = Callable[[int, int], list[RecordedEvent]]
-# Told (events done, events in all) as a long replay goes.
-Progress = Callable[[int, int], None]
+class ProjectionStore(Protocol):
+    """What the runner needs of a storage backend: the connection projectors write with, the events
+    to replay, and the positions table (``ledger.storage.Storage`` provides all of it)."""
+
+    dialect: str
+
+    @property
+    def connection(self) -> sqlite3.Connection: ...
+
+    def read(self, *, after: int, limit: int, session_id: str | None = None) -> list[RecordedEvent]: ...
+
+    def projector_positions(self) -> dict[str, tuple[int, int]] | None: ...
+
+    def create_projector_positions(self) -> None: ...
+
+    def reset_projector(self, name: str, version: int) -> None: ...
+
+    def set_projector_positions(self, names: Sequence[str], position: int) -> None: ...
+
+    def pin_projectors(self, head: int, marker: int) -> None: ...
 
 REPLAY_BATCH = 5000
 IN_STEP = -1  # stored position of a built-in inline projector that every append keeps level
@@ -55,6 +68,8 @@ class Projector:
 
     name: ClassVar[str] = ""
     version: ClassVar[int] = 1
+    #: The SQL dialects ``create``, ``drop`` and ``apply`` are written for (the storage backend's ``dialect``).
+    dialects: ClassVar[frozenset[str]] = frozenset({"sqlite"})
     handles: ClassVar[frozenset[str]] = frozenset()
     inline: ClassVar[bool] = True
     builtin: ClassVar[bool] = False
@@ -80,14 +95,12 @@ class Projector:
         """Whether this projector handles the event's type."""
         return not self.handles or event.type in self.handles
 
+    def purged(self, conn: sqlite3.Connection, session_ids: Sequence[str]) -> None:
+        """After these sessions' payloads were redacted (inside the purge's transaction): remove any copy of
+        their text that folding the ``purged`` event could not reach. By default there is none."""
+
     # A projector that copies payload text must also handle ``purged`` events and delete what it
     # holds for that session; when the log is replayed, purged rows arrive with a ``Redacted`` payload.
-
-
-def check_progress(progress: object) -> None:
-    """A progress callback is None or callable (``InvalidInput`` otherwise)."""
-    if progress is not None and not callable(progress):
-        raise InvalidInput(f"progress must be a callable taking (done, total); got {progress!r}", field="progress")
 
 
 def check_custom(projector: object) -> None:
@@ -130,8 +143,6 @@ class ProjectionRunner:
         self._inline = [p for p in self.projectors if p.inline]
         # Only inline projectors that are not built in have their position rewritten on append.
         self._tracked = [p.name for p in self._inline if not p.builtin]
-        marks = ", ".join("?" * len(self._tracked))
-        self._advance_sql = f"UPDATE projector_positions SET position = ? WHERE name IN ({marks})"
 
     def get(self, name: str) -> Projector:
         """The registered projector of that name (``InvalidInput`` if none)."""
@@ -141,40 +152,52 @@ class ProjectionRunner:
         known = ", ".join(p.name for p in self.projectors) or "none"
         raise InvalidInput(f"no projector named {name!r} (registered: {known})", field="projection")
 
+    @staticmethod
+    def _speaks(store: ProjectionStore, projector: Projector) -> None:
+        if store.dialect not in projector.dialects:
+            raise InvalidInput(
+                f"projector {projector.name!r} is written for {', '.join(sorted(projector.dialects))},"
+                f" not for this ledger's {store.dialect}",
+                field="projector",
+            )
+
     # -- inside a write transaction ----------------------------------------------
 
-    def ensure(self, conn: sqlite3.Connection) -> None:
+    def ensure(self, store: ProjectionStore) -> None:
         """Create missing projectors' tables at position 0, and reset those whose version changed."""
-        conn.execute(POSITIONS_SCHEMA)
-        stored = dict(conn.execute("SELECT name, version FROM projector_positions").fetchall())
-        db = sqlite_utils.Database(conn)
+        store.create_projector_positions()
+        stored = store.projector_positions() or {}
+        db = sqlite_utils.Database(store.connection)
         for projector in self.projectors:
-            version = stored.get(projector.name)
-            if version == projector.version:
+            self._speaks(store, projector)
+            found = stored.get(projector.name)
+            if found is not None and found[0] == projector.version:
                 continue
-            if version is not None:
+            if found is not None:
                 projector.drop(db)
             projector.create(db)
-            self._reset(conn, projector)
+            store.reset_projector(projector.name, projector.version)
 
-    def ready(self, conn: sqlite3.Connection, head: int) -> bool:
+    def ready(self, store: ProjectionStore, head: int) -> bool:
         """Whether every projector exists at its current version and the inline ones are level (a read)."""
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'projector_positions'").fetchone() is None:
+        stored = store.projector_positions()
+        if stored is None:
             return False
-        stored = dict(conn.execute("SELECT name, version FROM projector_positions").fetchall())
-        if any(stored.get(p.name) != p.version for p in self.projectors):
+        if any(stored.get(p.name, (None,))[0] != p.version for p in self.projectors):
             return False
-        return not self.behind(conn, head)
+        return not self._behind(stored, head, lazy=False)
 
-    def behind(self, conn: sqlite3.Connection, head: int, *, lazy: bool = False) -> list[Projector]:
+    def behind(self, store: ProjectionStore, head: int, *, lazy: bool = False) -> list[Projector]:
         """Inline projectors (or, with ``lazy``, the lazy ones) that are not level with ``head``.
 
         A built-in inline projector counts as behind until it is marked ``IN_STEP``.
         """
-        positions = dict(conn.execute("SELECT name, position FROM projector_positions").fetchall())
+        return self._behind(store.projector_positions() or {}, head, lazy=lazy)
+
+    def _behind(self, stored: dict[str, tuple[int, int]], head: int, *, lazy: bool) -> list[Projector]:
         out = []
         for p in self.projectors:
-            position = positions.get(p.name, 0)
+            position = stored.get(p.name, (0, 0))[1]
             if p.inline == lazy or position == IN_STEP:
                 continue
             if position < head or (p.builtin and p.inline):
@@ -182,22 +205,16 @@ class ProjectionRunner:
         return out
 
     def catch_up(
-        self,
-        conn: sqlite3.Connection,
-        projectors: Sequence[Projector],
-        read: ReadBatch,
-        head: int,
-        progress: Progress | None = None,
+        self, store: ProjectionStore, projectors: Sequence[Projector], head: int, progress: Progress | None = None
     ) -> None:
         """Replay events from each projector's stored position up to ``head``, in large batches."""
+        conn = store.connection
+        stored = store.projector_positions() or {}
         for projector in projectors:
-            (start,) = conn.execute(
-                "SELECT position FROM projector_positions WHERE name = ?", (projector.name,)
-            ).fetchone()
-            start = max(start, 0)
+            start = max(stored.get(projector.name, (0, 0))[1], 0)
             done = start
             while done < head:
-                batch = [e for e in read(done, REPLAY_BATCH) if e.position <= head]
+                batch = [e for e in store.read(after=done, limit=REPLAY_BATCH) if e.position <= head]
                 if not batch:
                     break
                 wanted = [e for e in batch if projector.wants(e)]
@@ -207,37 +224,35 @@ class ProjectionRunner:
                 if progress is not None:
                     progress(done - start, head - start)
             level = IN_STEP if projector.builtin and projector.inline else head
-            conn.execute("UPDATE projector_positions SET position = ? WHERE name = ?", (level, projector.name))
+            store.set_projector_positions((projector.name,), level)
 
     def rebuild(
-        self,
-        conn: sqlite3.Connection,
-        projectors: Sequence[Projector],
-        read: ReadBatch,
-        head: int,
-        progress: Progress | None = None,
+        self, store: ProjectionStore, projectors: Sequence[Projector], head: int, progress: Progress | None = None
     ) -> None:
         """Drop the projectors' tables, create them anew, and replay the whole log into them."""
-        db = sqlite_utils.Database(conn)
+        db = sqlite_utils.Database(store.connection)
         for projector in projectors:
             projector.drop(db)
             projector.create(db)
-            self._reset(conn, projector)
-        self.catch_up(conn, projectors, read, head, progress)
+            store.reset_projector(projector.name, projector.version)
+        self.catch_up(store, projectors, head, progress)
 
-    def pin(self, conn: sqlite3.Connection, head: int) -> None:
+    def pin(self, store: ProjectionStore, head: int) -> None:
         """Before rows are added without the inline projectors (a copy, an import): record where they stand."""
-        conn.execute("UPDATE projector_positions SET position = ? WHERE position = ?", (head, IN_STEP))
+        store.pin_projectors(head, IN_STEP)
 
-    @staticmethod
-    def _reset(conn: sqlite3.Connection, projector: Projector) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO projector_positions (name, version, position) VALUES (?, ?, 0)",
-            (projector.name, projector.version),
-        )
+    def purged(self, store: ProjectionStore, session_ids: Sequence[str], head: int) -> None:
+        """After a purge redacted these sessions (inside its transaction): let every projector remove what
+        it still holds of their text; a lazy one is level with ``head`` afterwards (it re-read its source)."""
+        for projector in self.projectors:
+            projector.purged(store.connection, session_ids)
+        lazy = [p.name for p in self.projectors if not p.inline]
+        if lazy:
+            store.set_projector_positions(lazy, head)
 
-    def apply_inline(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply_inline(self, store: ProjectionStore, events: Sequence[RecordedEvent]) -> None:
         """Fold freshly appended events into every inline projector and advance the tracked positions."""
+        conn = store.connection
         for projector in self._inline:
             if projector.handles:
                 wanted = [e for e in events if e.type in projector.handles]
@@ -246,4 +261,4 @@ class ProjectionRunner:
             else:
                 projector.apply(conn, events)
         if self._tracked:
-            conn.execute(self._advance_sql, (events[-1].position, *self._tracked))
+            store.set_projector_positions(self._tracked, events[-1].position)

@@ -14,20 +14,19 @@ import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, NamedTuple, get_args, get_type_hints
 
 import msgspec
 
+from ledger import events as ev
 from ledger.errors import InvalidInput
-from ledger.events import parse_time
-from ledger.validation import Limits, check_json
+from ledger.times import parse_time, time_arg
+from ledger.validation import Limits, check_choice, check_filter_text, check_json, check_page_size, check_strings
 
-from .analytics import time_bound
 from .search import words
 from .lineage import IN_CONVERSATION, in_segments
 from .sessions import json_text
 
-STATUSES = ("active", "completed", "failed", "abandoned", "purged")
 ORDERS = (
     "created_at",
     "updated_at",
@@ -96,26 +95,6 @@ _COLUMNS = (
 )
 
 
-def _strings(value: object, field: str) -> list[str]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise InvalidInput(f"{field} must be a list of strings, not {type(value).__name__}", field=field)
-    out = list(value)
-    if not out:
-        raise InvalidInput(f"{field} must be a non-empty list of strings", field=field)
-    return [_text_arg(v, field) for v in out]
-
-
-def _text_arg(value: object, field: str) -> str:
-    """A filter string: text that SQLite can store (no lone surrogates)."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be a string; got {value!r}", field=field)
-    try:
-        value.encode()
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(f"{field} is not valid Unicode text (lone surrogate at {exc.start})", field=field) from exc
-    return value
-
-
 def _encode_cursor(order_by: str, descending: bool, value: Any, session_id: str) -> str:
     raw = msgspec.json.encode([order_by, descending, value, session_id])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -146,6 +125,64 @@ def _decode_cursor(cursor: object, order_by: str, descending: bool) -> tuple[Any
     return value, session_id
 
 
+def _about(description: str, flag: str | None = None, **schema: Any) -> Any:
+    # The field's help text, the command line's flag for it where it is not ``--field-name``, and
+    # JSON-schema bounds that tools show (the filter itself checks them, with the ledger's errors).
+    return msgspec.Meta(description=description, extra={"flag": flag or "", "schema": schema})
+
+
+class FilterField(NamedTuple):
+    """One ``SessionFilter`` field as the faces present it: its type, default, help text and command-line flag."""
+
+    name: str
+    type: Any
+    default: Any
+    description: str
+    flag: str
+    schema: dict[str, Any]
+
+
+class SessionFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Which sessions a listing returns, in what order, one page at a time.
+
+    The one declaration of ``list_sessions``'s filters: ``Ledger.list_sessions``
+    builds one from its keywords, and the ``ledger sessions`` options and the
+    MCP ``list_sessions`` tool are derived from its fields.
+    """
+
+    user_id: Annotated[str | None, _about("Only this user's sessions.", "--user")] = None
+    status: Annotated[
+        str | Iterable[str] | None, _about("active, completed, failed, abandoned or purged; several mean any of them.")
+    ] = None
+    tags: Annotated[Iterable[str] | None, _about("Carrying all of these tags.", "--tag")] = None
+    any_tags: Annotated[Iterable[str] | None, _about("Carrying any of these tags.", "--any-tag")] = None
+    metadata: Annotated[
+        Mapping[str, Any] | None, _about("Metadata keys equal to these JSON values (ANY: the key is present).", "--meta")
+    ] = None
+    created_after: Annotated[datetime | None, _about("Created after this time.")] = None
+    created_before: Annotated[datetime | None, _about("Created before this time.")] = None
+    updated_after: Annotated[datetime | None, _about("Changed after this time.")] = None
+    text: Annotated[str | None, _about("Words anywhere in the conversation.")] = None
+    parent_id: Annotated[str | None, _about("Only forks of this session.", "--parent")] = None
+    order_by: Annotated[str, _about("The field to sort by: " + ", ".join(ORDERS) + ".")] = "created_at"
+    descending: Annotated[bool, _about("Largest (newest) first.", "--asc")] = True
+    limit: Annotated[int, _about(f"Sessions per page (1-{MAX_LIMIT}).", minimum=1, maximum=MAX_LIMIT)] = 100
+    cursor: Annotated[str | None, _about("The cursor returned with the previous page.")] = None
+
+    @classmethod
+    def fields(cls) -> tuple[FilterField, ...]:
+        """Every field with its type, default, help text and flag, for the faces that offer the filter."""
+        hints = get_type_hints(cls, include_extras=True)
+        out = []
+        for field in msgspec.structs.fields(cls):
+            kind, *extras = get_args(hints[field.name])
+            meta = next(m for m in extras if isinstance(m, msgspec.Meta))
+            extra = meta.extra or {}
+            flag = extra.get("flag") or "--" + field.name.replace("_", "-")
+            out.append(FilterField(field.name, kind, field.default, meta.description or "", flag, extra.get("schema", {})))
+        return tuple(out)
+
+
 class ListPlan(msgspec.Struct, frozen=True):
     """A validated ``list_sessions`` call: its SQL, parameters and paging, before it touches the database."""
 
@@ -157,33 +194,15 @@ class ListPlan(msgspec.Struct, frozen=True):
     needs_search: bool
 
 
-def list_sessions(conn: sqlite3.Connection, **filters: Any) -> Page:
-    """Sessions matching every filter given (see ``plan_list``), newest first by default, one page at a time."""
-    return run_list(conn, plan_list(**filters))
-
-
-def plan_list(
-    *,
-    user_id: str | None = None,
-    status: str | Iterable[str] | None = None,
-    tags: Iterable[str] | None = None,
-    any_tags: Iterable[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    updated_after: datetime | None = None,
-    text: str | None = None,
-    parent_id: str | None = None,
-    order_by: str = "created_at",
-    descending: bool = True,
-    limit: int = 100,
-    cursor: str | None = None,
-) -> ListPlan:
+def plan_list(f: SessionFilter) -> ListPlan:
     """Validate the filters and build the query; raises ``InvalidInput`` naming the bad filter."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}; got {limit!r}", field="limit", limit=MAX_LIMIT)
-    if order_by not in ORDERS:
-        raise InvalidInput(f"order_by must be one of {', '.join(ORDERS)}; got {order_by!r}", field="order_by")
+    if not isinstance(f, SessionFilter):
+        raise InvalidInput(f"a listing takes a SessionFilter; got {f!r}", field="filter")
+    user_id, status, tags, any_tags, metadata = f.user_id, f.status, f.tags, f.any_tags, f.metadata
+    created_after, created_before, updated_after = f.created_after, f.created_before, f.updated_after
+    text, parent_id, order_by, descending, limit, cursor = f.text, f.parent_id, f.order_by, f.descending, f.limit, f.cursor
+    check_page_size(limit, MAX_LIMIT)
+    check_choice(order_by, "order_by", ORDERS, None)
     if not isinstance(descending, bool):
         raise InvalidInput(f"descending must be True or False; got {descending!r}", field="descending")
     where: list[str] = []
@@ -191,20 +210,20 @@ def plan_list(
     for column, value in (("user_id", user_id), ("parent_id", parent_id)):
         if value is not None:
             where.append(f"s.{column} = ?")
-            args.append(_text_arg(value, column))
+            args.append(check_filter_text(value, column))
     if status is not None:
-        wanted = [status] if isinstance(status, str) else _strings(status, "status")
+        wanted = [status] if isinstance(status, str) else check_strings(status, "status")
         for s in wanted:
-            if s not in STATUSES:
-                raise InvalidInput(f"status must be among {', '.join(STATUSES)}; got {s!r}", field="status")
+            if s not in ev.STATUSES:
+                raise InvalidInput(f"status must be among {', '.join(ev.STATUSES)}; got {s!r}", field="status")
         where.append(f"s.status IN ({', '.join('?' * len(wanted))})")
         args += wanted
     if tags is not None:
-        for tag in _strings(tags, "tags"):
+        for tag in check_strings(tags, "tags"):
             where.append("EXISTS (SELECT 1 FROM session_tags AS t WHERE t.session_id = s.session_id AND t.tag = ?)")
             args.append(tag)
     if any_tags is not None:
-        some = _strings(any_tags, "any_tags")
+        some = check_strings(any_tags, "any_tags")
         where.append(
             "EXISTS (SELECT 1 FROM session_tags AS t WHERE t.session_id = s.session_id"
             f" AND t.tag IN ({', '.join('?' * len(some))}))"
@@ -214,7 +233,7 @@ def plan_list(
         if not isinstance(metadata, Mapping):
             raise InvalidInput(f"metadata must be a mapping of keys to values; got {metadata!r}", field="metadata")
         for key, value in metadata.items():
-            _text_arg(key, "metadata")
+            check_filter_text(key, "metadata")
             if value is ANY:
                 where.append(
                     "EXISTS (SELECT 1 FROM session_metadata AS m WHERE m.session_id = s.session_id AND m.key = ?)"
@@ -239,7 +258,7 @@ def plan_list(
     ):
         if bound is not None:
             where.append(f"s.{column} {op} ?")
-            args.append(time_bound(bound, field))
+            args.append(time_arg(bound, field))
     if text is not None:
         for word in words(text, "text"):  # each word anywhere in the effective conversation
             where.append(
@@ -325,3 +344,67 @@ def conversation(
     """The messages of a lineage of (session, first version, last version) ranges, in order: (role,
     content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position)."""
     return in_segments(conn, "messages", _MESSAGE_COLUMNS, segments, limit, offset, hidden)
+
+
+def message_in_conversation(
+    conn: sqlite3.Connection,
+    session_id: str,
+    segments: Sequence[tuple[str, int, int]],
+    hidden: Sequence[tuple[str, int, int]],
+    message_count: int,
+    version: int | None,
+    position: int | None,
+) -> tuple[str, int, str] | None:
+    """(origin session, version, role) of the last message of an effective conversation, of the session's
+    own message at ``version``, or of the one at global ``position``; None when there is no such message."""
+    if message_count == 0:
+        return None
+    last_only = version is None and position is None
+    rows = in_segments(
+        conn, "messages", "session_id, version, role, position", segments,
+        limit=1 if last_only else None, offset=message_count - 1 if last_only else 0, hidden=hidden,
+    )
+    for origin, message_version, role, message_position in reversed(rows):
+        if (
+            last_only
+            or (position is not None and message_position == position)
+            or (version is not None and origin == session_id and message_version == version)
+        ):
+            return origin, message_version, role
+    return None
+
+
+def invocations(conn: sqlite3.Connection, segments: Sequence[tuple[str, int, int]]) -> list[dict[str, Any]]:
+    """The invocations of a lineage of version ranges, in order, as dicts of their columns."""
+    columns = ("invocation_id", "tool_name", "duration_ms", "tokens_in", "tokens_out", "cost", "status", "artifact",
+               "recorded_at", "version", "position")
+    return [dict(zip(columns, row)) for row in in_segments(conn, "invocations", ", ".join(columns), segments)]
+
+
+def descendants(conn: sqlite3.Connection, session_id: str) -> list[str]:
+    """Every fork of the session, and every fork of those, sorted by id."""
+    rows = conn.execute(
+        "WITH RECURSIVE tree(id) AS (SELECT session_id FROM sessions WHERE parent_id = ?"
+        " UNION SELECT s.session_id FROM sessions AS s JOIN tree ON s.parent_id = tree.id)"
+        " SELECT id FROM tree ORDER BY id",
+        (session_id,),
+    )
+    return [sid for (sid,) in rows]
+
+
+def ended_before(conn: sqlite3.Connection, cutoff: str) -> list[str]:
+    """Sessions that ended (completed, failed or abandoned) before a stored time, oldest end first."""
+    marks = ", ".join("?" * len(ev.CLOSED_STATUSES))
+    rows = conn.execute(
+        f"SELECT session_id FROM sessions WHERE status IN ({marks}) AND completed_at < ? ORDER BY completed_at",
+        (*ev.CLOSED_STATUSES, cutoff),
+    )
+    return [sid for (sid,) in rows]
+
+
+def idle_since(conn: sqlite3.Connection, cutoff: str) -> list[str]:
+    """Active sessions whose last change is before a stored time, longest idle first."""
+    rows = conn.execute(
+        "SELECT session_id FROM sessions WHERE status = ? AND updated_at < ? ORDER BY updated_at", (ev.ACTIVE, cutoff)
+    )
+    return [sid for (sid,) in rows]

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import msgspec
+import sqlite_utils
 
+from ledger import events as ev
 from ledger.errors import InvalidInput
+from ledger.validation import check_page_size
+from ledger.events import RecordedEvent
 
+from .base import Projector
 from .lineage import IN_CONVERSATION
 
 MAX_HITS = 1000
@@ -83,8 +89,7 @@ def plan_search(
     highlight: tuple[str, str] = ("[", "]"),
 ) -> SearchPlan:
     """Validate a search and build its query; raises ``InvalidInput`` naming the bad argument."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_HITS:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_HITS}; got {limit!r}", field="limit", limit=MAX_HITS)
+    check_page_size(limit, MAX_HITS)
     if not (isinstance(highlight, tuple) and len(highlight) == 2 and all(isinstance(h, str) for h in highlight)):
         raise InvalidInput("highlight must be a pair of strings (before, after)", field="highlight")
     sql = (
@@ -105,3 +110,38 @@ def plan_search(
     sql += " ORDER BY rank, m.position LIMIT ?"
     args.append(limit)
     return SearchPlan(sql, tuple(args))
+
+
+class SearchProjector(Projector):
+    """The FTS5 index ``messages_fts`` over ``messages.content`` (porter stemming, external content).
+
+    Lazy: appends skip it, and it is brought level in bulk right before a
+    search reads it, because indexing one message per commit costs more than
+    the rest of the append together.
+    """
+
+    name = "search"
+    version = 1
+    builtin = True
+    inline = False
+    handles = frozenset({"message_added"})
+    tables = ("messages_fts",)
+
+    def create(self, db: sqlite_utils.Database) -> None:
+        """Create the FTS5 table over the ``messages`` table's content."""
+        db.execute(
+            "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='position',"
+            " tokenize='porter unicode61')"
+        )
+
+    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Index the content of new messages (purged ones have none left to index)."""
+        conn.executemany(
+            "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
+            [(e.position, cast(ev.MessageAdded, e.payload).content) for e in events if not isinstance(e.payload, ev.Redacted)],
+        )
+
+    def purged(self, conn: sqlite3.Connection, session_ids: Sequence[str]) -> None:
+        """Rebuild the whole index from ``messages`` (which the purge already emptied of those sessions):
+        an external-content index keeps the removed text's tokens until it is rebuilt."""
+        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import sqlite_utils
 
 from ledger import events as ev
 from ledger.events import RecordedEvent
+from ledger.lineage import merge_segments
+from ledger.times import format_time, parse_time
 
 from . import analytics
 from .base import Projector
@@ -62,7 +64,7 @@ _INSERT_INVOCATION = (
 
 
 def _text_time(e: RecordedEvent) -> str:
-    return ev.format_time(e.recorded_at)
+    return format_time(e.recorded_at)
 
 
 def _set_segments(
@@ -71,7 +73,7 @@ def _set_segments(
     # Which version ranges of which sessions make up this session's effective conversation (hidden = 0),
     # and which message versions were taken out of it again (hidden = 1).
     c.execute("DELETE FROM session_segments WHERE session_id = ?", (session_id,))
-    rows = ev.merge_segments([(str(a), int(b), int(z)) for a, b, z in lineage] + [(session_id, run_start, None)])
+    rows = merge_segments([(str(a), int(b), int(z)) for a, b, z in lineage] + [(session_id, run_start, None)])
     marked = [(seg, first, last, 0) for seg, first, last in rows]
     marked += [(str(a), int(b), int(z), 1) for a, b, z in hidden or []]
     c.executemany(
@@ -89,7 +91,7 @@ def _hide(c: sqlite3.Connection, session_id: str, ranges: list[tuple[str, int, i
 
 
 def _message_retracted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.MessageRetracted = e.payload  # type: ignore[assignment]
+    p = cast(ev.MessageRetracted, e.payload)
     c.execute(
         "UPDATE sessions SET version = ?, position = ?, updated_at = ?, message_count = message_count - 1"
         " WHERE session_id = ?",
@@ -105,7 +107,7 @@ def _conversation_cleared(c: sqlite3.Connection, e: RecordedEvent, at: str) -> N
         (e.version - 1, e.session_id),
     ).fetchall()
     c.execute("DELETE FROM session_segments WHERE session_id = ? AND hidden = 1", (e.session_id,))
-    _hide(c, e.session_id, [tuple(row) for row in visible])  # type: ignore[misc]
+    _hide(c, e.session_id, [(str(a), int(b), int(z)) for a, b, z in visible])
     c.execute(
         "UPDATE sessions SET version = ?, position = ?, updated_at = ?, message_count = 0 WHERE session_id = ?",
         (e.version, e.position, at, e.session_id),
@@ -113,12 +115,12 @@ def _conversation_cleared(c: sqlite3.Connection, e: RecordedEvent, at: str) -> N
 
 
 def _created(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.Created = e.payload  # type: ignore[assignment]
+    p = cast(ev.Created, e.payload)
     _set_segments(c, e.session_id, [], 1)
     c.execute(
         "INSERT INTO sessions (session_id, user_id, purpose, status, created_at, updated_at, version, position)"
-        " VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
-        (e.session_id, p.user_id, p.purpose, at, at, e.version, e.position),
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (e.session_id, p.user_id, p.purpose, ev.ACTIVE, at, at, e.version, e.position),
     )
     c.executemany("INSERT INTO session_tags (session_id, tag) VALUES (?, ?)", [(e.session_id, t) for t in p.tags])
     c.executemany(
@@ -128,7 +130,7 @@ def _created(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
 
 
 def _message_added(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.MessageAdded = e.payload  # type: ignore[assignment]
+    p = cast(ev.MessageAdded, e.payload)
     c.execute(
         _INSERT_MESSAGE,
         (e.position, e.session_id, e.version, p.role, p.content, p.tool_name, p.invocation_id, p.model,
@@ -138,7 +140,7 @@ def _message_added(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
 
 
 def _invocation_linked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.InvocationLinked = e.payload  # type: ignore[assignment]
+    p = cast(ev.InvocationLinked, e.payload)
     c.execute(
         _INSERT_INVOCATION,
         (e.position, e.session_id, e.version, p.invocation_id, p.tool_name, p.duration_ms, p.tokens_in,
@@ -152,7 +154,7 @@ def _invocation_linked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None
 
 
 def _metadata_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.MetadataSet = e.payload  # type: ignore[assignment]
+    p = cast(ev.MetadataSet, e.payload)
     c.executemany(
         "INSERT OR REPLACE INTO session_metadata (session_id, key, value) VALUES (?, ?, ?)",
         [(e.session_id, k, json_text(v)) for k, v in p.values.items()],
@@ -161,13 +163,13 @@ def _metadata_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
 
 
 def _metadata_removed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.MetadataRemoved = e.payload  # type: ignore[assignment]
+    p = cast(ev.MetadataRemoved, e.payload)
     c.execute("DELETE FROM session_metadata WHERE session_id = ? AND key = ?", (e.session_id, p.key))
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
 def _data_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.DataSet = e.payload  # type: ignore[assignment]
+    p = cast(ev.DataSet, e.payload)
     c.execute(
         "INSERT OR REPLACE INTO session_data (session_id, key, value) VALUES (?, ?, ?)",
         (e.session_id, p.key, json_text(p.value)),
@@ -176,7 +178,7 @@ def _data_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
 
 
 def _data_deleted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.DataDeleted = e.payload  # type: ignore[assignment]
+    p = cast(ev.DataDeleted, e.payload)
     c.execute("DELETE FROM session_data WHERE session_id = ? AND key = ?", (e.session_id, p.key))
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
@@ -187,7 +189,7 @@ def _data_cleared(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
 
 
 def _tags_added(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.TagsAdded = e.payload  # type: ignore[assignment]
+    p = cast(ev.TagsAdded, e.payload)
     c.executemany(
         "INSERT OR IGNORE INTO session_tags (session_id, tag) VALUES (?, ?)", [(e.session_id, t) for t in p.tags]
     )
@@ -195,7 +197,7 @@ def _tags_added(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
 
 
 def _tags_removed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.TagsRemoved = e.payload  # type: ignore[assignment]
+    p = cast(ev.TagsRemoved, e.payload)
     c.executemany(
         "DELETE FROM session_tags WHERE session_id = ? AND tag = ?", [(e.session_id, t) for t in p.tags]
     )
@@ -203,13 +205,13 @@ def _tags_removed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
 
 
 def _completed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.Completed = e.payload  # type: ignore[assignment]
+    p = cast(ev.Completed, e.payload)
     c.execute(_COMPLETED, (e.version, e.position, at, p.status, at, p.reason, e.session_id))
 
 
 def _stored_time(value: str | None) -> str | None:
     # Times inside a carried state are RFC 3339 from msgspec; the tables hold the ledger's fixed-width form.
-    return None if value is None else ev.format_time(ev.parse_time(value))
+    return None if value is None else format_time(parse_time(value))
 
 
 _STATE_COLUMNS = (
@@ -236,7 +238,7 @@ def _replace_children(c: sqlite3.Connection, session_id: str, state: dict[str, A
 
 
 def _restored(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.Restored = e.payload  # type: ignore[assignment]
+    p = cast(ev.Restored, e.payload)
     sets = ", ".join(f"{column} = ?" for column in _STATE_COLUMNS)
     c.execute(
         f"UPDATE sessions SET version = ?, position = ?, updated_at = ?, {sets} WHERE session_id = ?",
@@ -247,8 +249,8 @@ def _restored(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
 
 
 def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.Forked = e.payload  # type: ignore[assignment]
-    state = {**p.state, "status": "active", "completed_at": None, "completion_reason": None}
+    p = cast(ev.Forked, e.payload)
+    state = {**p.state, "status": ev.ACTIVE, "completed_at": None, "completion_reason": None}
     columns = ", ".join(_STATE_COLUMNS)
     c.execute(
         f"INSERT INTO sessions (session_id, parent_id, created_at, updated_at, version, position, {columns})"
@@ -260,13 +262,13 @@ def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
 
 
 def _purged(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p: ev.Purged = e.payload  # type: ignore[assignment]
+    p = cast(ev.Purged, e.payload)
     c.execute(
-        "UPDATE sessions SET version = ?, position = ?, updated_at = ?, status = 'purged', completed_at = ?,"
+        "UPDATE sessions SET version = ?, position = ?, updated_at = ?, status = ?, completed_at = ?,"
         " completion_reason = ?, parent_id = NULL, user_id = NULL, purpose = NULL, message_count = 0,"
         " invocation_count = 0, total_duration_ms = 0.0, tokens_in = 0, tokens_out = 0, estimated_cost = 0.0,"
         " tools_used = '[]' WHERE session_id = ?",
-        (e.version, e.position, at, at, p.reason, e.session_id),
+        (e.version, e.position, at, ev.PURGED, at, p.reason, e.session_id),
     )
     for table in ("session_tags", "session_metadata", "session_data", "session_segments"):
         c.execute(f"DELETE FROM {table} WHERE session_id = ?", (e.session_id,))
@@ -281,8 +283,8 @@ def _redacted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     if e.type in ("created", "forked"):
         c.execute(
             "INSERT INTO sessions (session_id, status, created_at, updated_at, version, position)"
-            " VALUES (?, 'purged', ?, ?, ?, ?)",
-            (e.session_id, at, at, e.version, e.position),
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (e.session_id, ev.PURGED, at, at, e.version, e.position),
         )
         _set_segments(c, e.session_id, [], 1)
     else:
@@ -319,7 +321,7 @@ class SessionsProjector(Projector):
 
     def create(self, db: sqlite_utils.Database) -> None:
         """Create the tables, the indexes the queries use, and the analytics views."""
-        db["sessions"].create(
+        db.table("sessions").create(
             {
                 "session_id": str, "parent_id": str, "user_id": str, "purpose": str, "status": str,
                 "created_at": str, "updated_at": str, "completed_at": str, "completion_reason": str,
@@ -332,22 +334,22 @@ class SessionsProjector(Projector):
             defaults={"message_count": 0, "invocation_count": 0, "total_duration_ms": 0.0, "tokens_in": 0,
                       "tokens_out": 0, "estimated_cost": 0.0, "tools_used": "[]"},
         )
-        db["session_tags"].create({"session_id": str, "tag": str}, pk=("session_id", "tag"), not_null={"tag"})
+        db.table("session_tags").create({"session_id": str, "tag": str}, pk=("session_id", "tag"), not_null={"tag"})
         for name in ("session_metadata", "session_data"):
-            db[name].create({"session_id": str, "key": str, "value": str}, pk=("session_id", "key"), not_null={"value"})
-        db["session_segments"].create(
+            db.table(name).create({"session_id": str, "key": str, "value": str}, pk=("session_id", "key"), not_null={"value"})
+        db.table("session_segments").create(
             {"session_id": str, "seq": int, "seg_session": str, "first": int, "last": int, "hidden": int},
             pk=("session_id", "seq"),
             not_null={"seg_session", "first", "hidden"},
             defaults={"hidden": 0},
         )
-        db["messages"].create(
+        db.table("messages").create(
             {"position": int, "session_id": str, "version": int, "role": str, "content": str, "tool_name": str,
              "invocation_id": str, "model": str, "tokens_in": int, "tokens_out": int, "recorded_at": str},
             pk="position",
             not_null={"session_id", "version", "role", "content", "recorded_at"},
         )
-        db["invocations"].create(
+        db.table("invocations").create(
             {"position": int, "session_id": str, "version": int, "invocation_id": str, "tool_name": str,
              "duration_ms": float, "tokens_in": int, "tokens_out": int, "cost": float, "status": str,
              "artifact": str, "recorded_at": str},
@@ -366,7 +368,7 @@ class SessionsProjector(Projector):
             ("session_metadata", ["key", "value", "session_id"]),
             ("session_segments", ["seg_session", "first"]),
         ):
-            db[table].create_index(columns, if_not_exists=True)
+            db.table(table).create_index(columns, if_not_exists=True)
         for statement in analytics.view_statements():
             db.execute(statement)
 
@@ -375,38 +377,3 @@ class SessionsProjector(Projector):
         for event in events:
             handler = _redacted if isinstance(event.payload, ev.Redacted) else _HANDLERS[event.type]
             handler(conn, event, _text_time(event))
-
-
-class SearchProjector(Projector):
-    """The FTS5 index ``messages_fts`` over ``messages.content`` (porter stemming, external content).
-
-    Lazy: appends skip it, and it is brought level in bulk right before a
-    search reads it, because indexing one message per commit costs more than
-    the rest of the append together.
-    """
-
-    name = "search"
-    version = 1
-    builtin = True
-    inline = False
-    handles = frozenset({"message_added"})
-    tables = ("messages_fts",)
-
-    def create(self, db: sqlite_utils.Database) -> None:
-        """Create the FTS5 table over the ``messages`` table's content."""
-        db.execute(
-            "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='position',"
-            " tokenize='porter unicode61')"
-        )
-
-    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-        """Index the content of new messages (purged ones have none left to index)."""
-        conn.executemany(
-            "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
-            [(e.position, e.payload.content) for e in events if not isinstance(e.payload, ev.Redacted)],  # type: ignore[attr-defined]
-        )
-
-    @staticmethod
-    def reindex(conn: sqlite3.Connection) -> None:
-        """Rebuild the whole index from ``messages``: after a purge, no token of the removed text remains."""
-        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")

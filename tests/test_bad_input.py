@@ -648,13 +648,16 @@ WHOLE_FILE = {
 @pytest.mark.parametrize("what", sorted(WHOLE_FILE))
 def test_whole_file_work_inside_a_batch_is_refused_naming_the_batch(base: Path, what: str) -> None:
     with fresh(base) as led:
+        start = led.last_position
         with led.batch():
             led.add_message("s", "user", "inside")
-            before = dump(led)
+            before = dump(led)  # what is committed: the batch is not yet
             with pytest.raises(InvalidInput) as err:
                 WHOLE_FILE[what](led, "copy.db")
             check_error(err.value, ("batch",))
             assert dump(led) == before
+        # Nor did the refused call add anything to the batch: it committed exactly its one message.
+        assert [(e.type, e.payload.content) for e in led.history(after=start)] == [("message_added", "inside")]
 
 
 # -- verify, register, rebuild ------------------------------------------------------------------

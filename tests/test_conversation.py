@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ledger import InvalidInput, Ledger, SessionClosed
-from tests.conftest import Clock
+from tests.conftest import Clock, committed
 
 
 @pytest.fixture
@@ -89,11 +89,15 @@ def test_rebuild_after_retractions_gives_the_same_tables(led: Ledger) -> None:
     led.fork("s", new_session_id="f")
     led.clear_conversation("f")
     led.add_message("f", "user", "again")
-    conn = led._log.conn
     names = ("sessions", "messages", "session_segments")
-    before = {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
+
+    def tables() -> dict[str, list[tuple[object, ...]]]:
+        with committed(led) as conn:
+            return {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
+
+    before = tables()
     led.rebuild()
-    assert {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names} == before
+    assert tables() == before
     assert led.verify().ok
 
 

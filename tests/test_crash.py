@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 
 from ledger import Ledger
+from tests.conftest import check_search_index, committed
 
 TRIALS = 40
 SEED = 20260507
@@ -229,23 +230,23 @@ def _load_helper(path: Path) -> Any:
 
 
 def _dump(led: Ledger, tables: tuple[str, ...]) -> dict[str, list[tuple[Any, ...]]]:
-    conn = led._log.conn
     out = {}
-    for table in tables:
-        width = len(conn.execute(f'PRAGMA table_info("{table}")').fetchall())
-        order = ", ".join(str(i) for i in range(1, width + 1))
-        out[table] = conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}').fetchall()
+    with committed(led) as conn:
+        for table in tables:
+            width = len(conn.execute(f'PRAGMA table_info("{table}")').fetchall())
+            order = ", ".join(str(i) for i in range(1, width + 1))
+            out[table] = conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}').fetchall()
     return out
 
 
 def _fts(led: Ledger) -> dict[str, list[int]]:
-    conn = led._log.conn
-    return {
-        word: [r for (r,) in conn.execute(
-            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid", (word,)
-        )]
-        for word in WORDS
-    }
+    with committed(led) as conn:
+        return {
+            word: [r for (r,) in conn.execute(
+                "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid", (word,)
+            )]
+            for word in WORDS
+        }
 
 
 def _run_child(
@@ -384,14 +385,14 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_command_and_splits_no_b
 
             tables = BUILT_IN + (CUSTOM if with_projector else ())
             led.search_messages("needle")  # levels the lazy search index
-            led._log.conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+            check_search_index(led)
             inline, fts = _dump(led, tables), _fts(led)
             if with_projector:
                 assert [row[0] for row in inline["tally_events"]] == list(range(1, len(history) + 1)), context
             led.rebuild()
             assert _dump(led, tables) == inline, f"{context}: projections differ from a rebuild"
             assert _fts(led) == fts, f"{context}: the search index differs from a rebuild"
-            led._log.conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+            check_search_index(led)
 
             probe = f"probe-{trial}"
             record.probes.add(probe)

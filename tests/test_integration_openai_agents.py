@@ -29,6 +29,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call  # no
 
 from ledger import InvalidInput, Ledger, LedgerError, LimitExceeded, Limits, SessionClosed  # noqa: E402
 from ledger.integrations.openai_agents import INTEGRATION, LedgerSession  # noqa: E402
+from tests.conftest import committed  # noqa: E402
 
 NO_TRACING = RunConfig(tracing_disabled=True)
 
@@ -156,9 +157,9 @@ def test_realistic_items_round_trip_exactly(ledger: Ledger) -> None:  # memory a
     assert [list(i) for i in got] == [list(i) for i in ITEMS]  # key order too
     assert [(m.role, m.tool_name, m.invocation_id) for m in ledger.messages("trip")] == FIELDS
     # Each message's content is the item's JSON, so SQL can reach into it.
-    conn = ledger._log.conn
-    assert conn.execute("SELECT json_extract(content, '$.name') FROM messages WHERE tool_name = 'get_weather'"
-                        " ORDER BY version").fetchall() == [("get_weather",), (None,)]
+    with committed(ledger) as conn:  # the ledger's file, or a backup of an in-memory one
+        assert conn.execute("SELECT json_extract(content, '$.name') FROM messages WHERE tool_name = 'get_weather'"
+                            " ORDER BY version").fetchall() == [("get_weather",), (None,)]
 
 
 def test_items_from_a_real_run_round_trip(led: Ledger) -> None:

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pydantic
 import pytest
+import sqlite_utils
 
 from ledger import (
     ConcurrencyError,
     InvalidInput,
     Ledger,
     Message,
+    Projector,
+    RecordedEvent,
     Session,
     SessionClosed,
     SessionExists,
     SessionNotFound,
     StorageError,
 )
-from tests.conftest import Clock, dump
+from tests.conftest import Clock, committed, dump
 
 
 def test_create_session_returns_the_new_session_at_version_1(ledger: Ledger, clock: Clock) -> None:
@@ -407,7 +413,8 @@ def test_loading_uses_snapshots_and_matches_a_full_fold(db_path: Path, clock: Cl
             for i in range(55):
                 led.set_metadata("s", f"k{i % 7}", i)
         expected = led.get_session("s")
-        snaps = led._log.conn.execute("SELECT version FROM snapshots WHERE session_id='s' ORDER BY version").fetchall()
+        with committed(led) as conn:
+            snaps = conn.execute("SELECT version FROM snapshots WHERE session_id='s' ORDER BY version").fetchall()
         assert [v for (v,) in snaps] == [10, 20, 30, 40, 50]
     with Ledger(db_path, clock=clock, snapshot_every=0) as cold:  # fresh process: no cache
         assert cold.get_session("s") == expected
@@ -419,26 +426,49 @@ def test_a_corrupt_snapshot_costs_time_not_correctness(db_path: Path, clock: Clo
         for i in range(12):
             led.add_message("s", "user", str(i))
         expected = led.get_session("s")
-        led._log.conn.execute("UPDATE snapshots SET state = x'00ff' WHERE version = 10")
+        with contextlib.closing(sqlite3.connect(led.path)) as raw, raw:  # a second connection; commits on leaving
+            assert raw.execute("UPDATE snapshots SET state = x'00ff' WHERE version = 10").rowcount == 1
     with Ledger(db_path, clock=clock) as led:
         assert led.get_session("s") == expected
     assert "ignoring it" in caplog.text
 
 
+class FullDisk(Projector):
+    """Runs inline in every ``set_data`` of the key ``big`` and meets a full disk there: SQLite's per-connection
+    ``max_page_count`` lets the file grow by two pages only while it writes 500 kB, so SQLite itself fails
+    with "database or disk is full" part-way through the command (the limit is put back straight after)."""
+
+    name = "full_disk"
+    handles = frozenset({"data_set"})
+    tables = ("full_disk_filler",)
+
+    def create(self, db: sqlite_utils.Database) -> None:
+        db.execute("CREATE TABLE full_disk_filler (filler BLOB)")
+
+    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        for e in events:
+            if e.payload.key != "big":  # type: ignore[attr-defined]
+                continue
+            (pages,) = conn.execute("PRAGMA page_count").fetchone()
+            (limit,) = conn.execute("PRAGMA max_page_count").fetchone()
+            conn.execute(f"PRAGMA max_page_count={pages + 2}")  # the disk is full
+            try:
+                conn.execute("INSERT INTO full_disk_filler (filler) VALUES (zeroblob(500000))")
+            finally:
+                conn.execute(f"PRAGMA max_page_count={limit}")
+
+
 def test_a_storage_failure_part_way_through_a_batch_rolls_the_batch_back(db_path: Path) -> None:
     from ledger import LedgerError
 
-    with Ledger(db_path) as led:
+    with Ledger(db_path, projectors=[FullDisk()]) as led:
         led.create_session("s")
         before = dump(led)
-        pages = led._log.conn.execute("PRAGMA page_count").fetchone()[0]
         with pytest.raises(LedgerError):
             with led.batch():
                 led.add_message("s", "user", "first")
-                led._log.conn.execute(f"PRAGMA max_page_count={pages + 2}")  # the disk is full
-                with pytest.raises(LedgerError):
+                with pytest.raises(LedgerError, match="full"):
                     led.set_data("s", "big", "x" * 500_000)
-                led._log.conn.execute("PRAGMA max_page_count=1000000")
                 with pytest.raises(StorageError, match="aborted"):
                     led.add_message("s", "user", "third")
         assert dump(led) == before

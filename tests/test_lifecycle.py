@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ledger import InvalidInput, Ledger, SessionClosed, SessionPurged
-from tests.conftest import Clock
+from tests.conftest import Clock, check_search_index, committed
 
 SECRETS = [b"hunter2-password", b"SSN-777-66-5555", b"card-4111-secret", b"alice-private-id", b"tag-confidential",
            b"tool-secret-scan", b"fork-only-secret"]
@@ -103,14 +104,19 @@ def test_purging_a_fork_leaves_its_parent(tmp_path: Path) -> None:
 def test_rebuild_after_a_purge_gives_the_same_tables(tmp_path: Path) -> None:
     with _scenario(tmp_path / "p.db") as led:
         led.purge_session("s", reason="r")
-        conn = led._log.conn
         names = ("sessions", "session_tags", "session_metadata", "session_data", "messages", "invocations")
-        before = {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
+
+        def tables() -> dict[str, list[tuple[object, ...]]]:
+            with committed(led) as conn:
+                return {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
+
+        before = tables()
         led.rebuild()
-        assert {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names} == before
-        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
-        led._cache.clear()
-        assert led.get_session("s").status == "purged"
+        assert tables() == before
+        check_search_index(led)
+        # A cold load (snapshot + tail, nothing cached): a second ledger on the same file, as another process.
+        with Ledger(led.path, snapshot_every=2) as cold:
+            assert cold.get_session("s").status == "purged"
 
 
 def test_copies_cut_before_the_purge_still_verify(tmp_path: Path) -> None:
@@ -143,9 +149,10 @@ def test_copies_cut_before_the_purge_still_verify(tmp_path: Path) -> None:
 def test_a_tampered_redaction_is_reported(tmp_path: Path, change: str, reason: str) -> None:
     with _scenario(tmp_path / "p.db") as led:
         led.purge_session("s", reason="r")
-        (position,) = led._log.conn.execute(
-            "SELECT position FROM events WHERE session_id = 's' ORDER BY position LIMIT 1 OFFSET 2"
-        ).fetchone()
+        with committed(led) as conn:
+            (position,) = conn.execute(
+                "SELECT position FROM events WHERE session_id = 's' ORDER BY position LIMIT 1 OFFSET 2"
+            ).fetchone()
         raw = sqlite3.connect(tmp_path / "p.db")
         raw.execute(f"UPDATE events SET data = {change} WHERE position = ?", (position,))
         raw.commit()
@@ -159,7 +166,8 @@ def test_redacting_a_row_without_a_purge_is_caught(tmp_path: Path) -> None:
     from ledger.events import redaction_marker
 
     with _scenario(tmp_path / "p.db") as led:
-        data, position = led._log.conn.execute("SELECT data, position FROM events WHERE position = 4").fetchone()
+        with committed(led) as conn:
+            data, position = conn.execute("SELECT data, position FROM events WHERE position = 4").fetchone()
         import hashlib
 
         marker = redaction_marker(hashlib.sha256(data.encode()).digest(), 5)  # names an ordinary event as its purge
@@ -214,7 +222,9 @@ def test_purge_completed_purges_sessions_that_ended_long_ago(tmp_path: Path) -> 
 
 def test_the_background_cleanup_thread_abandons_idle_sessions(tmp_path: Path) -> None:
     clock = Clock(step_ms=1000)
+    earlier = {t for t in threading.enumerate() if t.name == "ledger-cleanup"}  # other tests' (none, if all closed)
     led = Ledger(tmp_path / "bg.db", clock=clock, cleanup_every=0.05, max_idle=60)
+    cleaners = [t for t in threading.enumerate() if t.name == "ledger-cleanup" and t not in earlier]
     try:
         led.create_session("idle")
         clock.now += timedelta(minutes=5)
@@ -224,7 +234,7 @@ def test_the_background_cleanup_thread_abandons_idle_sessions(tmp_path: Path) ->
         assert led.get_session("idle").status == "abandoned"
     finally:
         led.close()
-    assert led._cleaner is not None and not led._cleaner.is_alive()
+    assert len(cleaners) == 1 and not cleaners[0].is_alive()  # the ledger started its cleanup thread; close stopped it
 
 
 def test_cleanup_settings_go_together(tmp_path: Path) -> None:

@@ -7,14 +7,15 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
-from ledger import Ledger, LedgerBusy, LedgerError, InvalidInput, UnsupportedFormat
-from ledger.log import APPLICATION_ID, FORMAT_VERSION
+from ledger import Ledger, LedgerBusy, LedgerError, InvalidInput, Projector, RecordedEvent, UnsupportedFormat
+from ledger.storage.sqlite import APPLICATION_ID, FORMAT_VERSION
 
 
 def test_a_new_file_is_a_wal_ledger_marked_with_its_format(db_path: Path) -> None:
@@ -25,10 +26,28 @@ def test_a_new_file_is_a_wal_ledger_marked_with_its_format(db_path: Path) -> Non
     assert raw.execute("SELECT value FROM ledger_meta WHERE key='format'").fetchone()[0] == str(FORMAT_VERSION)
 
 
+class SynchronousProbe(Projector):
+    """Notes ``PRAGMA synchronous`` (a per-connection setting) on the connection the ledger hands its inline
+    projectors: the one every append is written and committed through."""
+
+    name = "synchronous_probe"
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def create(self, db: sqlite_utils.Database) -> None:
+        pass  # no tables
+
+    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        self.seen.append(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+
 @pytest.mark.parametrize(("durability", "synchronous"), [("normal", 1), ("full", 2)])
 def test_durability_sets_synchronous(db_path: Path, durability: str, synchronous: int) -> None:
-    with Ledger(db_path, durability=durability) as led:
-        assert led._log.conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+    probe = SynchronousProbe()
+    with Ledger(db_path, durability=durability, projectors=[probe]) as led:
+        led.create_session("s")
+        assert probe.seen and set(probe.seen) == {synchronous}
         assert led.durability == durability
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from ledger import InvalidInput, Ledger, LedgerError, Projector, RecordedEvent
 from projections.base import IN_STEP
-from tests.conftest import Clock
+from tests.conftest import Clock, check_search_index, committed
 
 BUILT_IN = ("sessions", "session_tags", "session_metadata", "session_data", "messages", "invocations", "session_segments")
 
@@ -53,12 +54,13 @@ class CostPerCustomer(Projector):
 
 
 def _tables(led: Ledger, names: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
-    conn = led._log.conn
-    return {name: conn.execute(f'SELECT * FROM "{name}" ORDER BY 1, 2').fetchall() for name in names}
+    with committed(led) as conn:
+        return {name: conn.execute(f'SELECT * FROM "{name}" ORDER BY 1, 2').fetchall() for name in names}
 
 
 def _costs(led: Ledger) -> dict[str, tuple[int, float]]:
-    rows = led._log.conn.execute("SELECT customer, invocations, cost FROM customer_costs")
+    with committed(led) as conn:
+        rows = conn.execute("SELECT customer, invocations, cost FROM customer_costs").fetchall()
     return {customer: (n, round(cost, 6)) for customer, n, cost in rows}
 
 
@@ -135,8 +137,9 @@ def test_a_projector_version_bump_rebuilds_it(db_path: Path) -> None:
 
     with Ledger(db_path, projectors=[DoubledCost()]) as led:
         assert _costs(led) == {"acme": (1, 4.0)}
-        version = led._log.conn.execute("SELECT version FROM projector_positions WHERE name = ?", ("cost_per_customer",))
-        assert version.fetchone() == (2,)
+        with committed(led) as conn:
+            version = conn.execute("SELECT version FROM projector_positions WHERE name = ?", ("cost_per_customer",))
+            assert version.fetchone() == (2,)
 
 
 FOREIGN_WRITER = textwrap.dedent(
@@ -174,17 +177,22 @@ def test_rebuild_reports_progress_and_returns_the_events_replayed(ledger: Ledger
     assert ledger.get_session("s").message_count == ledger.statistics("s").message_count == 12_000
 
 
-def test_rebuilding_one_projection_leaves_the_others(ledger: Ledger) -> None:
-    ledger.register(CostPerCustomer())
-    ledger.create_session("s", metadata={"customer": "acme"})
-    ledger.link_invocation("s", "i", "t", cost=1.5)
-    ledger._log.conn.execute("DELETE FROM customer_costs")
-    ledger._log.conn.execute("UPDATE sessions SET message_count = 99")
-    ledger.rebuild("cost_per_customer")
-    assert _costs(ledger) == {"acme": (1, 1.5)}
-    assert ledger._log.conn.execute("SELECT message_count FROM sessions").fetchone() == (99,)
-    ledger.rebuild()
-    assert ledger._log.conn.execute("SELECT message_count FROM sessions").fetchone() == (0,)
+def test_rebuilding_one_projection_leaves_the_others(db_path: Path, clock: Clock) -> None:
+    # A file ledger: the damage is written by a second connection, which an in-memory database cannot have.
+    with Ledger(db_path, clock=clock) as ledger:
+        ledger.register(CostPerCustomer())
+        ledger.create_session("s", metadata={"customer": "acme"})
+        ledger.link_invocation("s", "i", "t", cost=1.5)
+        with contextlib.closing(sqlite3.connect(ledger.path)) as raw, raw:  # commits on leaving
+            raw.execute("DELETE FROM customer_costs")
+            raw.execute("UPDATE sessions SET message_count = 99")
+        ledger.rebuild("cost_per_customer")
+        assert _costs(ledger) == {"acme": (1, 1.5)}
+        with committed(ledger) as conn:
+            assert conn.execute("SELECT message_count FROM sessions").fetchone() == (99,)
+        ledger.rebuild()
+        with committed(ledger) as conn:
+            assert conn.execute("SELECT message_count FROM sessions").fetchone() == (0,)
 
 
 def test_only_built_in_projectors_may_be_lazy_or_built_in(ledger: Ledger) -> None:
@@ -299,4 +307,4 @@ def test_law3_rebuilding_from_position_0_gives_the_same_tables_as_the_inline_upd
         led.rebuild()
         assert _tables(led, names) == inline
         assert {by: led.usage(by=by) for by in ("tool", "user", "model", "day", "status")} == inline_usage
-        led._log.conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+        check_search_index(led)

@@ -83,10 +83,8 @@ except ImportError as exc:  # pragma: no cover - depends on the optional extra
         "ledger.integrations.openai_agents needs the OpenAI Agents SDK: pip install 'session-ledger[agents]'"
     ) from exc
 
-from ..errors import LedgerError, SessionNotFound
-from ..ledger import Ledger
-from ..session import Message
-from ..validation import Limits, check_id
+from .. import Ledger, LedgerError, Limits, Message, SessionNotFound
+from ..validation import check_id
 
 __all__ = ["INTEGRATION", "LedgerSession", "item_fields"]
 
@@ -122,7 +120,8 @@ def item_fields(
         return {"role": role, "tool_name": None, "invocation_id": None}
     if not _is_tool(item):
         return {"role": "assistant", "tool_name": None, "invocation_id": None}
-    kind = item.get("type") if isinstance(item.get("type"), str) else ""
+    found = item.get("type")
+    kind = found if isinstance(found, str) else ""
     invocation = (
         _name(item.get("call_id"), name_limit) or _name(item.get("approval_request_id"), name_limit)
         or _name(item.get("id"), name_limit)
@@ -203,7 +202,7 @@ class LedgerSession(SessionABC):
             raise TypeError(f"session_settings must be a SessionSettings or a dict, not {type(session_settings).__name__}")
         self.session_settings = session_settings or SessionSettings()
         self._owns_ledger = not isinstance(ledger, Ledger)
-        self.ledger: Ledger = Ledger(ledger) if self._owns_ledger else ledger  # type: ignore[arg-type]
+        self.ledger: Ledger = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
         self._create_fields: dict[str, Any] = {
             "user_id": user_id,
             "purpose": purpose,

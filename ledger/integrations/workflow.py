@@ -30,10 +30,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from ..errors import InvalidInput
-from ..handle import SessionHandle
+from .. import InvalidInput, Ledger, SessionHandle
 from ..ids import new_id as default_new_id
-from ..ledger import Ledger
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -178,7 +176,7 @@ class Workflow:
         as the output. Both must be JSON, or switched off with ``record_input`` / ``record_output``.
         Works as ``@run.task`` and as ``@run.task()``."""
         if callable(name):  # used bare, as @run.task
-            return self.task()(name)  # type: ignore[return-value]
+            return self.task()(name)
         if name is not None and not isinstance(name, str):
             raise InvalidInput(f"a step name must be a string; got {name!r}", field="name")
 

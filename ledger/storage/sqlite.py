@@ -1,8 +1,9 @@
-"""The event log: one SQLite file in WAL mode, append-only, hash-chained.
+"""The SQLite backend: one file in WAL mode, append-only, hash-chained.
 
-This module owns the SQL of the ``events`` and ``ledger_meta`` tables and
-translates every ``sqlite3`` error into a ``LedgerError``. It is not
-thread-safe on its own: ``Ledger`` serialises access with a lock and frames
+All SQLite SQL of the ledger's own tables lives here (``events``,
+``snapshots``, ``ledger_meta``, ``projector_positions``), and every
+``sqlite3`` error is translated into a ``LedgerError``. It is not
+thread-safe on its own: the engine serialises access with a lock and frames
 each command in one ``BEGIN IMMEDIATE`` transaction.
 
 Durability (``durability=``):
@@ -16,29 +17,32 @@ Durability (``durability=``):
 
 from __future__ import annotations
 
-import os
+import hashlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
-from .chain import GENESIS, Row, link, payload_digest
-from .errors import (
+from ..chain import Row, link, payload_digest
+from ..errors import (
     ConcurrencyError,
     IntegrityError,
-    InvalidInput,
     LedgerBusy,
     LedgerError,
     StorageError,
     UnsupportedFormat,
 )
-from .events import Event, RecordedEvent, decode_payload, encode_payload, format_time, parse_time
+from ..events import Event, RecordedEvent, decode_payload, encode_payload, read_redaction, redaction_marker
+from ..session import Session
+from ..snapshots import SNAPSHOT_FORMAT, SnapshotCandidate, encode_state
+from ..times import format_time, parse_time
+from ..validation import Progress
+from .base import EMPTY_HEAD, Head, SnapshotRow, Storage
 
 FORMAT_VERSION = 1
 APPLICATION_ID = 0x534C4447  # "SLDG" in the SQLite header marks a ledger file
-DURABILITY = ("normal", "full")
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -56,20 +60,27 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
+# Created on every open (older files may predate it); a cache, like the projections.
+SNAPSHOTS_SCHEMA = """CREATE TABLE IF NOT EXISTS snapshots (
+    session_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    schema INTEGER NOT NULL,
+    event_hash BLOB NOT NULL,
+    state BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (session_id, version)
+)"""
+
+POSITIONS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS projector_positions ("
+    " name TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL)"
+)
+_SNAPSHOT_COLUMNS = "session_id, version, position, schema, event_hash, state, created_at"
+
 T = TypeVar("T")
 
 _COLUMNS = "position, event_id, session_id, version, type, schema, recorded_at, data, hash"
-
-
-class Head(NamedTuple):
-    """The last row of the log: where the next append goes and what it links to."""
-
-    position: int
-    hash: bytes
-    recorded_at: str
-
-
-_EMPTY = Head(0, GENESIS, "")
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -98,31 +109,20 @@ def sqlite_errors(doing: str) -> Iterator[None]:
         raise translate(exc, doing) from exc
 
 
-class EventLog:
-    """The ``events`` table of one ledger file and the connection that reads and appends to it."""
+class SQLiteStorage(Storage):
+    """A ledger in one SQLite file (or in memory, for ``":memory:"``), through one connection."""
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        durability: str = "normal",
-        busy_timeout: float = 5.0,
-        extra_schema: Sequence[str] = (),
-    ) -> None:
-        if durability not in DURABILITY:
-            raise InvalidInput(f"durability must be one of {', '.join(DURABILITY)}; got {durability!r}", field="durability")
-        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)) or busy_timeout < 0:
-            raise InvalidInput(f"busy_timeout must be a non-negative number of seconds; got {busy_timeout!r}", field="busy_timeout")
-        if not isinstance(path, (str, os.PathLike)):
-            raise InvalidInput(f"path must be a string or a path, not {type(path).__name__}", field="path")
-        self.path = os.fspath(path)
-        if not isinstance(self.path, str) or "\x00" in self.path:
-            raise InvalidInput(f"path {self.path!r} is not a usable file name", field="path")
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, durability: str = "normal", busy_timeout: float = 5.0) -> None:
+        # The arguments were checked by ``validation.check_options``; this opens, creates or refuses the file.
+        self.path = path
         self.durability = durability
         self.busy_timeout = float(busy_timeout)
-        self._head = _EMPTY
-        self._head_at_begin = _EMPTY
+        self._head = EMPTY_HEAD
+        self._head_at_begin = EMPTY_HEAD
         self._data_version: int | None = None
+        self._advance_sql: dict[int, str] = {}
         try:
             self.conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
@@ -130,7 +130,7 @@ class EventLog:
         except (sqlite3.Error, ValueError, UnicodeError) as exc:
             raise StorageError(f"cannot open ledger file {self.path!r}: {exc}") from exc
         try:
-            self._open(extra_schema)
+            self._open()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             if isinstance(exc, sqlite3.OperationalError):
@@ -140,7 +140,7 @@ class EventLog:
             self.conn.close()
             raise
 
-    def _open(self, extra_schema: Sequence[str]) -> None:
+    def _open(self) -> None:
         # Look before touching anything: a foreign file must be refused unchanged.
         tables = self._tables()
         if tables and "ledger_meta" not in tables:
@@ -158,8 +158,7 @@ class EventLog:
         if not tables:
             self._create()
         self._check_format()
-        for ddl in extra_schema:
-            self.conn.execute(ddl)
+        self.conn.execute(SNAPSHOTS_SCHEMA)
 
     def _create(self) -> None:
         self._retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"))
@@ -203,9 +202,30 @@ class EventLog:
         if "events" not in self._tables():
             raise UnsupportedFormat(f"{self.path!r} has no events table")
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection projectors and queries use (inside the engine's transaction)."""
+        return self.conn
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         self.conn.close()
+
+    def errors(self, doing: str) -> AbstractContextManager[None]:
+        """Turn any ``sqlite3`` error raised inside into the matching ``LedgerError``."""
+        return sqlite_errors(doing)
+
+    def translate(self, exc: BaseException, doing: str) -> LedgerError | None:
+        """The ``LedgerError`` for a ``sqlite3`` error, or None for anything else."""
+        return translate(exc, doing) if isinstance(exc, sqlite3.Error) else None
+
+    def busy(self, doing: str) -> LedgerError:
+        """The error for a writer that waited past the busy timeout."""
+        return LedgerBusy(
+            f"{doing}: {self.path!r} stayed locked by another writer for more than the busy timeout"
+            f" ({self.busy_timeout:g} s); nothing was written",
+            limit=self.busy_timeout,
+        )
 
     # -- transactions -----------------------------------------------------
 
@@ -248,7 +268,7 @@ class EventLog:
         row = self.conn.execute(
             "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
-        self._head = Head(*row) if row else _EMPTY
+        self._head = Head(*row) if row else EMPTY_HEAD
         return True
 
     @property
@@ -294,12 +314,12 @@ class EventLog:
     def session_version(self, session_id: str) -> int | None:
         """The session's latest version, or None when it has no events."""
         (version,) = self.conn.execute("SELECT max(version) FROM events WHERE session_id = ?", (session_id,)).fetchone()
-        return version  # type: ignore[no-any-return]
+        return None if version is None else int(version)
 
     def find_event(self, event_id: str) -> tuple[str, int, str] | None:
         """(session_id, version, type) of the event stored under ``event_id``, if any."""
         row = self.conn.execute("SELECT session_id, version, type FROM events WHERE event_id = ?", (event_id,)).fetchone()
-        return tuple(row) if row else None  # type: ignore[return-value]
+        return None if row is None else (row[0], row[1], row[2])
 
     def iter_session(self, session_id: str, *, after_version: int = 0, until_version: int | None = None) -> Iterator[RecordedEvent]:
         """A session's events after ``after_version`` (up to ``until_version``), decoded one at a time,
@@ -318,31 +338,6 @@ class EventLog:
             "SELECT version, type FROM events WHERE session_id = ? ORDER BY version DESC LIMIT 1", (session_id,)
         ).fetchone()
         return None if row is None else (row[0], row[1])
-
-    def read_session(
-        self,
-        session_id: str,
-        *,
-        after_version: int = 0,
-        until_version: int | None = None,
-        type_: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> list[RecordedEvent]:
-        """A session's events with ``after_version < version <= until_version``, in order, optionally paged."""
-        sql = f"SELECT {_COLUMNS} FROM events WHERE session_id = ? AND version > ?"
-        args: list[object] = [session_id, after_version]
-        if until_version is not None:
-            sql += " AND version <= ?"
-            args.append(until_version)
-        if type_ is not None:
-            sql += " AND type = ?"
-            args.append(type_)
-        sql += " ORDER BY version"
-        if limit is not None or offset:
-            sql += " LIMIT ? OFFSET ?"
-            args += [-1 if limit is None else limit, offset]
-        return [to_recorded(row) for row in self.conn.execute(sql, args)]
 
     def read(self, *, after: int, limit: int, session_id: str | None = None) -> list[RecordedEvent]:
         """Up to ``limit`` events with position > ``after``, optionally of one session, in log order."""
@@ -416,6 +411,163 @@ class EventLog:
         """The stored hash at a position, or None when there is no such row."""
         row = self.conn.execute("SELECT hash FROM events WHERE position = ?", (position,)).fetchone()
         return row[0] if row else None
+
+
+    def event_hash(self, session_id: str, version: int) -> bytes | None:
+        """The stored hash of a session's event at a version, or None."""
+        row = self.conn.execute(
+            "SELECT hash FROM events WHERE session_id = ? AND version = ?", (session_id, version)
+        ).fetchone()
+        return row[0] if row else None
+
+    def session_ids(self, *, until: int) -> list[str]:
+        """Every session with an event at or before position ``until``, sorted."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT session_id FROM events WHERE position <= ? ORDER BY session_id", (until,)
+        )
+        return [sid for (sid,) in rows]
+
+    # -- redaction ------------------------------------------------------------
+
+    def redact_session(self, session_id: str, purged_at: int) -> None:
+        """Replace each of the session's payloads before ``purged_at`` with its redaction marker (digest kept, text gone)."""
+        rows = self.conn.execute(
+            "SELECT position, data FROM events WHERE session_id = ? AND position < ?", (session_id, purged_at)
+        ).fetchall()
+        self.conn.executemany(
+            "UPDATE events SET data = ? WHERE position = ?",
+            [
+                (redaction_marker(hashlib.sha256(data.encode()).digest(), purged_at), position)
+                for position, data in rows
+                if read_redaction(data) is None
+            ],
+        )
+
+    def remap_redactions(self, moved: dict[int, int], far: int) -> None:
+        """After an import moved rows: point redaction markers at the purges' new positions (``far``: gone)."""
+        start = min(moved.values())
+        for position, data in self.conn.execute(
+            "SELECT position, data FROM events WHERE position >= ?", (start,)
+        ).fetchall():
+            redaction = read_redaction(data)
+            if redaction is not None:
+                self.conn.execute(
+                    "UPDATE events SET data = ? WHERE position = ?",
+                    (redaction_marker(bytes.fromhex(redaction.digest), moved.get(redaction.purged_at, far)), position),
+                )
+
+    # -- snapshots --------------------------------------------------------------
+
+    def save_snapshot(self, state: Session, event_hash: bytes, created_at: str) -> None:
+        """Store a state at its version (replacing one of the same version)."""
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (state.session_id, state.version, state.position, SNAPSHOT_FORMAT, event_hash, encode_state(state),
+             created_at),
+        )
+
+    def snapshot_candidates(self, session_id: str, max_version: int) -> list[SnapshotCandidate]:
+        """The session's newest few snapshots at or before ``max_version``, newest first, each checked
+        against the hash of the event at its version."""
+        rows = self.conn.execute(
+            "SELECT s.version, s.schema, s.state, s.event_hash = e.hash FROM snapshots AS s"
+            " LEFT JOIN events AS e ON e.session_id = s.session_id AND e.version = s.version"
+            " WHERE s.session_id = ? AND s.version <= ? ORDER BY s.version DESC LIMIT 4",
+            (session_id, max_version),
+        )
+        return [SnapshotCandidate(version, schema, blob, bool(on_chain)) for version, schema, blob, on_chain in rows]
+
+    def snapshot_index(self) -> list[tuple[str, int, str]]:
+        """(session_id, version, created_at) of every snapshot."""
+        return self.conn.execute("SELECT session_id, version, created_at FROM snapshots").fetchall()
+
+    def drop_snapshots(self, keys: Sequence[tuple[str, int]]) -> None:
+        """Delete the snapshots at these (session_id, version) keys."""
+        self.conn.executemany("DELETE FROM snapshots WHERE session_id = ? AND version = ?", keys)
+
+    def drop_session_snapshots(self, session_id: str) -> None:
+        """Delete every snapshot of a session."""
+        self.conn.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
+
+    def snapshots_of(self, session_id: str) -> dict[int, bytes]:
+        """Every snapshot of a session: version -> encoded state."""
+        rows = self.conn.execute("SELECT version, state FROM snapshots WHERE session_id = ?", (session_id,))
+        return dict(rows.fetchall())
+
+    def sessions_with_snapshots(self) -> list[str]:
+        """The ids of sessions with at least one snapshot, sorted."""
+        return [sid for (sid,) in self.conn.execute("SELECT DISTINCT session_id FROM snapshots ORDER BY session_id")]
+
+    def snapshot_rows(self, *, until: int) -> list[SnapshotRow]:
+        """Snapshot rows taken at or before position ``until``, as stored."""
+        return self.conn.execute(f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE position <= ?", (until,)).fetchall()
+
+    def insert_snapshot_rows(self, rows: Sequence[SnapshotRow]) -> None:
+        """Insert snapshot rows copied from another ledger."""
+        self.conn.executemany(f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    # -- projector positions ------------------------------------------------------
+
+    def projector_positions(self) -> dict[str, tuple[int, int]] | None:
+        """name -> (version, position) of every projector, or None before the projections exist."""
+        try:
+            rows = self.conn.execute("SELECT name, version, position FROM projector_positions").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+        return {name: (version, position) for name, version, position in rows}
+
+    def create_projector_positions(self) -> None:
+        """Create the positions table when missing."""
+        self.conn.execute(POSITIONS_SCHEMA)
+
+    def reset_projector(self, name: str, version: int) -> None:
+        """Record a projector at ``version`` and position 0."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO projector_positions (name, version, position) VALUES (?, ?, 0)", (name, version)
+        )
+
+    def set_projector_positions(self, names: Sequence[str], position: int) -> None:
+        """Record these projectors as level with ``position`` (on every append: the statement is cached)."""
+        sql = self._advance_sql.get(len(names))
+        if sql is None:
+            marks = ", ".join("?" * len(names))
+            sql = self._advance_sql[len(names)] = f"UPDATE projector_positions SET position = ? WHERE name IN ({marks})"
+        self.conn.execute(sql, (position, *names))
+
+    def pin_projectors(self, head: int, marker: int) -> None:
+        """Replace the position ``marker`` with ``head``."""
+        self.conn.execute("UPDATE projector_positions SET position = ? WHERE position = ?", (head, marker))
+
+    # -- maintenance --------------------------------------------------------------
+
+    def truncate_wal(self) -> bool:
+        """Checkpoint and empty the WAL; False when other readers kept it from emptying."""
+        if self.path == ":memory:":
+            return True
+        try:
+            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return not busy
+
+    def backup(self, out: str, progress: Progress | None) -> None:
+        """Copy the live file with SQLite's online backup API (outside any transaction: one moment)."""
+
+        def report(status: int, remaining: int, total: int) -> None:
+            if progress is not None:
+                progress(total - remaining, total)
+
+        try:
+            target = sqlite3.connect(out)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot create {out!r}: {exc}") from exc
+        try:
+            with sqlite_errors("backup"):
+                self.conn.backup(target, pages=1024, progress=report)
+        finally:
+            target.close()
 
 
 def to_recorded(row: Row) -> RecordedEvent:

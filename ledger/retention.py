@@ -1,0 +1,162 @@
+"""Retention: purging sessions for privacy and by age, and abandoning idle ones.
+
+A purge removes a session's payloads from the log, every projection and every
+snapshot, and records a ``purged`` event. Each removed payload leaves its
+SHA-256 digest behind (``ledger.events.Redacted``), and the chain hashes a
+payload only through its digest, so ``verify`` still passes, in this file and
+in any export or replay, even one cut before the purge. With SQLite's
+``secure_delete`` on and the WAL truncated afterwards, none of the text stays
+in free pages, the full-text index or the WAL. Forks carry their parent's
+content, so purging a session purges its forks too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from projections import queries
+
+from . import events as ev
+from .commands import Commands
+from .engine import Engine
+from .session import Session
+from .times import before
+from .validation import Limits, Progress, check_id, check_progress, check_text, duration_arg
+
+log = logging.getLogger("ledger.retention")
+
+
+class Retention:
+    """Purge, retention and idle cleanup over one engine."""
+
+    def __init__(self, engine: Engine, commands: Commands, limits: Limits) -> None:
+        self._engine = engine
+        self._commands = commands
+        self._limits = limits
+
+    # -- purge -------------------------------------------------------------------------
+
+    def purge_session(self, session_id: str, *, reason: str, by: str | None = None) -> int:
+        """Remove the session's payloads (and its forks') from the log, projections and snapshots.
+
+        Records a ``purged`` event saying why (``reason``) and who (``by``);
+        the session then reads as ``purged``. Purging a purged session does
+        nothing. Returns the session's version after the purge.
+        """
+        engine = self._engine
+        engine.outside_batch("purge")  # the WAL can only be emptied of the text once the purge is committed
+        sid = check_id(session_id, "session_id")
+        why = check_text(reason, "reason", self._limits.max_text_bytes, sid, optional=False, allow_empty=False)
+        who = check_text(by, "by", self._limits.max_name_bytes, sid)
+        assert why is not None
+        with engine.write("purge_session"):
+            version = self._purge(sid, why, who)
+        self._truncate_wal()
+        return version
+
+    def _purge(self, session_id: str, reason: str, by: str | None) -> int:
+        """Inside a write transaction: purge the session and its forks; returns its version."""
+        engine = self._engine
+        state = engine.existing(session_id)
+        if state.status == ev.PURGED:
+            return state.version
+        victims = [session_id, *queries.descendants(engine.storage.connection, session_id)]
+        for victim in victims:
+            self._purge_one(victim, reason, by)
+        engine.runner.purged(engine.storage, victims, engine.storage.head.position)
+        return engine.existing(session_id).version
+
+    def _purge_one(self, session_id: str, reason: str, by: str | None) -> None:
+        engine = self._engine
+        storage = engine.storage
+        redacted = storage.session_version(session_id) or 0
+
+        def decide(state: Session | None) -> ev.Event | None:
+            if state is None or state.status == ev.PURGED:
+                return None
+            return ev.Purged(reason=reason, by=by, redacted=redacted)
+
+        engine.run(session_id, ev.PURGED, decide, expected_version=None, event_id=None)
+        storage.redact_session(session_id, storage.head.position)
+        storage.drop_session_snapshots(session_id)
+        engine.forget(session_id)
+
+    def _truncate_wal(self) -> None:
+        """Checkpoint and empty the WAL, where old copies of purged pages would otherwise linger."""
+        engine = self._engine
+        deadline = time.monotonic() + max(engine.storage.busy_timeout, 1.0)
+        while True:
+            with engine.lock:
+                if engine.closed or engine.storage.truncate_wal():
+                    return
+            if time.monotonic() >= deadline:
+                log.warning("could not empty the WAL after a purge (other readers are open); it empties at the next checkpoint")
+                return
+            time.sleep(0.05)
+
+    def purge_completed(
+        self, older_than: timedelta | float, *, by: str | None = None, progress: Progress | None = None
+    ) -> list[str]:
+        """Purge every session that ended (completed, failed or abandoned) more than ``older_than``
+        ago (a timedelta or a number of days); returns their ids."""
+        engine = self._engine
+        engine.outside_batch("purge")
+        check_progress(progress)
+        span = duration_arg(older_than, "older_than", 86_400)
+        who = check_text(by, "by", self._limits.max_name_bytes, None)
+        cutoff = before(engine.clock(), span, "older_than")
+        with engine.write("purge_completed"):
+            ids = queries.ended_before(engine.storage.connection, cutoff)
+            reason = f"retention: ended more than {span.days} days ago" if span.days else f"retention: ended more than {span} ago"
+            for done, sid in enumerate(ids, 1):
+                self._purge(sid, reason, who)
+                if progress is not None:
+                    progress(done, len(ids))
+        if ids:
+            self._truncate_wal()
+        return ids
+
+    # -- idle sessions -----------------------------------------------------------------
+
+    def cleanup(self, max_idle: timedelta | float, *, progress: Progress | None = None) -> list[str]:
+        """Complete, as ``abandoned``, every active session idle longer than ``max_idle`` (a timedelta
+        or seconds); returns their ids. The seeds' expiry task, as events."""
+        engine = self._engine
+        check_progress(progress)
+        span = duration_arg(max_idle, "max_idle", 1)
+        cutoff = before(engine.clock(), span, "max_idle")
+        with engine.write("cleanup"):
+            ids = queries.idle_since(engine.storage.connection, cutoff)
+            for done, sid in enumerate(ids, 1):
+                self._commands.complete_session(sid, "abandoned", reason=f"idle for more than {span}")
+                if progress is not None:
+                    progress(done, len(ids))
+        return ids
+
+
+class CleanupThread(threading.Thread):
+    """Runs ``ledger.cleanup(max_idle)`` every ``every`` seconds until stopped (a daemon thread)."""
+
+    def __init__(self, cleanup: Callable[[timedelta], list[str]], every: float, max_idle: timedelta) -> None:
+        super().__init__(name="ledger-cleanup", daemon=True)
+        self._cleanup = cleanup
+        self._every = every
+        self._max_idle = max_idle
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self._every):
+            try:
+                self._cleanup(self._max_idle)
+            except Exception:  # keep cleaning on the next round; the error is logged, not lost
+                log.exception("background cleanup failed")
+
+    def stop(self) -> None:
+        """Ask the thread to finish and wait for it."""
+        self._halt.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=30)

@@ -1,0 +1,18 @@
+"""Where a ledger's events live: the ``Storage`` interface and its backends.
+
+``open_storage`` picks the backend for a path: SQLite for a file path or
+``":memory:"``. Every statement on the ledger's own tables is in a backend
+module; nothing above this package writes SQL for them.
+"""
+
+from __future__ import annotations
+
+from .base import EMPTY_HEAD, Head, SnapshotRow, Storage
+from .sqlite import SQLiteStorage
+
+__all__ = ["EMPTY_HEAD", "Head", "SQLiteStorage", "SnapshotRow", "Storage", "open_storage"]
+
+
+def open_storage(path: str, *, durability: str, busy_timeout: float) -> Storage:
+    """Open (creating when missing) the ledger at ``path``, checked by ``validation.ledger_path``."""
+    return SQLiteStorage(path, durability=durability, busy_timeout=busy_timeout)

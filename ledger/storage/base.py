@@ -1,0 +1,246 @@
+"""The storage interface: what a backend implements so the engine can keep a ledger in it.
+
+One ``Storage`` is one connection to one ledger, used under the engine's lock
+and always inside a transaction the engine frames (``begin``, then ``commit``
+or ``rollback``). It owns every statement that touches the ledger's own
+tables (``events``, ``snapshots``, ``ledger_meta``, ``projector_positions``)
+and turns every driver error into a ``LedgerError``. The projectors and the
+read-side queries work on :attr:`Storage.connection` in the same transaction,
+so a projection is written and committed together with the events it folds.
+
+The shape follows eventsourcing's recorders (an aggregate recorder with
+optimistic concurrency, an application recorder with a gapless global
+position), in one layer: the chain and the snapshots live here too, so a
+backend is one class and the contract suite runs unchanged against each.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import NamedTuple
+
+from ..chain import GENESIS, Row
+from ..errors import LedgerError
+from ..events import Event, RecordedEvent
+from ..session import Session
+from ..snapshots import SnapshotCandidate
+from ..validation import Progress
+
+# One stored snapshot row: session_id, version, position, schema, event_hash, state, created_at.
+SnapshotRow = tuple[str, int, int, int, bytes, bytes, str]
+
+
+class Head(NamedTuple):
+    """The last row of the log: where the next append goes and what it links to."""
+
+    position: int
+    hash: bytes
+    recorded_at: str
+
+
+EMPTY_HEAD = Head(0, GENESIS, "")
+
+
+class Storage(ABC):
+    """One connection to one ledger's tables; the engine frames every call in a transaction."""
+
+    #: The SQL dialect the projectors and queries must speak on :attr:`connection`.
+    dialect: str
+    #: Where the ledger lives (a file path or a URL without its password).
+    path: str
+    #: ``"normal"`` or ``"full"`` (see the backend for what each promises).
+    durability: str
+    #: Seconds a writer waits for another writer's lock before ``LedgerBusy``.
+    busy_timeout: float
+
+    # -- connection and transactions ------------------------------------------------
+
+    @property
+    @abstractmethod
+    def connection(self) -> sqlite3.Connection:
+        """The connection projectors and read-side queries use, inside the engine's transaction."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+
+    @abstractmethod
+    def begin(self, *, write: bool) -> bool:
+        """Start a transaction (a write one takes the writer's lock) and refresh the head; returns True
+        when another connection committed since this one last looked."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Commit the open transaction."""
+
+    @abstractmethod
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any, and forget its appends."""
+
+    @property
+    @abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open."""
+
+    @property
+    @abstractmethod
+    def head(self) -> Head:
+        """The last row as of the last ``begin`` or append."""
+
+    @abstractmethod
+    def errors(self, doing: str) -> AbstractContextManager[None]:
+        """A scope that turns any driver error raised inside into the matching ``LedgerError``."""
+
+    @abstractmethod
+    def translate(self, exc: BaseException, doing: str) -> LedgerError | None:
+        """The ``LedgerError`` for a driver error, or None when ``exc`` is not one."""
+
+    @abstractmethod
+    def busy(self, doing: str) -> LedgerError:
+        """The error for a writer that waited past the busy timeout (says that nothing was written)."""
+
+    # -- the log ------------------------------------------------------------------------
+
+    @abstractmethod
+    def append(self, session_id: str, version: int, event: Event, event_id: str, now: datetime) -> RecordedEvent:
+        """Insert one event after the head, hash-chained; ``recorded_at`` is clamped so it never goes back."""
+
+    @abstractmethod
+    def insert_rows(self, rows: Sequence[Row]) -> None:
+        """Insert rows exactly as another ledger stored them (an import or a replay; the caller checks the chain)."""
+
+    @abstractmethod
+    def session_version(self, session_id: str) -> int | None:
+        """The session's latest version, or None when it has no events."""
+
+    @abstractmethod
+    def latest(self, session_id: str) -> tuple[int, str] | None:
+        """(version, type) of the session's latest event, or None."""
+
+    @abstractmethod
+    def find_event(self, event_id: str) -> tuple[str, int, str] | None:
+        """(session_id, version, type) of the event stored under ``event_id``, if any."""
+
+    @abstractmethod
+    def iter_session(
+        self, session_id: str, *, after_version: int = 0, until_version: int | None = None
+    ) -> Iterator[RecordedEvent]:
+        """A session's events after ``after_version`` (up to ``until_version``), decoded one at a time."""
+
+    @abstractmethod
+    def read(self, *, after: int, limit: int, session_id: str | None = None) -> list[RecordedEvent]:
+        """Up to ``limit`` events with position > ``after``, optionally of one session, in log order."""
+
+    @abstractmethod
+    def raw_rows(self, *, after: int, limit: int) -> list[Row]:
+        """Stored rows exactly as they are (text columns as bytes, so damaged text is reported, not raised)."""
+
+    @abstractmethod
+    def rows(self, *, after: int, until: int, limit: int) -> list[Row]:
+        """Stored rows with ``after < position <= until``, as stored, for copying elsewhere."""
+
+    @abstractmethod
+    def row_hash(self, position: int) -> bytes | None:
+        """The stored hash at a position, or None when there is no such row."""
+
+    @abstractmethod
+    def event_hash(self, session_id: str, version: int) -> bytes | None:
+        """The stored hash of a session's event at a version, or None."""
+
+    @abstractmethod
+    def version_at(self, session_id: str, current: int, *, position: int | None = None, at: str | None = None) -> int:
+        """The session's last version at or before a global position or a stored time (0: none yet)."""
+
+    @abstractmethod
+    def position_at(self, at: str) -> int:
+        """The last global position recorded at or before a stored time (0: none)."""
+
+    @abstractmethod
+    def session_ids(self, *, until: int) -> list[str]:
+        """Every session with an event at or before position ``until``, sorted."""
+
+    # -- redaction ------------------------------------------------------------------------
+
+    @abstractmethod
+    def redact_session(self, session_id: str, purged_at: int) -> None:
+        """Replace each of the session's payloads before ``purged_at`` (the position of its ``purged`` event)
+        with its redaction marker: the digest stays, the text is gone."""
+
+    @abstractmethod
+    def remap_redactions(self, moved: dict[int, int], far: int) -> None:
+        """After an import moved rows: point redaction markers at the purges' new positions (``far``: gone)."""
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    @abstractmethod
+    def save_snapshot(self, state: Session, event_hash: bytes, created_at: str) -> None:
+        """Store a state at its version (replacing one of the same version)."""
+
+    @abstractmethod
+    def snapshot_candidates(self, session_id: str, max_version: int) -> list[SnapshotCandidate]:
+        """The session's newest few snapshots at or before ``max_version``, newest first."""
+
+    @abstractmethod
+    def snapshot_index(self) -> list[tuple[str, int, str]]:
+        """(session_id, version, created_at) of every snapshot."""
+
+    @abstractmethod
+    def drop_snapshots(self, keys: Sequence[tuple[str, int]]) -> None:
+        """Delete the snapshots at these (session_id, version) keys."""
+
+    @abstractmethod
+    def drop_session_snapshots(self, session_id: str) -> None:
+        """Delete every snapshot of a session."""
+
+    @abstractmethod
+    def snapshots_of(self, session_id: str) -> dict[int, bytes]:
+        """Every snapshot of a session: version -> encoded state."""
+
+    @abstractmethod
+    def sessions_with_snapshots(self) -> list[str]:
+        """The ids of sessions with at least one snapshot, sorted."""
+
+    @abstractmethod
+    def snapshot_rows(self, *, until: int) -> list[SnapshotRow]:
+        """Snapshot rows taken at or before position ``until``, as stored (for a replay)."""
+
+    @abstractmethod
+    def insert_snapshot_rows(self, rows: Sequence[SnapshotRow]) -> None:
+        """Insert snapshot rows copied from another ledger."""
+
+    # -- projector positions ------------------------------------------------------------
+
+    @abstractmethod
+    def projector_positions(self) -> dict[str, tuple[int, int]] | None:
+        """name -> (version, position) of every projector, or None before the projections exist."""
+
+    @abstractmethod
+    def create_projector_positions(self) -> None:
+        """Create the positions table when missing."""
+
+    @abstractmethod
+    def reset_projector(self, name: str, version: int) -> None:
+        """Record a projector at ``version`` and position 0 (its tables were just created)."""
+
+    @abstractmethod
+    def set_projector_positions(self, names: Sequence[str], position: int) -> None:
+        """Record these projectors as level with ``position``."""
+
+    @abstractmethod
+    def pin_projectors(self, head: int, marker: int) -> None:
+        """Replace the position ``marker`` (kept level by every append) with ``head``."""
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    @abstractmethod
+    def truncate_wal(self) -> bool:
+        """Move every committed page into the main file and empty the write-ahead log; False when readers
+        kept it from emptying (it empties at a later checkpoint)."""
+
+    @abstractmethod
+    def backup(self, out: str, progress: Progress | None) -> None:
+        """Copy the whole ledger, as of one moment, into a new file at ``out`` (outside any transaction)."""
