@@ -30,8 +30,7 @@ if _TYPE_CHECKING:
 
     from .chain import Digest, VerifyReport
     from .events import Event, RecordedEvent
-    from .handle import SessionHandle
-    from .ledger import Ledger
+    from .ledger import Ledger, SessionHandle
     from .session import Message, Session
     from .validation import Limits
 
@@ -51,7 +50,7 @@ _LAZY = {
     "SearchHit": "projections",
     "Session": "ledger.session",
     "SessionFilter": "projections",
-    "SessionHandle": "ledger.handle",
+    "SessionHandle": "ledger.ledger",
     "SessionSummary": "projections",
     "Statistics": "projections",
     "ToolUsage": "projections",

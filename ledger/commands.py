@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
@@ -176,7 +176,7 @@ class Commands:
         limits = self._limits
         tokens_in, tokens_out = check_tokens(tokens, sid)
         event = ev.MessageAdded(
-            role=cast(ev.Role, check_choice(role, "role", ev.ROLES, sid)),
+            role=check_choice(role, "role", ev.ROLES, sid),
             content=check_text(content, "content", limits.max_content_bytes, sid, optional=False, allow_nul=True),
             tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid),
             invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid),
@@ -462,7 +462,7 @@ class Commands:
         """
         sid = check_id(session_id, "session_id")
         event = ev.Completed(
-            status=cast(ev.ClosedStatus, check_choice(status, "status", ev.CLOSED_STATUSES, sid)),
+            status=check_choice(status, "status", ev.CLOSED_STATUSES, sid),
             reason=check_text(reason, "reason", self._limits.max_text_bytes, sid),
         )
 

@@ -19,12 +19,25 @@ C = TypeVar("C")
 
 
 def delegate(attribute: str, method: Callable[Concatenate[C, P], R]) -> Callable[Concatenate[Any, P], R]:
-    """A method that calls ``method`` on the object held in ``self.<attribute>``."""
+    """A ``Ledger`` method that calls ``method`` on the collaborator held in ``self.<attribute>``."""
 
     def call(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return method(getattr(self, attribute), *args, **kwargs)
 
-    return _like(call, method, method.__doc__)
+    call = _like(call, method, method.__doc__)
+    call.__qualname__ = f"Ledger.{method.__name__}"
+    call.__delegate__ = attribute  # type: ignore[attr-defined]  # read by bind_delegates
+    return call
+
+
+def bind_delegates(instance: object) -> None:
+    """Put each delegated method's collaborator method on ``instance`` itself, so a call on the hot path
+    (an append, a load) goes straight to it, without a forwarding frame that repacks its arguments."""
+    cls = type(instance)
+    for name in dir(cls):  # the effective class attributes: a subclass's own override is left alone
+        attribute = getattr(getattr(cls, name), "__delegate__", None)
+        if attribute is not None:
+            setattr(instance, name, getattr(getattr(instance, attribute), name))
 
 
 class _Bound(Protocol):

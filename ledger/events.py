@@ -16,7 +16,7 @@ Schema evolution rules (also in the README):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable, ClassVar, Literal, Union, cast, get_args
+from typing import Any, Callable, ClassVar, Literal, Union, get_args
 
 import msgspec
 
@@ -25,11 +25,11 @@ from .errors import IntegrityError, UnsupportedFormat
 Role = Literal["user", "assistant", "system", "tool"]
 ClosedStatus = Literal["completed", "failed", "abandoned"]
 
-ROLES: tuple[str, ...] = ("user", "assistant", "system", "tool")
+ROLES: tuple[Role, ...] = ("user", "assistant", "system", "tool")
 
 # Session statuses, defined once: a session is active until it ends (closed) or is purged.
 ACTIVE = "active"
-CLOSED_STATUSES: tuple[str, ...] = ("completed", "failed", "abandoned")
+CLOSED_STATUSES: tuple[ClosedStatus, ...] = ("completed", "failed", "abandoned")
 PURGED = "purged"
 STATUSES: tuple[str, ...] = (ACTIVE, *CLOSED_STATUSES, PURGED)
 
@@ -280,7 +280,8 @@ def decode_payload(type_: str, schema: int, data: str | bytes) -> Event:
         )
     try:
         if schema == cls.schema:
-            return cast(Event, _decoders[type_].decode(data))
+            decoded: Event = _decoders[type_].decode(data)  # no cast() call: this runs once per event read
+            return decoded
         if schema > cls.schema:
             raise UnsupportedFormat(
                 f"event type {type_!r} has schema {schema}; this code reads up to {cls.schema}",

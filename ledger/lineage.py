@@ -8,10 +8,8 @@ continues from ``run_start``. The read side stores the same ranges
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .session import Session
+from collections.abc import Sequence
+from typing import Protocol
 
 # (session, first version, last version); ``None`` as the last version means "still open".
 OpenSegment = tuple[str, int, "int | None"]
@@ -35,7 +33,23 @@ def merge_segments(segments: list[OpenSegment]) -> list[OpenSegment]:
     return out
 
 
-def segments(state: Session) -> tuple[Segment, ...]:
+class HasLineage(Protocol):
+    """What a state needs for its lineage (``session.Session`` has it)."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def run_start(self) -> int: ...
+
+    @property
+    def lineage(self) -> Sequence[Segment]: ...
+
+
+def segments(state: HasLineage) -> tuple[Segment, ...]:
     """The version ranges whose events make up the session's effective history, oldest first."""
     merged = merge_segments([*state.lineage, (state.session_id, state.run_start, state.version)])
     return tuple((sid, first, last if last is not None else state.version) for sid, first, last in merged)

@@ -99,10 +99,9 @@ def message_from(event: ev.RecordedEvent) -> Message:
     )
 
 
-def _created(state: Session | None, e: ev.RecordedEvent) -> Session:
+def _created(state: Session | None, e: ev.RecordedEvent, p: ev.Created) -> Session:
     if state is not None:
         raise IntegrityError(f"session {e.session_id!r} is created twice (version {e.version})", session_id=e.session_id)
-    p = cast(ev.Created, e.payload)
     return Session(
         session_id=e.session_id,
         version=e.version,
@@ -148,10 +147,9 @@ def _from_image(e: ev.RecordedEvent, state: dict[str, Any], run_start: int, **ch
     )
 
 
-def _forked(state: Session | None, e: ev.RecordedEvent) -> Session:
+def _forked(state: Session | None, e: ev.RecordedEvent, p: ev.Forked) -> Session:
     if state is not None:
         raise IntegrityError(f"session {e.session_id!r} is created twice (version {e.version})", session_id=e.session_id)
-    p = cast(ev.Forked, e.payload)
     # A fork is a new path: it starts active even from a session that had ended.
     return _from_image(e, p.state, 2, parent_id=p.parent_id, parent_version=p.parent_version,
                        created_at=format_time(e.recorded_at), status=ACTIVE, completed_at=None,
@@ -249,12 +247,13 @@ def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
     Raises ``IntegrityError`` when the event cannot follow the state (a
     session created twice, an event before creation, a version out of order).
     """
-    if isinstance(event.payload, ev.Redacted):
+    payload: Any = event.payload  # the handlers take it as the type its tag names
+    if isinstance(payload, ev.Redacted):
         return _opaque(state, event)
     if event.type == "created":
-        return _created(state, event)
+        return _created(state, event, payload)
     if event.type == "forked":
-        return _forked(state, event)
+        return _forked(state, event, payload)
     if state is None:
         raise IntegrityError(
             f"session {event.session_id!r} has a {event.type!r} event before it was created",
@@ -276,13 +275,13 @@ def apply(state: Session | None, event: ev.RecordedEvent) -> Session:
             created_at=state.created_at,
             updated_at=event.recorded_at,
             completed_at=event.recorded_at,
-            completion_reason=cast(ev.Purged, event.payload).reason,
+            completion_reason=payload.reason,
         )
     if event.type == "restored":
-        p = cast(ev.Restored, event.payload)
+        p: ev.Restored = payload
         return _from_image(event, p.state, event.version + 1, parent_id=state.parent_id,
                            parent_version=state.parent_version, created_at=format_time(state.created_at))
-    changes = _HANDLERS[event.type](state, event.payload)
+    changes = _HANDLERS[event.type](state, payload)
     if event.type == "completed":
         changes["completed_at"] = event.recorded_at
     return msgspec.structs.replace(

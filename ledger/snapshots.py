@@ -15,7 +15,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import NamedTuple
 
 import msgspec
 
@@ -40,14 +39,9 @@ def decode_state(data: bytes) -> Session:
     return _decoder.decode(data)
 
 
-class SnapshotCandidate(NamedTuple):
-    """A stored snapshot as a backend hands it back: its version, format, bytes, and whether its
-    ``event_hash`` is still the hash of the session's event at that version."""
-
-    version: int
-    schema: int
-    state: bytes
-    on_chain: bool
+# A stored snapshot as a backend hands it back: version, format, state bytes, and whether its event hash
+# is still the hash of the session's event at that version (a plain row: this is read on every cold load).
+SnapshotCandidate = tuple[int, int, bytes, "int | bool | None"]
 
 
 class SnapshotPolicy:

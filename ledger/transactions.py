@@ -8,13 +8,27 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .errors import LedgerBusy, StorageError
 from .session import Session
+from .storage import Storage
 
-if TYPE_CHECKING:
-    from .engine import Engine
+
+class Host(Protocol):
+    """What a write scope needs of its engine (``engine.Engine`` is one)."""
+
+    lock: threading.RLock
+    storage: Storage
+    transaction: Transaction | None
+
+    def usable(self) -> None: ...
+
+    def invalidate(self) -> None: ...
+
+    def catch_up(self) -> None: ...
+
+    def remember(self, state: Session) -> None: ...
 
 
 class Transaction:
@@ -39,7 +53,7 @@ class WriteScope:
 
     __slots__ = ("doing", "engine", "outer")
 
-    def __init__(self, engine: Engine, doing: str) -> None:
+    def __init__(self, engine: Host, doing: str) -> None:
         self.engine = engine
         self.doing = doing
         self.outer = False

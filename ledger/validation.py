@@ -15,13 +15,14 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Literal, NamedTuple, overload
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar, overload
 
 import msgspec
 import pydantic
 
 from .errors import InvalidInput, LimitExceeded
 
+S = TypeVar("S", bound=str)
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _encode = msgspec.json.Encoder().encode
@@ -211,17 +212,18 @@ def _normalise(value: object, field: str, max_depth: int, session_id: str | None
     )
 
 
-def check_choice(value: object, field: str, choices: tuple[str, ...], session_id: str | None) -> str:
-    """One of a fixed set of strings."""
-    if not isinstance(value, str) or value not in choices:
-        raise InvalidInput(
-            f"{_where(session_id)}{field} must be one of {', '.join(choices)}; got {value!r}",
-            session_id=session_id,
-            field=field,
-            expected=choices,
-            actual=value,
-        )
-    return value
+def check_choice(value: object, field: str, choices: tuple[S, ...], session_id: str | None) -> S:
+    """One of a fixed set of strings (returned as the choice itself, so its literal type is kept)."""
+    for choice in choices:
+        if value == choice and isinstance(value, str):
+            return choice
+    raise InvalidInput(
+        f"{_where(session_id)}{field} must be one of {', '.join(choices)}; got {value!r}",
+        session_id=session_id,
+        field=field,
+        expected=choices,
+        actual=value,
+    )
 
 
 def check_count(value: object, field: str, session_id: str | None) -> int | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import sqlite_utils
@@ -138,7 +138,7 @@ class SearchProjector(Projector):
         """Index the content of new messages (purged ones have none left to index)."""
         conn.executemany(
             "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
-            [(e.position, cast(ev.MessageAdded, e.payload).content) for e in events if not isinstance(e.payload, ev.Redacted)],
+            [(e.position, e.payload.content) for e in events if isinstance(e.payload, ev.MessageAdded)],
         )
 
     def purged(self, conn: sqlite3.Connection, session_ids: Sequence[str]) -> None:

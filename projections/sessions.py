@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import sqlite_utils
@@ -90,8 +90,7 @@ def _hide(c: sqlite3.Connection, session_id: str, ranges: list[tuple[str, int, i
     )
 
 
-def _message_retracted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.MessageRetracted, e.payload)
+def _message_retracted(c: sqlite3.Connection, e: RecordedEvent, p: ev.MessageRetracted, at: str) -> None:
     c.execute(
         "UPDATE sessions SET version = ?, position = ?, updated_at = ?, message_count = message_count - 1"
         " WHERE session_id = ?",
@@ -100,7 +99,7 @@ def _message_retracted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None
     _hide(c, e.session_id, [(p.message_session, p.message_version, p.message_version)])
 
 
-def _conversation_cleared(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+def _conversation_cleared(c: sqlite3.Connection, e: RecordedEvent, p: Any, at: str) -> None:
     visible = c.execute(
         "SELECT seg_session, first, COALESCE(last, ?) FROM session_segments WHERE session_id = ? AND hidden = 0"
         " ORDER BY seq",
@@ -114,8 +113,7 @@ def _conversation_cleared(c: sqlite3.Connection, e: RecordedEvent, at: str) -> N
     )
 
 
-def _created(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.Created, e.payload)
+def _created(c: sqlite3.Connection, e: RecordedEvent, p: ev.Created, at: str) -> None:
     _set_segments(c, e.session_id, [], 1)
     c.execute(
         "INSERT INTO sessions (session_id, user_id, purpose, status, created_at, updated_at, version, position)"
@@ -129,8 +127,7 @@ def _created(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     )
 
 
-def _message_added(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.MessageAdded, e.payload)
+def _message_added(c: sqlite3.Connection, e: RecordedEvent, p: ev.MessageAdded, at: str) -> None:
     c.execute(
         _INSERT_MESSAGE,
         (e.position, e.session_id, e.version, p.role, p.content, p.tool_name, p.invocation_id, p.model,
@@ -139,8 +136,7 @@ def _message_added(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     c.execute(_MESSAGE, (e.version, e.position, at, p.tokens_in or 0, p.tokens_out or 0, e.session_id))
 
 
-def _invocation_linked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.InvocationLinked, e.payload)
+def _invocation_linked(c: sqlite3.Connection, e: RecordedEvent, p: ev.InvocationLinked, at: str) -> None:
     c.execute(
         _INSERT_INVOCATION,
         (e.position, e.session_id, e.version, p.invocation_id, p.tool_name, p.duration_ms, p.tokens_in,
@@ -153,8 +149,7 @@ def _invocation_linked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None
     )
 
 
-def _metadata_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.MetadataSet, e.payload)
+def _metadata_set(c: sqlite3.Connection, e: RecordedEvent, p: ev.MetadataSet, at: str) -> None:
     c.executemany(
         "INSERT OR REPLACE INTO session_metadata (session_id, key, value) VALUES (?, ?, ?)",
         [(e.session_id, k, json_text(v)) for k, v in p.values.items()],
@@ -162,14 +157,12 @@ def _metadata_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _metadata_removed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.MetadataRemoved, e.payload)
+def _metadata_removed(c: sqlite3.Connection, e: RecordedEvent, p: ev.MetadataRemoved, at: str) -> None:
     c.execute("DELETE FROM session_metadata WHERE session_id = ? AND key = ?", (e.session_id, p.key))
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _data_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.DataSet, e.payload)
+def _data_set(c: sqlite3.Connection, e: RecordedEvent, p: ev.DataSet, at: str) -> None:
     c.execute(
         "INSERT OR REPLACE INTO session_data (session_id, key, value) VALUES (?, ?, ?)",
         (e.session_id, p.key, json_text(p.value)),
@@ -177,35 +170,31 @@ def _data_set(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _data_deleted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.DataDeleted, e.payload)
+def _data_deleted(c: sqlite3.Connection, e: RecordedEvent, p: ev.DataDeleted, at: str) -> None:
     c.execute("DELETE FROM session_data WHERE session_id = ? AND key = ?", (e.session_id, p.key))
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _data_cleared(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+def _data_cleared(c: sqlite3.Connection, e: RecordedEvent, p: Any, at: str) -> None:
     c.execute("DELETE FROM session_data WHERE session_id = ?", (e.session_id,))
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _tags_added(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.TagsAdded, e.payload)
+def _tags_added(c: sqlite3.Connection, e: RecordedEvent, p: ev.TagsAdded, at: str) -> None:
     c.executemany(
         "INSERT OR IGNORE INTO session_tags (session_id, tag) VALUES (?, ?)", [(e.session_id, t) for t in p.tags]
     )
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _tags_removed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.TagsRemoved, e.payload)
+def _tags_removed(c: sqlite3.Connection, e: RecordedEvent, p: ev.TagsRemoved, at: str) -> None:
     c.executemany(
         "DELETE FROM session_tags WHERE session_id = ? AND tag = ?", [(e.session_id, t) for t in p.tags]
     )
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _completed(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.Completed, e.payload)
+def _completed(c: sqlite3.Connection, e: RecordedEvent, p: ev.Completed, at: str) -> None:
     c.execute(_COMPLETED, (e.version, e.position, at, p.status, at, p.reason, e.session_id))
 
 
@@ -237,8 +226,7 @@ def _replace_children(c: sqlite3.Connection, session_id: str, state: dict[str, A
         )
 
 
-def _restored(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.Restored, e.payload)
+def _restored(c: sqlite3.Connection, e: RecordedEvent, p: ev.Restored, at: str) -> None:
     sets = ", ".join(f"{column} = ?" for column in _STATE_COLUMNS)
     c.execute(
         f"UPDATE sessions SET version = ?, position = ?, updated_at = ?, {sets} WHERE session_id = ?",
@@ -248,8 +236,7 @@ def _restored(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     _set_segments(c, e.session_id, p.state.get("lineage", []), e.version + 1, p.state.get("hidden"))
 
 
-def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.Forked, e.payload)
+def _forked(c: sqlite3.Connection, e: RecordedEvent, p: ev.Forked, at: str) -> None:
     state = {**p.state, "status": ev.ACTIVE, "completed_at": None, "completion_reason": None}
     columns = ", ".join(_STATE_COLUMNS)
     c.execute(
@@ -261,8 +248,7 @@ def _forked(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
     _set_segments(c, e.session_id, p.state.get("lineage", []), 2, p.state.get("hidden"))
 
 
-def _purged(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
-    p = cast(ev.Purged, e.payload)
+def _purged(c: sqlite3.Connection, e: RecordedEvent, p: ev.Purged, at: str) -> None:
     c.execute(
         "UPDATE sessions SET version = ?, position = ?, updated_at = ?, status = ?, completed_at = ?,"
         " completion_reason = ?, parent_id = NULL, user_id = NULL, purpose = NULL, message_count = 0,"
@@ -278,7 +264,7 @@ def _purged(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
         )
 
 
-def _redacted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
+def _redacted(c: sqlite3.Connection, e: RecordedEvent, p: Any, at: str) -> None:
     # A purged row replayed: only its place remains, until the session's `purged` event clears the rest.
     if e.type in ("created", "forked"):
         c.execute(
@@ -291,7 +277,8 @@ def _redacted(c: sqlite3.Connection, e: RecordedEvent, at: str) -> None:
         c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-_HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, str], None]] = {
+# Each handler takes the event's payload as its own type (dispatch by the stored tag).
+_HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, Any, str], None]] = {
     "created": _created,
     "message_added": _message_added,
     "invocation_linked": _invocation_linked,
@@ -376,4 +363,4 @@ class SessionsProjector(Projector):
         """Fold each event into the tables, in log order."""
         for event in events:
             handler = _redacted if isinstance(event.payload, ev.Redacted) else _HANDLERS[event.type]
-            handler(conn, event, _text_time(event))
+            handler(conn, event, event.payload, _text_time(event))

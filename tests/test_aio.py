@@ -15,7 +15,7 @@ import pytest
 
 from ledger import InvalidInput, Ledger, SessionNotFound, StorageError, UnsupportedFormat
 from ledger.aio import AsyncLedger, AsyncSessionHandle
-from ledger.handle import SessionHandle
+from ledger import SessionHandle
 
 SPECIAL = {"batch", "history", "last_position", "session"}  # written by hand; the rest are generated
 

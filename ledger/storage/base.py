@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import NamedTuple
@@ -57,12 +57,10 @@ class Storage(ABC):
     #: Seconds a writer waits for another writer's lock before ``LedgerBusy``.
     busy_timeout: float
 
-    # -- connection and transactions ------------------------------------------------
+    #: The connection projectors and read-side queries use, inside the engine's transaction.
+    connection: sqlite3.Connection
 
-    @property
-    @abstractmethod
-    def connection(self) -> sqlite3.Connection:
-        """The connection projectors and read-side queries use, inside the engine's transaction."""
+    # -- connection and transactions ------------------------------------------------
 
     @abstractmethod
     def close(self) -> None:
@@ -181,8 +179,9 @@ class Storage(ABC):
         """Store a state at its version (replacing one of the same version)."""
 
     @abstractmethod
-    def snapshot_candidates(self, session_id: str, max_version: int) -> list[SnapshotCandidate]:
-        """The session's newest few snapshots at or before ``max_version``, newest first."""
+    def snapshot_candidates(self, session_id: str, max_version: int) -> Iterable[SnapshotCandidate]:
+        """The session's newest few snapshots at or before ``max_version``, newest first, read lazily:
+        (version, format, state bytes, whether its event hash is still the chain's)."""
 
     @abstractmethod
     def snapshot_index(self) -> list[tuple[str, int, str]]:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
 
@@ -124,7 +124,7 @@ class SQLiteStorage(Storage):
         self._data_version: int | None = None
         self._advance_sql: dict[int, str] = {}
         try:
-            self.conn = sqlite3.connect(
+            self.connection = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
             )
         except (sqlite3.Error, ValueError, UnicodeError) as exc:
@@ -132,12 +132,12 @@ class SQLiteStorage(Storage):
         try:
             self._open()
         except sqlite3.DatabaseError as exc:
-            self.conn.close()
+            self.connection.close()
             if isinstance(exc, sqlite3.OperationalError):
                 raise translate(exc, f"opening {self.path!r}") from exc
             raise UnsupportedFormat(f"{self.path!r} is not a ledger file: {exc}") from exc
         except BaseException:
-            self.conn.close()
+            self.connection.close()
             raise
 
     def _open(self) -> None:
@@ -147,30 +147,30 @@ class SQLiteStorage(Storage):
             raise UnsupportedFormat(f"{self.path!r} is an SQLite file but not a session-ledger file")
         if self.path != ":memory:" and not self.path.startswith("file::memory:"):
             # journal_mode answers SQLITE_BUSY at once (no busy handler) while another opener switches it.
-            if self._retry_busy(lambda: self.conn.execute("PRAGMA journal_mode").fetchone()[0]) != "wal":
-                self._retry_busy(lambda: self.conn.execute("PRAGMA journal_mode=WAL").fetchone())
-        self.conn.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'full' else 'NORMAL'}")
+            if self._retry_busy(lambda: self.connection.execute("PRAGMA journal_mode").fetchone()[0]) != "wal":
+                self._retry_busy(lambda: self.connection.execute("PRAGMA journal_mode=WAL").fetchone())
+        self.connection.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'full' else 'NORMAL'}")
         # An append writes several pages (the event and its read rows); checkpointing the WAL every
         # 4000 pages (16 MB) instead of SQLite's 1000 keeps the checkpoints off most commits.
-        self.conn.execute("PRAGMA wal_autocheckpoint=4000")
+        self.connection.execute("PRAGMA wal_autocheckpoint=4000")
         # Deleted content is overwritten with zeros, so a purge leaves no text in free pages.
-        self.conn.execute("PRAGMA secure_delete=ON")
+        self.connection.execute("PRAGMA secure_delete=ON")
         if not tables:
             self._create()
         self._check_format()
-        self.conn.execute(SNAPSHOTS_SCHEMA)
+        self.connection.execute(SNAPSHOTS_SCHEMA)
 
     def _create(self) -> None:
-        self._retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        self._retry_busy(lambda: self.connection.execute("BEGIN IMMEDIATE"))
         try:
             if not self._tables():  # another process may have created it while we waited
                 for ddl in SCHEMA:
-                    self.conn.execute(ddl)
-                self.conn.execute("INSERT INTO ledger_meta (key, value) VALUES ('format', ?)", (str(FORMAT_VERSION),))
-                self.conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            self.conn.execute("COMMIT")
+                    self.connection.execute(ddl)
+                self.connection.execute("INSERT INTO ledger_meta (key, value) VALUES ('format', ?)", (str(FORMAT_VERSION),))
+                self.connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            self.connection.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.connection.execute("ROLLBACK")
             raise
 
     def _retry_busy(self, action: Callable[[], T]) -> T:
@@ -185,11 +185,11 @@ class SQLiteStorage(Storage):
                 time.sleep(0.002)
 
     def _tables(self) -> set[str]:
-        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        rows = self.connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
         return {name for (name,) in rows}
 
     def _check_format(self) -> None:
-        row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'format'").fetchone()
+        row = self.connection.execute("SELECT value FROM ledger_meta WHERE key = 'format'").fetchone()
         if row is None or not str(row[0]).isdigit():
             raise UnsupportedFormat(f"{self.path!r} has no readable ledger format version")
         found = int(row[0])
@@ -202,18 +202,12 @@ class SQLiteStorage(Storage):
         if "events" not in self._tables():
             raise UnsupportedFormat(f"{self.path!r} has no events table")
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The connection projectors and queries use (inside the engine's transaction)."""
-        return self.conn
-
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        self.conn.close()
+        self.connection.close()
 
-    def errors(self, doing: str) -> AbstractContextManager[None]:
-        """Turn any ``sqlite3`` error raised inside into the matching ``LedgerError``."""
-        return sqlite_errors(doing)
+    # Turns any ``sqlite3`` error raised inside into the matching ``LedgerError`` (no wrapper: it frames every read).
+    errors = staticmethod(sqlite_errors)
 
     def translate(self, exc: BaseException, doing: str) -> LedgerError | None:
         """The ``LedgerError`` for a ``sqlite3`` error, or None for anything else."""
@@ -238,34 +232,34 @@ class SQLiteStorage(Storage):
         connection, for one), is retried until the busy timeout has passed.
         """
         if write:
-            self._retry_busy(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            self._retry_busy(lambda: self.connection.execute("BEGIN IMMEDIATE"))
         else:
-            self.conn.execute("BEGIN")
+            self.connection.execute("BEGIN")
         changed = self._refresh()
         self._head_at_begin = self._head
         return changed
 
     def commit(self) -> None:
         """Commit the open transaction."""
-        self.conn.execute("COMMIT")
+        self.connection.execute("COMMIT")
 
     def rollback(self) -> None:
         """Roll back the open transaction (if SQLite has not already) and forget its appends."""
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        if self.connection.in_transaction:
+            self.connection.execute("ROLLBACK")
         self._head = self._head_at_begin
 
     @property
     def in_transaction(self) -> bool:
         """Whether a transaction is open on the connection."""
-        return self.conn.in_transaction
+        return self.connection.in_transaction
 
     def _refresh(self) -> bool:
-        (data_version,) = self.conn.execute("PRAGMA data_version").fetchone()
+        (data_version,) = self.connection.execute("PRAGMA data_version").fetchone()
         if data_version == self._data_version:
             return False
         self._data_version = data_version
-        row = self.conn.execute(
+        row = self.connection.execute(
             "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
         self._head = Head(*row) if row else EMPTY_HEAD
@@ -292,7 +286,7 @@ class SQLiteStorage(Storage):
         row_hash = link(
             head.hash, position, event_id, session_id, version, event.type, event.schema, recorded_at, payload_digest(data)
         )
-        self.conn.execute(
+        self.connection.execute(
             f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (position, event_id, session_id, version, event.type, event.schema, recorded_at, data.decode(), row_hash),
         )
@@ -313,12 +307,12 @@ class SQLiteStorage(Storage):
 
     def session_version(self, session_id: str) -> int | None:
         """The session's latest version, or None when it has no events."""
-        (version,) = self.conn.execute("SELECT max(version) FROM events WHERE session_id = ?", (session_id,)).fetchone()
+        (version,) = self.connection.execute("SELECT max(version) FROM events WHERE session_id = ?", (session_id,)).fetchone()
         return None if version is None else int(version)
 
     def find_event(self, event_id: str) -> tuple[str, int, str] | None:
         """(session_id, version, type) of the event stored under ``event_id``, if any."""
-        row = self.conn.execute("SELECT session_id, version, type FROM events WHERE event_id = ?", (event_id,)).fetchone()
+        row = self.connection.execute("SELECT session_id, version, type FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return None if row is None else (row[0], row[1], row[2])
 
     def iter_session(self, session_id: str, *, after_version: int = 0, until_version: int | None = None) -> Iterator[RecordedEvent]:
@@ -329,12 +323,12 @@ class SQLiteStorage(Storage):
         if until_version is not None:
             sql += " AND version <= ?"
             args.append(until_version)
-        for row in self.conn.execute(sql + " ORDER BY version", args):
+        for row in self.connection.execute(sql + " ORDER BY version", args):
             yield to_recorded(row)
 
     def latest(self, session_id: str) -> tuple[int, str] | None:
         """(version, type) of the session's latest event, or None: one index lookup."""
-        row = self.conn.execute(
+        row = self.connection.execute(
             "SELECT version, type FROM events WHERE session_id = ? ORDER BY version DESC LIMIT 1", (session_id,)
         ).fetchone()
         return None if row is None else (row[0], row[1])
@@ -342,11 +336,11 @@ class SQLiteStorage(Storage):
     def read(self, *, after: int, limit: int, session_id: str | None = None) -> list[RecordedEvent]:
         """Up to ``limit`` events with position > ``after``, optionally of one session, in log order."""
         if session_id is None:
-            cursor = self.conn.execute(
+            cursor = self.connection.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?", (after, limit)
             )
         else:
-            cursor = self.conn.execute(
+            cursor = self.connection.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE session_id = ? AND position > ? ORDER BY version LIMIT ?",
                 (session_id, after, limit),
             )
@@ -354,7 +348,7 @@ class SQLiteStorage(Storage):
 
     def raw_rows(self, *, after: int, limit: int) -> list[Row]:
         """Stored rows exactly as they are (text columns as bytes, so damaged text is reported, not raised)."""
-        return self.conn.execute(
+        return self.connection.execute(
             "SELECT position, CAST(event_id AS BLOB), CAST(session_id AS BLOB), version, CAST(type AS BLOB),"
             " schema, CAST(recorded_at AS BLOB), CAST(data AS BLOB), hash"
             " FROM events WHERE position > ? ORDER BY position LIMIT ?",
@@ -371,7 +365,7 @@ class SQLiteStorage(Storage):
         low, high = 0, current  # invariant: version ``low`` qualifies (0 stands for "before creation")
         while low < high:
             middle = (low + high + 1) // 2
-            (value,) = self.conn.execute(
+            (value,) = self.connection.execute(
                 f"SELECT {column} FROM events WHERE session_id = ? AND version = ?", (session_id, middle)
             ).fetchone()
             if value <= bound:
@@ -385,7 +379,7 @@ class SQLiteStorage(Storage):
         low, high = 0, self._head.position
         while low < high:
             middle = (low + high + 1) // 2
-            (value,) = self.conn.execute("SELECT recorded_at FROM events WHERE position = ?", (middle,)).fetchone()
+            (value,) = self.connection.execute("SELECT recorded_at FROM events WHERE position = ?", (middle,)).fetchone()
             if value <= at:
                 low = middle
             else:
@@ -394,7 +388,7 @@ class SQLiteStorage(Storage):
 
     def rows(self, *, after: int, until: int, limit: int) -> list[Row]:
         """Stored rows with ``after < position <= until``, as stored, for copying to another file."""
-        return self.conn.execute(
+        return self.connection.execute(
             f"SELECT {_COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
             (after, until, limit),
         ).fetchall()
@@ -403,26 +397,26 @@ class SQLiteStorage(Storage):
         """Insert rows exactly as another ledger stored them (inside a write transaction); the caller checks the chain."""
         if not rows:
             return
-        self.conn.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.connection.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         last = rows[-1]
         self._head = Head(last[0], last[8], last[6])
 
     def row_hash(self, position: int) -> bytes | None:
         """The stored hash at a position, or None when there is no such row."""
-        row = self.conn.execute("SELECT hash FROM events WHERE position = ?", (position,)).fetchone()
+        row = self.connection.execute("SELECT hash FROM events WHERE position = ?", (position,)).fetchone()
         return row[0] if row else None
 
 
     def event_hash(self, session_id: str, version: int) -> bytes | None:
         """The stored hash of a session's event at a version, or None."""
-        row = self.conn.execute(
+        row = self.connection.execute(
             "SELECT hash FROM events WHERE session_id = ? AND version = ?", (session_id, version)
         ).fetchone()
         return row[0] if row else None
 
     def session_ids(self, *, until: int) -> list[str]:
         """Every session with an event at or before position ``until``, sorted."""
-        rows = self.conn.execute(
+        rows = self.connection.execute(
             "SELECT DISTINCT session_id FROM events WHERE position <= ? ORDER BY session_id", (until,)
         )
         return [sid for (sid,) in rows]
@@ -431,10 +425,10 @@ class SQLiteStorage(Storage):
 
     def redact_session(self, session_id: str, purged_at: int) -> None:
         """Replace each of the session's payloads before ``purged_at`` with its redaction marker (digest kept, text gone)."""
-        rows = self.conn.execute(
+        rows = self.connection.execute(
             "SELECT position, data FROM events WHERE session_id = ? AND position < ?", (session_id, purged_at)
         ).fetchall()
-        self.conn.executemany(
+        self.connection.executemany(
             "UPDATE events SET data = ? WHERE position = ?",
             [
                 (redaction_marker(hashlib.sha256(data.encode()).digest(), purged_at), position)
@@ -446,12 +440,12 @@ class SQLiteStorage(Storage):
     def remap_redactions(self, moved: dict[int, int], far: int) -> None:
         """After an import moved rows: point redaction markers at the purges' new positions (``far``: gone)."""
         start = min(moved.values())
-        for position, data in self.conn.execute(
+        for position, data in self.connection.execute(
             "SELECT position, data FROM events WHERE position >= ?", (start,)
         ).fetchall():
             redaction = read_redaction(data)
             if redaction is not None:
-                self.conn.execute(
+                self.connection.execute(
                     "UPDATE events SET data = ? WHERE position = ?",
                     (redaction_marker(bytes.fromhex(redaction.digest), moved.get(redaction.purged_at, far)), position),
                 )
@@ -460,58 +454,58 @@ class SQLiteStorage(Storage):
 
     def save_snapshot(self, state: Session, event_hash: bytes, created_at: str) -> None:
         """Store a state at its version (replacing one of the same version)."""
-        self.conn.execute(
+        self.connection.execute(
             f"INSERT OR REPLACE INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (state.session_id, state.version, state.position, SNAPSHOT_FORMAT, event_hash, encode_state(state),
              created_at),
         )
 
-    def snapshot_candidates(self, session_id: str, max_version: int) -> list[SnapshotCandidate]:
+    def snapshot_candidates(self, session_id: str, max_version: int) -> Iterable[SnapshotCandidate]:
         """The session's newest few snapshots at or before ``max_version``, newest first, each checked
-        against the hash of the event at its version."""
-        rows = self.conn.execute(
+        against the hash of the event at its version; read lazily (the first usually serves)."""
+        cursor: Iterable[SnapshotCandidate] = self.connection.execute(
             "SELECT s.version, s.schema, s.state, s.event_hash = e.hash FROM snapshots AS s"
             " LEFT JOIN events AS e ON e.session_id = s.session_id AND e.version = s.version"
             " WHERE s.session_id = ? AND s.version <= ? ORDER BY s.version DESC LIMIT 4",
             (session_id, max_version),
         )
-        return [SnapshotCandidate(version, schema, blob, bool(on_chain)) for version, schema, blob, on_chain in rows]
+        return cursor
 
     def snapshot_index(self) -> list[tuple[str, int, str]]:
         """(session_id, version, created_at) of every snapshot."""
-        return self.conn.execute("SELECT session_id, version, created_at FROM snapshots").fetchall()
+        return self.connection.execute("SELECT session_id, version, created_at FROM snapshots").fetchall()
 
     def drop_snapshots(self, keys: Sequence[tuple[str, int]]) -> None:
         """Delete the snapshots at these (session_id, version) keys."""
-        self.conn.executemany("DELETE FROM snapshots WHERE session_id = ? AND version = ?", keys)
+        self.connection.executemany("DELETE FROM snapshots WHERE session_id = ? AND version = ?", keys)
 
     def drop_session_snapshots(self, session_id: str) -> None:
         """Delete every snapshot of a session."""
-        self.conn.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
+        self.connection.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
 
     def snapshots_of(self, session_id: str) -> dict[int, bytes]:
         """Every snapshot of a session: version -> encoded state."""
-        rows = self.conn.execute("SELECT version, state FROM snapshots WHERE session_id = ?", (session_id,))
+        rows = self.connection.execute("SELECT version, state FROM snapshots WHERE session_id = ?", (session_id,))
         return dict(rows.fetchall())
 
     def sessions_with_snapshots(self) -> list[str]:
         """The ids of sessions with at least one snapshot, sorted."""
-        return [sid for (sid,) in self.conn.execute("SELECT DISTINCT session_id FROM snapshots ORDER BY session_id")]
+        return [sid for (sid,) in self.connection.execute("SELECT DISTINCT session_id FROM snapshots ORDER BY session_id")]
 
     def snapshot_rows(self, *, until: int) -> list[SnapshotRow]:
         """Snapshot rows taken at or before position ``until``, as stored."""
-        return self.conn.execute(f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE position <= ?", (until,)).fetchall()
+        return self.connection.execute(f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE position <= ?", (until,)).fetchall()
 
     def insert_snapshot_rows(self, rows: Sequence[SnapshotRow]) -> None:
         """Insert snapshot rows copied from another ledger."""
-        self.conn.executemany(f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self.connection.executemany(f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     # -- projector positions ------------------------------------------------------
 
     def projector_positions(self) -> dict[str, tuple[int, int]] | None:
         """name -> (version, position) of every projector, or None before the projections exist."""
         try:
-            rows = self.conn.execute("SELECT name, version, position FROM projector_positions").fetchall()
+            rows = self.connection.execute("SELECT name, version, position FROM projector_positions").fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return None
@@ -520,11 +514,11 @@ class SQLiteStorage(Storage):
 
     def create_projector_positions(self) -> None:
         """Create the positions table when missing."""
-        self.conn.execute(POSITIONS_SCHEMA)
+        self.connection.execute(POSITIONS_SCHEMA)
 
     def reset_projector(self, name: str, version: int) -> None:
         """Record a projector at ``version`` and position 0."""
-        self.conn.execute(
+        self.connection.execute(
             "INSERT OR REPLACE INTO projector_positions (name, version, position) VALUES (?, ?, 0)", (name, version)
         )
 
@@ -534,11 +528,11 @@ class SQLiteStorage(Storage):
         if sql is None:
             marks = ", ".join("?" * len(names))
             sql = self._advance_sql[len(names)] = f"UPDATE projector_positions SET position = ? WHERE name IN ({marks})"
-        self.conn.execute(sql, (position, *names))
+        self.connection.execute(sql, (position, *names))
 
     def pin_projectors(self, head: int, marker: int) -> None:
         """Replace the position ``marker`` with ``head``."""
-        self.conn.execute("UPDATE projector_positions SET position = ? WHERE position = ?", (head, marker))
+        self.connection.execute("UPDATE projector_positions SET position = ? WHERE position = ?", (head, marker))
 
     # -- maintenance --------------------------------------------------------------
 
@@ -547,7 +541,7 @@ class SQLiteStorage(Storage):
         if self.path == ":memory:":
             return True
         try:
-            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.Error:
             return False
         return not busy
@@ -565,7 +559,7 @@ class SQLiteStorage(Storage):
             raise StorageError(f"cannot create {out!r}: {exc}") from exc
         try:
             with sqlite_errors("backup"):
-                self.conn.backup(target, pages=1024, progress=report)
+                self.connection.backup(target, pages=1024, progress=report)
         finally:
             target.close()
 
