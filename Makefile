@@ -15,8 +15,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # The tests cover the integrations against their real packages, so they install those extras too.
+# The test session starts its own PostgreSQL server: from the system's binaries, else from a wheel
+# that ships them (pgserver), installed only on a machine that has none.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents,postgres]'
+	if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		$(BIN)/python -m pip install --quiet 'pgserver==0.1.4'; fi
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -27,7 +31,7 @@ test: $(VENV)/.installed-test
 
 # The full benchmark table (a few minutes on 2 cores); `python -m benchmarks --quick` is the smoke run.
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents,postgres,bench]'
 	touch $@ $(VENV)/.installed $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench

@@ -79,7 +79,7 @@ def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
 
         ids = [pid, cid, rid]
         sessions = [ledger.get_session(i) for i in ids]
-        echo(f"Recorded {ledger.last_position - before} events in 3 sessions into {path}.\n")
+        echo(f"Recorded {ledger.last_position - before} events in 3 sessions into {ledger.path}.\n")
         echo("Sessions")
         echo(table(
             [[s.session_id, s.metadata.get("agent_role"), s.status, s.version, s.message_count,

@@ -84,7 +84,7 @@ class Ledger:
         self._retention = Retention(engine, self._commands, self._limits)
         self._transfer = Transfer(engine)
         bind_delegates(self)
-        self.path = options.path
+        self.path = engine.path  # for a URL: without its password
         self.durability = options.durability
         self._cleaner: CleanupThread | None = None
         if options.cleanup_every is not None and options.max_idle is not None:

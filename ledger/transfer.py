@@ -295,14 +295,22 @@ class Transfer:
     # -- backup and replay -------------------------------------------------------------
 
     def backup(self, out: str | os.PathLike[str], *, progress: Progress | None = None) -> VerifyReport:
-        """Copy the live ledger with the storage's online backup, then verify the copy; returns its report."""
+        """Copy the live ledger into a new file, then verify the copy; returns its report.
+
+        A SQLite ledger is copied page by page with SQLite's online backup; a PostgreSQL ledger is
+        copied, as of one moment, into a new SQLite ledger file (the chain is the same on both, so the
+        copy verifies with the same digest and can be imported back).
+        """
         engine = self._engine
         engine.outside_batch("back up")
         check_progress(progress)
         target = new_file_path(out, "out")
-        with engine.lock:  # outside any transaction, so the copy is one moment
-            engine.usable()
-            engine.storage.backup(target, progress)
+        if engine.storage.dialect == "sqlite":
+            with engine.lock:  # outside any transaction, so the copy is one moment
+                engine.usable()
+                engine.storage.backup(target, progress)
+        else:
+            self.replay(into=target, progress=progress)
         copy = open_engine(target, durability=engine.storage.durability)
         try:
             return verify(copy)
@@ -332,7 +340,8 @@ class Transfer:
             check_int(until_position, "until_position")
         with engine.read("replay"):
             cut = self._cut(until_position, until)
-        projectors = [p for p in engine.runner.projectors if not p.builtin]
+        # The copy is a SQLite file: it keeps the custom projectors written for SQLite.
+        projectors = [p for p in engine.runner.projectors if not p.builtin and "sqlite" in p.dialects]
         # Built under a temporary name and renamed when complete: a failed replay leaves nothing behind.
         scratch = f"{target_path}.partial-{os.getpid()}"
         try:

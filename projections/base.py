@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import sqlite_utils
 
@@ -40,7 +40,7 @@ class ProjectionStore(Protocol):
     dialect: str
 
     @property
-    def connection(self) -> sqlite3.Connection: ...
+    def connection(self) -> Any: ...
 
     def read(self, *, after: int, limit: int, session_id: str | None = None) -> list[RecordedEvent]: ...
 
@@ -117,6 +117,7 @@ class ProjectionRunner:
 
     def __init__(self, projectors: Iterable[Projector] = ()) -> None:
         self.projectors: list[Projector] = []
+        self._arrange()
         for projector in projectors:
             self.add(projector)
 

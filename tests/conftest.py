@@ -1,4 +1,4 @@
-"""Shared fixtures: a ledger in memory and in a real file, a controllable clock, a table dump."""
+"""Shared fixtures: a ledger in memory, in a real file and in PostgreSQL, a controllable clock, a table dump."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ledger import Ledger
+from tests.pg_server import PostgresServer
 
 
 class Clock:
@@ -36,6 +38,23 @@ def clock() -> Clock:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "ledger.db"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """The session's own PostgreSQL server (initdb + pg_ctl in a temporary directory), stopped at the end."""
+    server = PostgresServer()
+    os.environ["LEDGER_TEST_PG_URL"] = server.create("ledger_tests")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """A fresh, empty PostgreSQL ledger: its own schema in the test database."""
+    return f"{os.environ['LEDGER_TEST_PG_URL']}?schema=t{uuid.uuid4().hex[:16]}"
 
 
 @pytest.fixture(params=["memory", "file"])

@@ -1,7 +1,8 @@
 """Where a ledger's events live: the ``Storage`` interface and its backends.
 
-``open_storage`` picks the backend for a path: SQLite for a file path or
-``":memory:"``. Every statement on the ledger's own tables is in a backend
+``open_storage`` picks the backend for a path: PostgreSQL for a
+``postgresql://`` or ``postgres://`` URL (psycopg 3, the ``postgres`` extra,
+imported only then), SQLite for a file path or ``":memory:"``. Every statement on the ledger's own tables is in a backend
 module; nothing above this package writes SQL for them.
 """
 
@@ -15,4 +16,8 @@ __all__ = ["EMPTY_HEAD", "Head", "SQLiteStorage", "SnapshotRow", "Storage", "ope
 
 def open_storage(path: str, *, durability: str, busy_timeout: float) -> Storage:
     """Open (creating when missing) the ledger at ``path``, checked by ``validation.ledger_path``."""
+    if path.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStorage  # psycopg is optional: loaded only for a PostgreSQL ledger
+
+        return PostgresStorage(path, durability=durability, busy_timeout=busy_timeout)
     return SQLiteStorage(path, durability=durability, busy_timeout=busy_timeout)

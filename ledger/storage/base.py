@@ -16,15 +16,14 @@ backend is one class and the contract suite runs unchanged against each.
 
 from __future__ import annotations
 
-import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..chain import GENESIS, Row
-from ..errors import LedgerError
+from ..errors import LedgerError, StorageError
 from ..events import Event, RecordedEvent
 from ..session import Session
 from ..snapshots import SnapshotCandidate
@@ -57,8 +56,9 @@ class Storage(ABC):
     #: Seconds a writer waits for another writer's lock before ``LedgerBusy``.
     busy_timeout: float
 
-    #: The connection projectors and read-side queries use, inside the engine's transaction.
-    connection: sqlite3.Connection
+    #: The connection projectors and read-side queries use, inside the engine's transaction: SQLite's own,
+    #: or one that speaks its ``execute``/``executemany`` with ``?`` placeholders.
+    connection: Any
 
     # -- connection and transactions ------------------------------------------------
 
@@ -240,6 +240,9 @@ class Storage(ABC):
         """Move every committed page into the main file and empty the write-ahead log; False when readers
         kept it from emptying (it empties at a later checkpoint)."""
 
-    @abstractmethod
     def backup(self, out: str, progress: Progress | None) -> None:
-        """Copy the whole ledger, as of one moment, into a new file at ``out`` (outside any transaction)."""
+        """Copy the whole ledger, as of one moment, into a new file at ``out`` (outside any transaction).
+
+        Only a file-based backend can; ``Transfer.backup`` copies the others through a replay.
+        """
+        raise StorageError(f"backup of {self.path}: this backend has no file to copy")

@@ -1,0 +1,307 @@
+"""The PostgreSQL backend: one shared ledger for many processes on many machines (psycopg 3).
+
+``Ledger("postgresql://user@host:5432/dbname")`` (or ``postgres://``) keeps
+the ledger in a schema of its own (``ledger``, or ``?schema=NAME`` in the
+URL), created on first open; nothing outside that schema is touched. The
+password comes from the URL, ``PGPASSWORD`` or ``~/.pgpass``, as libpq finds
+it, and never appears in an error, a log line or ``repr``.
+
+Positions in commit order. Every write transaction first takes one
+transaction-scoped advisory lock (``pg_advisory_xact_lock``) for the
+schema, then reads the head and appends after it. Writers therefore commit
+one at a time, in the order of their positions: a reader following the log
+by position never skips an event that commits later with a lower position,
+and positions stay gapless (a rolled-back writer never held a position
+anyone saw). This is eventsourcing's ``LOCK TABLE ... IN EXCLUSIVE MODE``
+answer, on a lock that blocks no reader. It also serialises appends, as the
+hash chain does anyway: each row's hash needs the one before it.
+
+Reads run in ``REPEATABLE READ`` transactions, so a read sees one moment.
+Durability: ``"full"`` is ``synchronous_commit = on`` (a commit is flushed
+to the server's WAL before it returns); ``"normal"`` is
+``synchronous_commit = off``: a crash of the client loses nothing
+acknowledged, a crash of the server may lose the last fraction of a second.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg.pq import TransactionStatus
+except ImportError as exc:  # the extra is optional: say which one to install
+    from ..errors import StorageError
+
+    raise StorageError(
+        "a postgresql:// ledger needs psycopg 3: pip install 'session-ledger[postgres]'"
+    ) from exc
+
+from ..chain import Row
+from ..errors import ConcurrencyError, InvalidInput, LedgerBusy, LedgerError, StorageError, UnsupportedFormat
+from .base import EMPTY_HEAD, Head
+from .sql import FORMAT_VERSION, SCHEMA, SNAPSHOTS_SCHEMA, SQLStorage
+
+T = TypeVar("T")
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# Errors that mean "try again": another transaction won a race the database resolved by failing this one.
+_RETRY = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable)
+
+
+def is_url(path: str) -> bool:
+    """Whether ``path`` names a PostgreSQL ledger."""
+    return path.startswith(URL_SCHEMES)
+
+
+def parse_url(url: str) -> tuple[str, str, str]:
+    """(the URL libpq connects with, the ledger's schema, the URL to show: without a password)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in query if key == "schema"), "ledger")
+    if _SCHEMA_NAME.fullmatch(schema) is None:
+        raise InvalidInput(
+            f"schema {schema!r} must be 1-63 lower-case letters, digits and _, starting with a letter", field="path"
+        )
+    kept = urlencode([(key, value) for key, value in query if key != "schema"])
+    connect = urlunsplit((parts.scheme, parts.netloc, parts.path, kept, parts.fragment))
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username}@" if parts.username else ""
+    shown = urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, urlencode(query), ""))
+    return connect, schema, shown
+
+
+class PgConnection:
+    """The psycopg connection as projectors and queries use it: ``execute``/``executemany`` with ``?``
+    placeholders (turned into ``%s`` once per statement text), rows as tuples."""
+
+    dialect = "postgres"
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+        self._sql: dict[str, str] = {}
+
+    def _convert(self, sql: str) -> str:
+        converted = self._sql.get(sql)
+        if converted is None:
+            # Outside quoted literals, ``?`` is a placeholder; ``%`` must be doubled for the driver.
+            pieces = re.split(r"('(?:[^']|'')*')", sql)
+            converted = "".join(
+                piece.replace("%", "%%") if piece.startswith("'") else piece.replace("%", "%%").replace("?", "%s")
+                for piece in pieces
+            )
+            self._sql[sql] = converted
+        return converted
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        """Run one statement; returns its cursor (``fetchone``, ``fetchall``, iteration, ``description``)."""
+        if not params:
+            return self.raw.execute(sql)  # without parameters the driver sends the text as it is
+        return self.raw.execute(self._convert(sql), params)
+
+    def executemany(self, sql: str, rows: Any) -> psycopg.Cursor[Any]:
+        """Run one statement for each parameter row."""
+        cursor = self.raw.cursor()
+        cursor.executemany(self._convert(sql), list(rows))
+        return cursor
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open."""
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.raw.close()
+
+
+def translate(exc: BaseException, doing: str, where: str) -> LedgerError | None:
+    """The ``LedgerError`` for a psycopg error (None for anything else); never shows a password."""
+    if not isinstance(exc, psycopg.Error):
+        return None
+    detail = (getattr(exc, "diag", None) and exc.diag.message_primary) or type(exc).__name__
+    if isinstance(exc, _RETRY) or isinstance(exc, pg_errors.QueryCanceled):
+        return LedgerBusy(f"{doing}: the ledger at {where} stayed locked by another writer past the busy timeout")
+    if isinstance(exc, pg_errors.UniqueViolation) and "session_id" in (exc.diag.constraint_name or ""):
+        return ConcurrencyError(f"{doing}: another writer appended to the session at the same time")
+    if isinstance(exc, psycopg.OperationalError):
+        return StorageError(f"{doing}: the ledger at {where} is not reachable: {_first_line(str(exc))}")
+    return StorageError(f"{doing}: {detail}")
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "connection failed"
+
+
+class PostgresStorage(SQLStorage):
+    """A ledger in a schema of a PostgreSQL database, through one connection."""
+
+    dialect = "postgres"
+    types = {"int": "BIGINT", "blob": "BYTEA"}
+
+    def __init__(self, url: str, *, durability: str = "normal", busy_timeout: float = 5.0) -> None:
+        super().__init__()
+        connect, self.schema, self.path = parse_url(url)
+        self.durability = durability
+        self.busy_timeout = float(busy_timeout)
+        self._lock_key = f"session-ledger:{self.schema}"
+        try:
+            raw = psycopg.connect(connect, autocommit=True, connect_timeout=max(1, int(self.busy_timeout) or 1))
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot open the ledger at {self.path}: {_first_line(str(exc))}") from None
+        self.connection = PgConnection(raw)
+        try:
+            with self.errors(f"opening {self.path}"):
+                self._open()
+        except BaseException:
+            raw.close()
+            raise
+
+    def _open(self) -> None:
+        execute = self.connection.execute
+        execute(f"SET synchronous_commit = {'on' if self.durability == 'full' else 'off'}")
+        execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
+        self._locked(self._create)
+        execute(f'SET search_path TO "{self.schema}"')
+        self._check_format()
+
+    def _create(self) -> None:
+        execute = self.connection.execute
+        tables = self._tables()
+        if tables and "ledger_meta" not in tables:
+            raise UnsupportedFormat(f"schema {self.schema!r} at {self.path} holds tables but is not a session-ledger")
+        execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        execute(f'SET LOCAL search_path TO "{self.schema}"')
+        if not tables:
+            for ddl in SCHEMA:
+                execute(ddl.format(**self.types))
+            execute("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", ("format", str(FORMAT_VERSION)))
+        execute(SNAPSHOTS_SCHEMA.format(**self.types))
+
+    def _locked(self, action: Callable[[], T]) -> T:
+        """Run ``action`` in a transaction holding the schema's writer lock (creation races included)."""
+        self._retry(lambda: self._begin_locked())
+        try:
+            result = action()
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        return result
+
+    def _begin_locked(self) -> None:
+        execute = self.connection.execute
+        execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        try:
+            execute("SELECT pg_advisory_xact_lock(hashtext(?))", (self._lock_key,))
+        except BaseException:
+            execute("ROLLBACK")
+            raise
+
+    def _retry(self, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying a serialization failure or deadlock until the busy timeout has passed."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                return action()
+            except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+
+    def _tables(self) -> set[str]:
+        rows = self.connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", (self.schema,)
+        )
+        return {name for (name,) in rows}
+
+    def _check_format(self) -> None:
+        row = self.connection.execute("SELECT value FROM ledger_meta WHERE key = 'format'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise UnsupportedFormat(f"schema {self.schema!r} at {self.path} has no readable ledger format version")
+        found = int(row[0])
+        if found > FORMAT_VERSION:
+            raise UnsupportedFormat(
+                f"the ledger at {self.path} was written by a newer session-ledger (format {found};"
+                f" this one reads up to {FORMAT_VERSION})",
+                limit=FORMAT_VERSION,
+                actual=found,
+            )
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self.connection.close()
+
+    @contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Turn any psycopg error raised inside into the matching ``LedgerError``."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise (translate(exc, doing, self.path) or StorageError(doing)) from None
+
+    def translate(self, exc: BaseException, doing: str) -> LedgerError | None:
+        """The ``LedgerError`` for a psycopg error, or None for anything else."""
+        return translate(exc, doing, self.path)
+
+    def busy(self, doing: str) -> LedgerError:
+        """The error for a writer that waited past the busy timeout."""
+        return LedgerBusy(
+            f"{doing}: the ledger at {self.path} stayed locked by another writer for more than the busy timeout"
+            f" ({self.busy_timeout:g} s); nothing was written",
+            limit=self.busy_timeout,
+        )
+
+    # -- transactions -----------------------------------------------------
+
+    def begin(self, *, write: bool) -> bool:
+        """Start a transaction (a write one takes the schema's writer lock) and refresh the head;
+        returns True when another connection appended since this one last looked."""
+        if write:
+            self._retry(self._begin_locked)
+        else:
+            self.connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        before = self._head
+        row = self.connection.execute(
+            "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        self._head = Head(row[0], bytes(row[1]), row[2]) if row else EMPTY_HEAD
+        self._head_at_begin = self._head
+        return self._head != before
+
+    def raw_rows(self, *, after: int, limit: int) -> list[Row]:
+        """Stored rows as they are (PostgreSQL text is always valid UTF-8, so no bytes are needed)."""
+        rows: list[Row] = self.connection.execute(
+            "SELECT position, event_id, session_id, version, type, schema, recorded_at, data, hash"
+            " FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (after, limit),
+        ).fetchall()
+        return rows
+
+    def projector_positions(self) -> dict[str, tuple[int, int]] | None:
+        """name -> (version, position) of every projector, or None before the projections exist."""
+        (found,) = self.connection.execute("SELECT to_regclass('projector_positions')").fetchone()
+        if found is None:
+            return None
+        rows = self.connection.execute("SELECT name, version, position FROM projector_positions").fetchall()
+        return {name: (version, position) for name, version, position in rows}
+
+    # -- maintenance ----------------------------------------------------------
+
+    def truncate_wal(self) -> bool:
+        """After a purge: VACUUM the tables that held the purged payloads, so their old row versions are
+        marked free (PostgreSQL's own WAL, archives and base backups are beyond the ledger's reach)."""
+        try:
+            for table in sorted(self._tables()):
+                self.connection.execute(f'VACUUM "{self.schema}"."{table}"')
+        except psycopg.Error:
+            return False
+        return True
