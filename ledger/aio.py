@@ -215,6 +215,22 @@ class AsyncLedger:
         """
         return self._iterate(lambda led: led.history(session_id, after=after))
 
+    async def follow(
+        self, session_id: str | None = None, *, after: int = 0, poll: float = 1.0, timeout: float | None = None
+    ) -> AsyncIterator[RecordedEvent]:
+        """``async for event in led.follow(...)``: the timeline as it grows (``Ledger.follow``).
+
+        Its waits run on a thread of their own, so other calls go on meanwhile; a bad argument raises
+        when the iteration starts.
+        """
+        iterator = await self._run(lambda led: led.follow(session_id, after=after, poll=poll, timeout=timeout))
+        done = object()
+        while True:
+            item = await asyncio.to_thread(next, iterator, done)
+            if item is done:
+                return
+            yield item  # type: ignore[misc]  # not the sentinel, so a RecordedEvent
+
     async def session(
         self,
         session_id: str | None = None,

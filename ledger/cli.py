@@ -15,7 +15,6 @@ import io
 import json
 import math
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -276,23 +275,12 @@ def history(ctx: click.Context, db: str | None, fmt: str | None, session: str | 
     """Print the audit timeline, of one session or all (Ledger.history)."""
     columns = None if fmt == "json" else ["position", "recorded_at", "session_id", "version", "type", "payload"]
     with opened(ctx, db) as ledger:
-        events = [_event_row(e) for e in ledger.history(session, after=after)]
         if not follow:
-            emit(events, fmt, columns=columns)
+            emit([_event_row(e) for e in ledger.history(session, after=after)], fmt, columns=columns)
             return
-        deadline = None if timeout is None else time.monotonic() + timeout
-        last = events[-1]["position"] if events else after
-        printed = 0
-        for row in events:
-            _print_event(row, fmt, printed == 0)
-            printed += 1
         try:
-            while deadline is None or time.monotonic() < deadline:
-                for e in ledger.history(session, after=last):
-                    _print_event(_event_row(e), fmt, printed == 0)
-                    printed += 1
-                    last = e.position
-                time.sleep(interval)
+            for printed, event in enumerate(ledger.follow(session, after=after, poll=interval, timeout=timeout)):
+                _print_event(_event_row(event), fmt, printed == 0)
         except KeyboardInterrupt:
             pass
 

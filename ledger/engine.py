@@ -143,8 +143,9 @@ class Engine:
             if storage.in_transaction:
                 yield storage
                 return
+            before = storage.head.position
             if storage.begin(write=False):
-                self._epoch += 1
+                self.saw_changes(before)
                 if self.runner.behind(storage, storage.head.position):
                     storage.commit()
                     with self.write("catch up"):
@@ -155,8 +156,29 @@ class Engine:
             finally:
                 storage.commit()
 
+    def wait_for_appends(self, timeout: float) -> None:
+        """Block up to ``timeout`` seconds, or less when another connection may have appended (a hint)."""
+        self.usable()
+        self.storage.wait_for_appends(timeout)
+
     def invalidate(self) -> None:
         """Forget every cached state (rows arrived outside the commands, by an import)."""
+        self._epoch += 1
+
+    def saw_changes(self, before: int) -> None:
+        """Another connection committed since this one last looked (the head was at ``before``): forget
+        the cached states of the sessions it appended to, so other writers' appends do not make this one
+        reload the states of sessions they never touched. Every state changes only by an appended event;
+        a change without one (or to more sessions than are cached) forgets them all."""
+        after = self.storage.head.position
+        if after > before:
+            if not self._cache:
+                return
+            changed = self.storage.sessions_after(before, limit=len(self._cache))
+            if changed is not None:
+                for session_id in changed:
+                    self._cache.pop(session_id, None)
+                return
         self._epoch += 1
 
     # -- projections ----------------------------------------------------------------
@@ -392,7 +414,8 @@ class Engine:
         if event_id is not None:
             check_id(event_id, "event_id", session_id)
         storage = self.storage
-        with self.write(type_) as tx:
+        scope = self.write(type_)
+        with scope as tx:
             if event_id is not None:
                 prior = storage.find_event(event_id)
                 if prior is not None:
@@ -425,6 +448,8 @@ class Engine:
                 self.appended = True
                 if self.snapshots.due(new_state.version):
                     storage.save_snapshot(new_state, bytes.fromhex(recorded.hash), storage.head.recorded_at)
+                if not scope.outer:  # inside a batch: this command's failure must surface now, as its own
+                    storage.settle()
             except BaseException as exc:
                 tx.broken = exc
                 raise

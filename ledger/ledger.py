@@ -183,6 +183,7 @@ class Ledger:
     get_data = delegate("_reads", Reads.get_data)
     messages = delegate("_reads", Reads.messages)
     history = delegate("_reads", Reads.history)
+    follow = delegate("_reads", Reads.follow)
     statistics = delegate("_reads", Reads.statistics)
     list_sessions = delegate("_reads", Reads.list_sessions)
     find_sessions_by_metadata = delegate("_reads", Reads.find_sessions_by_metadata)

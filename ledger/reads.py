@@ -8,6 +8,7 @@ run on the storage's connection.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from .lineage import segments
 from .session import Message, Session, tokens_dict
 from .snapshots import decode_state, encode_state
 from .times import parse_time
+from .errors import InvalidInput
 from .validation import Limits, check_choice, check_id, check_int, check_key
 
 _READ_CHUNK = 1000
@@ -177,6 +179,33 @@ class Reads:
                 return
             after = chunk[-1].position
 
+    def follow(
+        self, session_id: str | None = None, *, after: int = 0, poll: float = 1.0, timeout: float | None = None
+    ) -> Iterator[RecordedEvent]:
+        """The audit timeline as it grows: every event after ``after`` (of one session or all), then each
+        new one as any process appends it, until ``timeout`` seconds have passed (None: until closed).
+
+        It looks again every ``poll`` seconds; on PostgreSQL a notification from the appending
+        connection wakes it at once. It always re-reads by position, so a lost notification delays an
+        event and never drops one.
+        """
+        for value, name in ((poll, "poll"), (timeout, "timeout")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 <= value <= 1e7 or (name == "poll" and value < 0.001)):
+                raise InvalidInput(f"{name} must be a number of seconds (poll at least 0.001); got {value!r}",
+                                   field=name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = check_int(after, "after")
+        for event in self.history(session_id, after=after):
+            last = event.position
+            yield event
+        while deadline is None or time.monotonic() < deadline:
+            wait = poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
+            self._engine.wait_for_appends(wait)
+            for event in self._history(session_id, last):
+                last = event.position
+                yield event
+
     @property
     def last_position(self) -> int:
         """The position of the newest event (0 for an empty ledger)."""
@@ -221,7 +250,8 @@ class Reads:
                 user_id=user_id, status=status, tags=tags, any_tags=any_tags, metadata=metadata,
                 created_after=created_after, created_before=created_before, updated_after=updated_after, text=text,
                 parent_id=parent_id, order_by=order_by, descending=descending, limit=limit, cursor=cursor,
-            )
+            ),
+            self._engine.storage.dialect,
         )
         if plan.needs_search:  # validated first: a rejected listing writes nothing, not even the index
             self._engine.level_lazy()
@@ -250,7 +280,7 @@ class Reads:
         sid = None if session_id is None else check_id(session_id, "session_id")
         if role is not None:
             check_choice(role, "role", ev.ROLES, sid)
-        plan = search.plan_search(query, session_id=sid, role=role, limit=limit)
+        plan = search.plan_search(query, session_id=sid, role=role, limit=limit, dialect=self._engine.storage.dialect)
         if sid is not None:
             with self._engine.read("search_messages"):
                 self._engine.existing(sid)

@@ -24,7 +24,7 @@ class Host(Protocol):
 
     def usable(self) -> None: ...
 
-    def invalidate(self) -> None: ...
+    def saw_changes(self, before: int) -> None: ...
 
     def catch_up(self) -> None: ...
 
@@ -71,6 +71,7 @@ class WriteScope:
                     ) from tx.broken
                 return tx
             storage = engine.storage
+            before = storage.head.position
             try:
                 changed = storage.begin(write=True)
             except Exception as exc:
@@ -81,7 +82,7 @@ class WriteScope:
             self.outer = True
             tx = engine.transaction = Transaction()
             if changed:
-                engine.invalidate()
+                engine.saw_changes(before)
                 try:
                     with storage.errors(self.doing):
                         engine.catch_up()

@@ -10,11 +10,16 @@ can query directly (``sqlite3 ledger.db 'SELECT * FROM usage_by_tool'``):
   ``invocations``, ``tokens_in``, ``tokens_out``, ``cost``,
   ``total_duration_ms`` and ``p95_duration_ms`` (nearest rank, over
   invocation durations; NULL where no duration applies).
+
+On PostgreSQL the views have the same names and columns, with the same
+values: ``day`` is the first ten characters of the time, integer sums come
+back as integers, and sums of costs and durations add the rows in log order,
+as SQLite's do, so their last bits agree too (SQLite 3.43 and later
+compensate the rounding of a float SUM; there they may differ in the last bit).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -24,6 +29,7 @@ import msgspec
 from ledger.times import time_arg
 from ledger.validation import check_choice
 
+from .base import Connection, dialect_of
 from .lineage import in_segments
 
 GROUPS: dict[str, str] = {"tool": "tool", "user": "user_id", "model": "model", "day": "day", "status": "status"}
@@ -43,8 +49,44 @@ FROM (
 """
 
 
-def usage_sql(by: str, where: str = "") -> str:
+# PostgreSQL's activity rows, with their ``position`` for ordered sums; the view leaves it out.
+_PG_ACTIVITY = """
+SELECT a.session_id, a.recorded_at, substr(a.recorded_at, 1, 10) AS day, a.is_message, a.is_invocation, a.tool,
+       a.model, a.tokens_in, a.tokens_out, a.cost, a.duration_ms, s.user_id, s.status{position}
+FROM (
+    SELECT session_id, recorded_at, 1 AS is_message, 0 AS is_invocation, tool_name AS tool, model,
+           tokens_in, tokens_out, NULL::DOUBLE PRECISION AS cost, NULL::DOUBLE PRECISION AS duration_ms, position
+    FROM messages
+    UNION ALL
+    SELECT session_id, recorded_at, 0, 1, tool_name, NULL, tokens_in, tokens_out, cost, duration_ms, position
+    FROM invocations
+) AS a JOIN sessions AS s ON s.session_id = a.session_id
+"""
+
+
+def _pg_usage_sql(by: str, where: str) -> str:
+    key = GROUPS[by]
+    return f"""
+WITH a AS (SELECT {key} AS grp, * FROM ({_PG_ACTIVITY.format(position=", a.position")}) AS activity
+           WHERE {key} IS NOT NULL {where}),
+ranked AS (
+    SELECT grp, duration_ms,
+           ROW_NUMBER() OVER (PARTITION BY grp ORDER BY duration_ms) AS rn,
+           COUNT(*) OVER (PARTITION BY grp) AS n
+    FROM a WHERE duration_ms IS NOT NULL
+)
+SELECT a.grp AS {by}, COUNT(DISTINCT a.session_id) AS sessions, SUM(a.is_message) AS messages,
+       SUM(a.is_invocation) AS invocations, COALESCE(SUM(a.tokens_in), 0)::BIGINT AS tokens_in,
+       COALESCE(SUM(a.tokens_out), 0)::BIGINT AS tokens_out, COALESCE(SUM(a.cost ORDER BY a.position), 0.0) AS cost,
+       SUM(a.duration_ms ORDER BY a.position) AS total_duration_ms,
+       (SELECT r.duration_ms FROM ranked AS r WHERE r.grp = a.grp AND r.rn = (r.n * 95 + 99) / 100) AS p95_duration_ms
+FROM a GROUP BY a.grp ORDER BY a.grp"""
+
+
+def usage_sql(by: str, where: str = "", dialect: str = "sqlite") -> str:
     """The SELECT for usage grouped by ``by``; ``where`` filters activity rows (bound parameters only)."""
+    if dialect == "postgres":
+        return _pg_usage_sql(by, where)
     key = GROUPS[by]
     return f"""
 WITH a AS (SELECT {key} AS grp, * FROM activity WHERE {key} IS NOT NULL {where}),
@@ -62,15 +104,16 @@ SELECT a.grp AS {by}, COUNT(DISTINCT a.session_id) AS sessions, SUM(a.is_message
 FROM a GROUP BY a.grp ORDER BY a.grp"""
 
 
-def view_statements() -> list[str]:
+def view_statements(dialect: str = "sqlite") -> list[str]:
     """CREATE VIEW statements for ``activity`` and every ``usage_by_*`` view."""
-    return [f"CREATE VIEW activity AS {_ACTIVITY}"] + [
-        f"CREATE VIEW usage_by_{by} AS {usage_sql(by)}" for by in GROUPS
+    activity = _PG_ACTIVITY.format(position="") if dialect == "postgres" else _ACTIVITY
+    return [f"CREATE VIEW activity AS {activity}"] + [
+        f"CREATE VIEW usage_by_{by} AS {usage_sql(by, dialect=dialect)}" for by in GROUPS
     ]
 
 
 def usage(
-    conn: sqlite3.Connection, by: str, since: datetime | None = None, until: datetime | None = None
+    conn: Connection, by: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Usage rows grouped by tool, user, model, day or status, over activity in ``[since, until)``."""
     check_choice(by, "by", tuple(GROUPS), None)
@@ -79,7 +122,7 @@ def usage(
         if bound is not None:
             where += f" AND recorded_at {op} ?"
             args.append(time_arg(bound, name))
-    cursor = conn.execute(usage_sql(by, where), args)
+    cursor = conn.execute(usage_sql(by, where, dialect_of(conn)), args)
     columns = [d[0] for d in cursor.description]
     return [dict(zip(columns, row)) for row in cursor]
 
@@ -113,7 +156,7 @@ class Statistics(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def invocation_figures(
-    conn: sqlite3.Connection, segments: Sequence[tuple[str, int, int]]
+    conn: Connection, segments: Sequence[tuple[str, int, int]]
 ) -> tuple[tuple[ToolUsage, ...], dict[str, int]]:
     """Per tool (count, total duration) in first-use order, and counts by status, over a lineage of version ranges."""
     tools: dict[str, list[Any]] = {}

@@ -18,6 +18,10 @@ it), so once caught up its position is stored as ``IN_STEP`` instead of being
 rewritten on every append. A *lazy* projector (``inline = False``) is skipped
 on append and caught up in bulk right before a read that needs it, so a
 query after a command still sees it.
+
+The same projectors run on both backends: a projector lists the SQL
+``dialects`` it is written for (the storage's ``dialect``: ``"sqlite"`` or
+``"postgres"``), and :func:`dialect_of` tells which one a connection speaks.
 """
 
 from __future__ import annotations
@@ -33,6 +37,40 @@ from ledger.events import RecordedEvent
 from ledger.validation import Progress
 
 
+class Connection(Protocol):
+    """What the built-in projectors and queries use of a connection: a ``sqlite3.Connection``, or the
+    PostgreSQL storage's ``PgConnection`` (``?`` placeholders on both; rows as tuples)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+def dialect_of(conn: object) -> str:
+    """The SQL dialect a connection given to a projector or a query speaks: ``"sqlite"`` for a
+    ``sqlite3.Connection`` or a ``sqlite_utils.Database``, else the connection's own ``dialect``
+    (the PostgreSQL storage's connection says ``"postgres"``)."""
+    if isinstance(conn, (sqlite3.Connection, sqlite_utils.Database)):
+        return "sqlite"
+    dialect = getattr(conn, "dialect", "sqlite")
+    return dialect if isinstance(dialect, str) else "sqlite"
+
+
+def connection_for(store: ProjectionStore, projector: Projector) -> Any:
+    """The connection a projector writes with: the built-in ones get the storage's own (which may hold
+    writes back until the commit); a projector of your own gets one whose every statement runs at once,
+    so its cursor's ``rowcount`` and results are there when it looks."""
+    return store.connection if projector.builtin else store.plain_connection
+
+
+def schema_handle(store: ProjectionStore, projector: Projector) -> Any:
+    """What ``create`` and ``drop`` receive: a ``sqlite_utils.Database`` over a SQLite connection,
+    the projector's connection (``connection_for``) on any other backend."""
+    if store.dialect == "sqlite":
+        return sqlite_utils.Database(store.connection)
+    return connection_for(store, projector)
+
+
 class ProjectionStore(Protocol):
     """What the runner needs of a storage backend: the connection projectors write with, the events
     to replay, and the positions table (``ledger.storage.Storage`` provides all of it)."""
@@ -41,6 +79,9 @@ class ProjectionStore(Protocol):
 
     @property
     def connection(self) -> Any: ...
+
+    @property
+    def plain_connection(self) -> Any: ...
 
     def read(self, *, after: int, limit: int, session_id: str | None = None) -> list[RecordedEvent]: ...
 
@@ -64,6 +105,21 @@ class Projector:
     ``apply`` runs inside the ledger's transaction: write with the given
     connection and never commit. It must be deterministic, so that a rebuild
     from position 0 gives exactly the tables the inline updates gave.
+
+    What the methods receive depends on the ledger's backend (declare the ones
+    you support in ``dialects``; a ledger refuses a projector that does not
+    speak its dialect):
+
+    * SQLite (``"sqlite"``, the default): ``create`` and ``drop`` get a
+      ``sqlite_utils.Database``; ``apply`` and ``purged`` the ``sqlite3.Connection``.
+    * PostgreSQL (``"postgres"``): all four get the storage's connection, a
+      ``ledger.storage.postgres.PgConnection``: ``execute(sql, params)`` and
+      ``executemany(sql, rows)`` with ``?`` placeholders, returning psycopg
+      cursors; its ``dialect`` is ``"postgres"`` and ``raw`` is the psycopg
+      connection. Tables are created in the ledger's schema (it is on the
+      ``search_path``).
+
+    A projector written for both tells them apart with ``projections.base.dialect_of(conn)``.
     """
 
     name: ClassVar[str] = ""
@@ -76,18 +132,19 @@ class Projector:
     tables: ClassVar[tuple[str, ...]] = ()
     views: ClassVar[tuple[str, ...]] = ()
 
-    def create(self, db: sqlite_utils.Database) -> None:
+    # The connections are typed ``Any`` so that a subclass may annotate them as its backend's own type.
+    def create(self, db: Any) -> None:
         """Create the projector's tables, indexes and views (they do not exist yet)."""
         raise NotImplementedError
 
-    def drop(self, db: sqlite_utils.Database) -> None:
+    def drop(self, db: Any) -> None:
         """Drop everything ``create`` made; by default the declared ``views`` and ``tables``."""
         for view in self.views:
             db.execute(f'DROP VIEW IF EXISTS "{view}"')
         for table in self.tables:
             db.execute(f'DROP TABLE IF EXISTS "{table}"')
 
-    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
         """Fold a batch of events (only the handled types, in log order) into the tables."""
         raise NotImplementedError
 
@@ -95,7 +152,7 @@ class Projector:
         """Whether this projector handles the event's type."""
         return not self.handles or event.type in self.handles
 
-    def purged(self, conn: sqlite3.Connection, session_ids: Sequence[str]) -> None:
+    def purged(self, conn: Any, session_ids: Sequence[str]) -> None:
         """After these sessions' payloads were redacted (inside the purge's transaction): remove any copy of
         their text that folding the ``purged`` event could not reach. By default there is none."""
 
@@ -168,9 +225,9 @@ class ProjectionRunner:
         """Create missing projectors' tables at position 0, and reset those whose version changed."""
         store.create_projector_positions()
         stored = store.projector_positions() or {}
-        db = sqlite_utils.Database(store.connection)
         for projector in self.projectors:
             self._speaks(store, projector)
+            db = schema_handle(store, projector)
             found = stored.get(projector.name)
             if found is not None and found[0] == projector.version:
                 continue
@@ -209,9 +266,9 @@ class ProjectionRunner:
         self, store: ProjectionStore, projectors: Sequence[Projector], head: int, progress: Progress | None = None
     ) -> None:
         """Replay events from each projector's stored position up to ``head``, in large batches."""
-        conn = store.connection
         stored = store.projector_positions() or {}
         for projector in projectors:
+            conn = connection_for(store, projector)
             start = max(stored.get(projector.name, (0, 0))[1], 0)
             done = start
             while done < head:
@@ -231,8 +288,8 @@ class ProjectionRunner:
         self, store: ProjectionStore, projectors: Sequence[Projector], head: int, progress: Progress | None = None
     ) -> None:
         """Drop the projectors' tables, create them anew, and replay the whole log into them."""
-        db = sqlite_utils.Database(store.connection)
         for projector in projectors:
+            db = schema_handle(store, projector)
             projector.drop(db)
             projector.create(db)
             store.reset_projector(projector.name, projector.version)
@@ -246,15 +303,15 @@ class ProjectionRunner:
         """After a purge redacted these sessions (inside its transaction): let every projector remove what
         it still holds of their text; a lazy one is level with ``head`` afterwards (it re-read its source)."""
         for projector in self.projectors:
-            projector.purged(store.connection, session_ids)
+            projector.purged(connection_for(store, projector), session_ids)
         lazy = [p.name for p in self.projectors if not p.inline]
         if lazy:
             store.set_projector_positions(lazy, head)
 
     def apply_inline(self, store: ProjectionStore, events: Sequence[RecordedEvent]) -> None:
         """Fold freshly appended events into every inline projector and advance the tracked positions."""
-        conn = store.connection
         for projector in self._inline:
+            conn = store.connection if projector.builtin else store.plain_connection
             if projector.handles:
                 wanted = [e for e in events if e.type in projector.handles]
                 if wanted:

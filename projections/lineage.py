@@ -1,13 +1,18 @@
 """Reading along a lineage: the version ranges (of one or several sessions) that make up a session's
-effective conversation after restores and forks (``ledger.session.segments``)."""
+effective conversation after restores and forks (``ledger.session.segments``).
+
+The ranges travel as one JSON parameter: SQLite reads it with ``json_each``,
+PostgreSQL with ``jsonb_array_elements``.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+
+from .base import Connection, dialect_of
 
 
 def _ranges(ranges: Sequence[tuple[str, int, int]]) -> str:
@@ -18,9 +23,13 @@ _NOT_HIDDEN = (
     " AND NOT EXISTS (SELECT 1 FROM json_each(?) AS h WHERE json_extract(h.value, '$[0]') = t.session_id"
     " AND t.version BETWEEN json_extract(h.value, '$[1]') AND json_extract(h.value, '$[2]'))"
 )
+_PG_NOT_HIDDEN = (
+    " AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(?::jsonb) AS h (value) WHERE h.value ->> 0 = t.session_id"
+    " AND t.version BETWEEN (h.value ->> 1)::BIGINT AND (h.value ->> 2)::BIGINT)"
+)
 
 
-def in_segments(conn: sqlite3.Connection, table: str, columns: str, segments: Sequence[tuple[str, int, int]],
+def in_segments(conn: Connection, table: str, columns: str, segments: Sequence[tuple[str, int, int]],
                 limit: int | None = None, offset: int = 0,
                 hidden: Sequence[tuple[str, int, int]] = ()) -> list[tuple[Any, ...]]:
     """Rows of ``messages`` or ``invocations`` within a lineage of (session, first, last) version ranges, in
@@ -30,25 +39,38 @@ def in_segments(conn: sqlite3.Connection, table: str, columns: str, segments: Se
     """
     # The events table's (session_id, version) index finds the rows, joined by position: the read
     # tables need no per-session index of their own, which keeps every append a few pages lighter.
-    page = (-1 if limit is None else limit, offset)
+    pg = dialect_of(conn) == "postgres"
+    unlimited = None if pg else -1  # "no limit": PostgreSQL's LIMIT NULL, SQLite's LIMIT -1
+    page = (unlimited if limit is None else limit, offset)
     select = ", ".join("t." + c.strip() for c in columns.split(","))
-    skip = _NOT_HIDDEN if hidden else ""
+    skip = (_PG_NOT_HIDDEN if pg else _NOT_HIDDEN) if hidden else ""
     skip_args = (_ranges(hidden),) if hidden else ()
     if len(segments) == 1:
         session_id, first, last = segments[0]
-        return conn.execute(
+        rows: list[tuple[Any, ...]] = conn.execute(
             f"SELECT {select} FROM events AS e JOIN {table} AS t ON t.position = e.position"
             f" WHERE e.session_id = ? AND e.version BETWEEN ? AND ?{skip} ORDER BY e.version LIMIT ? OFFSET ?",
             (session_id, first, last, *skip_args, *page),
         ).fetchall()
-    return conn.execute(
-        f"SELECT {select} FROM json_each(?) AS seg"
-        " JOIN events AS e ON e.session_id = json_extract(seg.value, '$[0]')"
-        " AND e.version BETWEEN json_extract(seg.value, '$[1]') AND json_extract(seg.value, '$[2]')"
-        f" JOIN {table} AS t ON t.position = e.position"
-        f" WHERE 1{skip} ORDER BY seg.key, e.version LIMIT ? OFFSET ?",
-        (_ranges(segments), *skip_args, *page),
-    ).fetchall()
+    elif pg:
+        rows = conn.execute(
+            f"SELECT {select} FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS seg (value, key)"
+            " JOIN events AS e ON e.session_id = seg.value ->> 0"
+            " AND e.version BETWEEN (seg.value ->> 1)::BIGINT AND (seg.value ->> 2)::BIGINT"
+            f" JOIN {table} AS t ON t.position = e.position"
+            f" WHERE TRUE{skip} ORDER BY seg.key, e.version LIMIT ? OFFSET ?",
+            (_ranges(segments), *skip_args, *page),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            f"SELECT {select} FROM json_each(?) AS seg"
+            " JOIN events AS e ON e.session_id = json_extract(seg.value, '$[0]')"
+            " AND e.version BETWEEN json_extract(seg.value, '$[1]') AND json_extract(seg.value, '$[2]')"
+            f" JOIN {table} AS t ON t.position = e.position"
+            f" WHERE 1{skip} ORDER BY seg.key, e.version LIMIT ? OFFSET ?",
+            (_ranges(segments), *skip_args, *page),
+        ).fetchall()
+    return rows
 
 
 # A message row ``m`` that belongs to the effective conversation of the session named by the outer ``g``.

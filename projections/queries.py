@@ -4,6 +4,10 @@ Keys and values are always parameters, so quotes, ``%``, ``_``, SQL keywords
 and any Unicode are data, never SQL. Metadata filters compare canonical JSON
 (objects with sorted keys), so ``{"a": 1, "b": 2}`` matches in any key order;
 ``ANY`` asks only for a key's presence.
+
+Each plan is built for a SQL dialect (``"sqlite"`` or ``"postgres"``, the
+storage's ``dialect``); the readers below find it from the connection
+(``dialect_of``). Results are the same on both.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, NamedTuple, get_args, get_type_hints
@@ -23,7 +26,8 @@ from ledger.errors import InvalidInput
 from ledger.times import parse_time, time_arg
 from ledger.validation import Limits, check_choice, check_filter_text, check_json, check_page_size, check_strings
 
-from .search import words
+from .base import Connection, dialect_of
+from .search import PG_MATCH, pg_words, words
 from .lineage import IN_CONVERSATION, in_segments
 from .sessions import json_text
 
@@ -89,6 +93,7 @@ class Page(msgspec.Struct, frozen=True):
         return len(self.items)
 
 
+_TEXT_ORDERS = ("created_at", "updated_at", "session_id")
 _COLUMNS = (
     "session_id, version, status, user_id, purpose, parent_id, created_at, updated_at, completed_at,"
     " message_count, invocation_count, total_duration_ms, tokens_in, tokens_out, estimated_cost, tools_used"
@@ -194,8 +199,18 @@ class ListPlan(msgspec.Struct, frozen=True):
     needs_search: bool
 
 
-def plan_list(f: SessionFilter) -> ListPlan:
-    """Validate the filters and build the query; raises ``InvalidInput`` naming the bad filter."""
+def _pg_cursor(value: Any, after_id: str, order_by: str) -> None:
+    # SQLite compares any value with any column; PostgreSQL needs the column's kind, and text without NUL.
+    if (
+        isinstance(value, str) != (order_by in _TEXT_ORDERS)
+        or "\x00" in after_id
+        or (isinstance(value, str) and "\x00" in value)
+    ):
+        raise InvalidInput("cursor is not one this ledger made", field="cursor")
+
+
+def plan_list(f: SessionFilter, dialect: str = "sqlite") -> ListPlan:
+    """Validate the filters and build the query for the ``dialect``; raises ``InvalidInput`` naming the bad filter."""
     if not isinstance(f, SessionFilter):
         raise InvalidInput(f"a listing takes a SessionFilter; got {f!r}", field="filter")
     user_id, status, tags, any_tags, metadata = f.user_id, f.status, f.tags, f.any_tags, f.metadata
@@ -205,12 +220,20 @@ def plan_list(f: SessionFilter) -> ListPlan:
     check_choice(order_by, "order_by", ORDERS, None)
     if not isinstance(descending, bool):
         raise InvalidInput(f"descending must be True or False; got {descending!r}", field="descending")
+    pg = dialect == "postgres"
     where: list[str] = []
     args: list[Any] = []
+
+    def add(condition: str, *values: Any) -> None:
+        # PostgreSQL text cannot hold NUL, and no stored text has one: there such a filter matches nothing.
+        if pg and any(isinstance(v, str) and "\x00" in v for v in values):
+            condition, values = "FALSE", ()
+        where.append(condition)
+        args.extend(values)
+
     for column, value in (("user_id", user_id), ("parent_id", parent_id)):
         if value is not None:
-            where.append(f"s.{column} = ?")
-            args.append(check_filter_text(value, column))
+            add(f"s.{column} = ?", check_filter_text(value, column))
     if status is not None:
         wanted = [status] if isinstance(status, str) else check_strings(status, "status")
         for s in wanted:
@@ -220,58 +243,63 @@ def plan_list(f: SessionFilter) -> ListPlan:
         args += wanted
     if tags is not None:
         for tag in check_strings(tags, "tags"):
-            where.append("EXISTS (SELECT 1 FROM session_tags AS t WHERE t.session_id = s.session_id AND t.tag = ?)")
-            args.append(tag)
+            add("EXISTS (SELECT 1 FROM session_tags AS t WHERE t.session_id = s.session_id AND t.tag = ?)", tag)
     if any_tags is not None:
         some = check_strings(any_tags, "any_tags")
-        where.append(
+        if pg:  # a tag with NUL matches nothing there (see ``add``), nor does a list of only such tags
+            some = [tag for tag in some if "\x00" not in tag] or some
+        add(
             "EXISTS (SELECT 1 FROM session_tags AS t WHERE t.session_id = s.session_id"
-            f" AND t.tag IN ({', '.join('?' * len(some))}))"
+            f" AND t.tag IN ({', '.join('?' * len(some))}))",
+            *some,
         )
-        args += some
     if metadata is not None:
         if not isinstance(metadata, Mapping):
             raise InvalidInput(f"metadata must be a mapping of keys to values; got {metadata!r}", field="metadata")
         for key, value in metadata.items():
             check_filter_text(key, "metadata")
             if value is ANY:
-                where.append(
-                    "EXISTS (SELECT 1 FROM session_metadata AS m WHERE m.session_id = s.session_id AND m.key = ?)"
-                )
-                args.append(key)
+                add("EXISTS (SELECT 1 FROM session_metadata AS m WHERE m.session_id = s.session_id AND m.key = ?)", key)
             else:
                 # The value a write would have stored, or the refusal a write would have given.
                 try:
                     value, _ = check_json(value, f"metadata filter {key!r}", _LIMITS.max_metadata_value_bytes, _LIMITS, None)
                 except InvalidInput as exc:
                     raise InvalidInput(exc.message, field="metadata", limit=exc.limit) from exc
-                encoded = json_text(value)
-                where.append(
+                add(
                     "EXISTS (SELECT 1 FROM session_metadata AS m"
-                    " WHERE m.session_id = s.session_id AND m.key = ? AND m.value = ?)"
+                    " WHERE m.session_id = s.session_id AND m.key = ? AND m.value = ?)",
+                    key,
+                    json_text(value),
                 )
-                args += [key, encoded]
     for column, bound, op, field in (
         ("created_at", created_after, ">", "created_after"),
         ("created_at", created_before, "<", "created_before"),
         ("updated_at", updated_after, ">", "updated_after"),
     ):
         if bound is not None:
-            where.append(f"s.{column} {op} ?")
-            args.append(time_arg(bound, field))
-    if text is not None:
-        for word in words(text, "text"):  # each word anywhere in the effective conversation
-            where.append(
+            add(f"s.{column} {op} ?", time_arg(bound, field))
+    if text is not None and pg:
+        for word in pg_words(text, "text"):  # each word anywhere in the effective conversation
+            add(
+                "s.session_id IN (SELECT g.session_id FROM messages_fts AS f JOIN messages AS m"
+                f" ON m.position = f.position JOIN session_segments AS g ON {IN_CONVERSATION} WHERE {PG_MATCH})",
+                word,
+            )
+    elif text is not None:
+        for word in words(text, "text"):
+            add(
                 "s.session_id IN (SELECT g.session_id FROM messages_fts JOIN messages AS m"
                 f" ON m.position = messages_fts.rowid JOIN session_segments AS g ON {IN_CONVERSATION}"
-                " WHERE messages_fts MATCH ?)"
+                " WHERE messages_fts MATCH ?)",
+                f'"{word}"',
             )
-            args.append(f'"{word}"')
     direction, compare = ("DESC", "<") if descending else ("ASC", ">")
     if cursor is not None:
         value, after_id = _decode_cursor(cursor, order_by, descending)
-        where.append(f"(s.{order_by}, s.session_id) {compare} (?, ?)")
-        args += [value, after_id]
+        if pg:
+            _pg_cursor(value, after_id, order_by)
+        add(f"(s.{order_by}, s.session_id) {compare} (?, ?)", value, after_id)
     sql = f"SELECT {_COLUMNS}, s.{order_by} FROM sessions AS s"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -279,7 +307,7 @@ def plan_list(f: SessionFilter) -> ListPlan:
     return ListPlan(sql, tuple(args), limit, order_by, descending, text is not None)
 
 
-def run_list(conn: sqlite3.Connection, plan: ListPlan) -> Page:
+def run_list(conn: Connection, plan: ListPlan) -> Page:
     """Run a planned listing: one page of summaries and the cursor for the next."""
     rows = conn.execute(plan.sql, (*plan.args, plan.limit + 1)).fetchall()
     more = len(rows) > plan.limit
@@ -289,7 +317,7 @@ def run_list(conn: sqlite3.Connection, plan: ListPlan) -> Page:
     return Page(items, next_cursor)
 
 
-def _summaries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[SessionSummary]:
+def _summaries(conn: Connection, rows: list[tuple[Any, ...]]) -> list[SessionSummary]:
     ids = [row[0] for row in rows]
     tags: dict[str, list[str]] = {sid: [] for sid in ids}
     metadata: dict[str, dict[str, Any]] = {sid: {} for sid in ids}
@@ -334,7 +362,7 @@ _MESSAGE_COLUMNS = "role, content, tool_name, invocation_id, model, tokens_in, t
 
 
 def conversation(
-    conn: sqlite3.Connection,
+    conn: Connection,
     segments: Sequence[tuple[str, int, int]],
     *,
     limit: int | None = None,
@@ -343,11 +371,18 @@ def conversation(
 ) -> list[tuple[Any, ...]]:
     """The messages of a lineage of (session, first version, last version) ranges, in order: (role,
     content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position)."""
-    return in_segments(conn, "messages", _MESSAGE_COLUMNS, segments, limit, offset, hidden)
+    if dialect_of(conn) != "postgres":
+        return in_segments(conn, "messages", _MESSAGE_COLUMNS, segments, limit, offset, hidden)
+    # PostgreSQL: the exact content of a message with a NUL is kept as JSON text (``projections.postgres``).
+    rows = in_segments(conn, "messages", _MESSAGE_COLUMNS + ", content_exact", segments, limit, offset, hidden)
+    return [
+        row[:-1] if row[-1] is None else (row[0], msgspec.json.decode(row[-1]), *row[2:-1])
+        for row in rows
+    ]
 
 
 def message_in_conversation(
-    conn: sqlite3.Connection,
+    conn: Connection,
     session_id: str,
     segments: Sequence[tuple[str, int, int]],
     hidden: Sequence[tuple[str, int, int]],
@@ -374,14 +409,14 @@ def message_in_conversation(
     return None
 
 
-def invocations(conn: sqlite3.Connection, segments: Sequence[tuple[str, int, int]]) -> list[dict[str, Any]]:
+def invocations(conn: Connection, segments: Sequence[tuple[str, int, int]]) -> list[dict[str, Any]]:
     """The invocations of a lineage of version ranges, in order, as dicts of their columns."""
     columns = ("invocation_id", "tool_name", "duration_ms", "tokens_in", "tokens_out", "cost", "status", "artifact",
                "recorded_at", "version", "position")
     return [dict(zip(columns, row)) for row in in_segments(conn, "invocations", ", ".join(columns), segments)]
 
 
-def descendants(conn: sqlite3.Connection, session_id: str) -> list[str]:
+def descendants(conn: Connection, session_id: str) -> list[str]:
     """Every fork of the session, and every fork of those, sorted by id."""
     rows = conn.execute(
         "WITH RECURSIVE tree(id) AS (SELECT session_id FROM sessions WHERE parent_id = ?"
@@ -392,19 +427,33 @@ def descendants(conn: sqlite3.Connection, session_id: str) -> list[str]:
     return [sid for (sid,) in rows]
 
 
-def ended_before(conn: sqlite3.Connection, cutoff: str) -> list[str]:
+# Sessions that ended (or idled) at the same instant: SQLite returns them as its index on (status, created_at)
+# finds them, then in creation order (its rowid); PostgreSQL's sort is not stable, so it is told that order.
+_PG_TIES = (
+    ", status, created_at, (SELECT e.position FROM events AS e WHERE e.session_id = sessions.session_id AND e.version = 1)"
+)
+
+
+def _ties(conn: Connection) -> str:
+    return _PG_TIES if dialect_of(conn) == "postgres" else ""
+
+
+def ended_before(conn: Connection, cutoff: str) -> list[str]:
     """Sessions that ended (completed, failed or abandoned) before a stored time, oldest end first."""
     marks = ", ".join("?" * len(ev.CLOSED_STATUSES))
     rows = conn.execute(
-        f"SELECT session_id FROM sessions WHERE status IN ({marks}) AND completed_at < ? ORDER BY completed_at",
+        f"SELECT session_id FROM sessions WHERE status IN ({marks}) AND completed_at < ? ORDER BY completed_at"
+        + _ties(conn),
         (*ev.CLOSED_STATUSES, cutoff),
     )
     return [sid for (sid,) in rows]
 
 
-def idle_since(conn: sqlite3.Connection, cutoff: str) -> list[str]:
+def idle_since(conn: Connection, cutoff: str) -> list[str]:
     """Active sessions whose last change is before a stored time, longest idle first."""
     rows = conn.execute(
-        "SELECT session_id FROM sessions WHERE status = ? AND updated_at < ? ORDER BY updated_at", (ev.ACTIVE, cutoff)
+        "SELECT session_id FROM sessions WHERE status = ? AND updated_at < ? ORDER BY updated_at"
+        + _ties(conn),
+        (ev.ACTIVE, cutoff),
     )
     return [sid for (sid,) in rows]

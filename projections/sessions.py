@@ -8,16 +8,19 @@ objects with sorted keys), ``messages`` (with the FTS5 index
 conversation after restores and forks; ``last`` NULL means "still open"). Times are UTC ISO-8601
 text, so they sort and compare as text. One projector owns them all, so an
 append costs one projector call.
+
+The projector speaks both dialects: the statements below are SQLite's, and
+where PostgreSQL needs other words (upserts, JSON, the order of tags and
+metadata, NUL in message content) a ``_PG_`` twin stands beside them; the
+PostgreSQL tables are in ``projections.postgres``.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
-import sqlite_utils
 
 from ledger import events as ev
 from ledger.events import RecordedEvent
@@ -25,7 +28,8 @@ from ledger.lineage import merge_segments
 from ledger.times import format_time, parse_time
 
 from . import analytics
-from .base import Projector
+from .base import Connection, Projector, dialect_of
+from .postgres import ORDER_STEP, SESSIONS_SCHEMA
 
 _canonical = msgspec.json.Encoder(order="sorted")
 
@@ -62,13 +66,78 @@ _INSERT_INVOCATION = (
     " tokens_out, cost, status, artifact, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+# PostgreSQL's twins. ``tools_used`` gains the tool as the JSON text msgspec writes for it, which is the text
+# SQLite's json_insert writes (same escapes), so the column holds the same text on both backends.
+_PG_INVOCATION = (
+    "UPDATE sessions SET version = ?, position = ?, updated_at = ?,"
+    " invocation_count = invocation_count + 1, total_duration_ms = total_duration_ms + ?,"
+    " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, estimated_cost = estimated_cost + ?,"
+    " tools_used = CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text(tools_used::jsonb) AS t (value)"
+    " WHERE t.value = ?::text) THEN tools_used WHEN tools_used = '[]' THEN '[' || ?::text || ']'"
+    " ELSE left(tools_used, -1) || ',' || ?::text || ']' END"
+    " WHERE session_id = ?"
+)
+_PG_INSERT_MESSAGE = (
+    "INSERT INTO messages (position, session_id, version, role, content, tool_name, invocation_id, model,"
+    " tokens_in, tokens_out, recorded_at, content_exact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_PG_INSERT_TAG = "INSERT INTO session_tags (session_id, tag, rowid) VALUES (?, ?, ?)"
+_PG_INSERT_METADATA = "INSERT INTO session_metadata (session_id, key, value, rowid) VALUES (?, ?, ?, ?)"
+_PG_REPLACE_METADATA = _PG_INSERT_METADATA + (
+    " ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value, rowid = excluded.rowid"
+)
+_PG_REPLACE_DATA = (
+    "INSERT INTO session_data (session_id, key, value) VALUES (?, ?, ?)"
+    " ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value"
+)
+
+
+def stored_content(content: str) -> tuple[str, str | None]:
+    """A message's content as PostgreSQL stores it: (text with each NUL as U+FFFD, the exact content as a JSON
+    string when it held a NUL, else None)."""
+    if "\x00" not in content:
+        return content, None
+    return content.replace("\x00", "\ufffd"), json_text(content)
+
+
+# (SQLite, PostgreSQL) statements for a tag or metadata row, plain or as INSERT OR IGNORE / OR REPLACE. SQLite
+# keeps insertion order in its rowid; PostgreSQL in an explicit one (see ``projections.postgres``).
+_TAG = {
+    False: ("INSERT INTO session_tags (session_id, tag) VALUES (?, ?)", _PG_INSERT_TAG),
+    True: (
+        "INSERT OR IGNORE INTO session_tags (session_id, tag) VALUES (?, ?)",
+        _PG_INSERT_TAG + " ON CONFLICT (session_id, tag) DO NOTHING",
+    ),
+}
+_METADATA = {
+    False: ("INSERT INTO session_metadata (session_id, key, value) VALUES (?, ?, ?)", _PG_INSERT_METADATA),
+    True: ("INSERT OR REPLACE INTO session_metadata (session_id, key, value) VALUES (?, ?, ?)", _PG_REPLACE_METADATA),
+}
+
+
+def _tags(c: Connection, pg: bool, session_id: str, tags: Sequence[str], position: int, *, ignore: bool = False) -> None:
+    if pg:
+        c.executemany(_TAG[ignore][1], [(session_id, t, position * ORDER_STEP + i) for i, t in enumerate(tags)])
+    else:
+        c.executemany(_TAG[ignore][0], [(session_id, t) for t in tags])
+
+
+def _metadata(c: Connection, pg: bool, session_id: str, values: dict[str, Any], position: int, *, replace: bool = False) -> None:
+    if pg:
+        c.executemany(
+            _METADATA[replace][1],
+            [(session_id, k, json_text(v), position * ORDER_STEP + i) for i, (k, v) in enumerate(values.items())],
+        )
+    else:
+        c.executemany(_METADATA[replace][0], [(session_id, k, json_text(v)) for k, v in values.items()])
+
 
 def _text_time(e: RecordedEvent) -> str:
     return format_time(e.recorded_at)
 
 
 def _set_segments(
-    c: sqlite3.Connection, session_id: str, lineage: list[Any], run_start: int, hidden: list[Any] | None = None
+    c: Connection, session_id: str, lineage: list[Any], run_start: int, hidden: list[Any] | None = None
 ) -> None:
     # Which version ranges of which sessions make up this session's effective conversation (hidden = 0),
     # and which message versions were taken out of it again (hidden = 1).
@@ -82,7 +151,7 @@ def _set_segments(
     )
 
 
-def _hide(c: sqlite3.Connection, session_id: str, ranges: list[tuple[str, int, int]]) -> None:
+def _hide(c: Connection, session_id: str, ranges: list[tuple[str, int, int]]) -> None:
     c.executemany(
         "INSERT INTO session_segments (session_id, seq, seg_session, first, last, hidden) VALUES"
         " (?, (SELECT COALESCE(MAX(seq), -1) + 1 FROM session_segments WHERE session_id = ?), ?, ?, ?, 1)",
@@ -90,7 +159,7 @@ def _hide(c: sqlite3.Connection, session_id: str, ranges: list[tuple[str, int, i
     )
 
 
-def _message_retracted(c: sqlite3.Connection, e: RecordedEvent, p: ev.MessageRetracted, at: str) -> None:
+def _message_retracted(c: Connection, e: RecordedEvent, p: ev.MessageRetracted, at: str, pg: bool) -> None:
     c.execute(
         "UPDATE sessions SET version = ?, position = ?, updated_at = ?, message_count = message_count - 1"
         " WHERE session_id = ?",
@@ -99,7 +168,7 @@ def _message_retracted(c: sqlite3.Connection, e: RecordedEvent, p: ev.MessageRet
     _hide(c, e.session_id, [(p.message_session, p.message_version, p.message_version)])
 
 
-def _conversation_cleared(c: sqlite3.Connection, e: RecordedEvent, p: Any, at: str) -> None:
+def _conversation_cleared(c: Connection, e: RecordedEvent, p: Any, at: str, pg: bool) -> None:
     visible = c.execute(
         "SELECT seg_session, first, COALESCE(last, ?) FROM session_segments WHERE session_id = ? AND hidden = 0"
         " ORDER BY seq",
@@ -113,88 +182,89 @@ def _conversation_cleared(c: sqlite3.Connection, e: RecordedEvent, p: Any, at: s
     )
 
 
-def _created(c: sqlite3.Connection, e: RecordedEvent, p: ev.Created, at: str) -> None:
+def _created(c: Connection, e: RecordedEvent, p: ev.Created, at: str, pg: bool) -> None:
     _set_segments(c, e.session_id, [], 1)
     c.execute(
         "INSERT INTO sessions (session_id, user_id, purpose, status, created_at, updated_at, version, position)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (e.session_id, p.user_id, p.purpose, ev.ACTIVE, at, at, e.version, e.position),
     )
-    c.executemany("INSERT INTO session_tags (session_id, tag) VALUES (?, ?)", [(e.session_id, t) for t in p.tags])
-    c.executemany(
-        "INSERT INTO session_metadata (session_id, key, value) VALUES (?, ?, ?)",
-        [(e.session_id, k, json_text(v)) for k, v in p.metadata.items()],
-    )
+    _tags(c, pg, e.session_id, p.tags, e.position)
+    _metadata(c, pg, e.session_id, p.metadata, e.position)
 
 
-def _message_added(c: sqlite3.Connection, e: RecordedEvent, p: ev.MessageAdded, at: str) -> None:
-    c.execute(
-        _INSERT_MESSAGE,
-        (e.position, e.session_id, e.version, p.role, p.content, p.tool_name, p.invocation_id, p.model,
-         p.tokens_in, p.tokens_out, at),
-    )
+def _message_added(c: Connection, e: RecordedEvent, p: ev.MessageAdded, at: str, pg: bool) -> None:
+    if pg:
+        content, exact = stored_content(p.content)
+        c.execute(
+            _PG_INSERT_MESSAGE,
+            (e.position, e.session_id, e.version, p.role, content, p.tool_name, p.invocation_id, p.model,
+             p.tokens_in, p.tokens_out, at, exact),
+        )
+    else:
+        c.execute(
+            _INSERT_MESSAGE,
+            (e.position, e.session_id, e.version, p.role, p.content, p.tool_name, p.invocation_id, p.model,
+             p.tokens_in, p.tokens_out, at),
+        )
     c.execute(_MESSAGE, (e.version, e.position, at, p.tokens_in or 0, p.tokens_out or 0, e.session_id))
 
 
-def _invocation_linked(c: sqlite3.Connection, e: RecordedEvent, p: ev.InvocationLinked, at: str) -> None:
+def _invocation_linked(c: Connection, e: RecordedEvent, p: ev.InvocationLinked, at: str, pg: bool) -> None:
     c.execute(
         _INSERT_INVOCATION,
         (e.position, e.session_id, e.version, p.invocation_id, p.tool_name, p.duration_ms, p.tokens_in,
          p.tokens_out, p.cost, p.status, p.artifact, at),
     )
+    tool = json_text(p.tool_name) if pg else p.tool_name
     c.execute(
-        _INVOCATION,
+        _PG_INVOCATION if pg else _INVOCATION,
         (e.version, e.position, at, p.duration_ms or 0.0, p.tokens_in or 0, p.tokens_out or 0, p.cost or 0.0,
-         p.tool_name, p.tool_name, e.session_id),
+         p.tool_name, *((tool, tool) if pg else (tool,)), e.session_id),
     )
 
 
-def _metadata_set(c: sqlite3.Connection, e: RecordedEvent, p: ev.MetadataSet, at: str) -> None:
-    c.executemany(
-        "INSERT OR REPLACE INTO session_metadata (session_id, key, value) VALUES (?, ?, ?)",
-        [(e.session_id, k, json_text(v)) for k, v in p.values.items()],
-    )
+def _metadata_set(c: Connection, e: RecordedEvent, p: ev.MetadataSet, at: str, pg: bool) -> None:
+    _metadata(c, pg, e.session_id, p.values, e.position, replace=True)
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _metadata_removed(c: sqlite3.Connection, e: RecordedEvent, p: ev.MetadataRemoved, at: str) -> None:
+def _metadata_removed(c: Connection, e: RecordedEvent, p: ev.MetadataRemoved, at: str, pg: bool) -> None:
     c.execute("DELETE FROM session_metadata WHERE session_id = ? AND key = ?", (e.session_id, p.key))
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _data_set(c: sqlite3.Connection, e: RecordedEvent, p: ev.DataSet, at: str) -> None:
+def _data_set(c: Connection, e: RecordedEvent, p: ev.DataSet, at: str, pg: bool) -> None:
     c.execute(
-        "INSERT OR REPLACE INTO session_data (session_id, key, value) VALUES (?, ?, ?)",
+        _PG_REPLACE_DATA if pg else "INSERT OR REPLACE INTO session_data (session_id, key, value) VALUES (?, ?, ?)",
         (e.session_id, p.key, json_text(p.value)),
     )
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _data_deleted(c: sqlite3.Connection, e: RecordedEvent, p: ev.DataDeleted, at: str) -> None:
+def _data_deleted(c: Connection, e: RecordedEvent, p: ev.DataDeleted, at: str, pg: bool) -> None:
     c.execute("DELETE FROM session_data WHERE session_id = ? AND key = ?", (e.session_id, p.key))
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _data_cleared(c: sqlite3.Connection, e: RecordedEvent, p: Any, at: str) -> None:
+def _data_cleared(c: Connection, e: RecordedEvent, p: Any, at: str, pg: bool) -> None:
     c.execute("DELETE FROM session_data WHERE session_id = ?", (e.session_id,))
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _tags_added(c: sqlite3.Connection, e: RecordedEvent, p: ev.TagsAdded, at: str) -> None:
-    c.executemany(
-        "INSERT OR IGNORE INTO session_tags (session_id, tag) VALUES (?, ?)", [(e.session_id, t) for t in p.tags]
-    )
+def _tags_added(c: Connection, e: RecordedEvent, p: ev.TagsAdded, at: str, pg: bool) -> None:
+    _tags(c, pg, e.session_id, p.tags, e.position, ignore=True)
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _tags_removed(c: sqlite3.Connection, e: RecordedEvent, p: ev.TagsRemoved, at: str) -> None:
+def _tags_removed(c: Connection, e: RecordedEvent, p: ev.TagsRemoved, at: str, pg: bool) -> None:
     c.executemany(
         "DELETE FROM session_tags WHERE session_id = ? AND tag = ?", [(e.session_id, t) for t in p.tags]
     )
     c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
-def _completed(c: sqlite3.Connection, e: RecordedEvent, p: ev.Completed, at: str) -> None:
+def _completed(c: Connection, e: RecordedEvent, p: ev.Completed, at: str, pg: bool) -> None:
     c.execute(_COMPLETED, (e.version, e.position, at, p.status, at, p.reason, e.session_id))
 
 
@@ -215,28 +285,28 @@ def _state_values(state: dict[str, Any]) -> list[Any]:
     return [values.get(column) for column in _STATE_COLUMNS]
 
 
-def _replace_children(c: sqlite3.Connection, session_id: str, state: dict[str, Any]) -> None:
+def _replace_children(c: Connection, pg: bool, session_id: str, state: dict[str, Any], position: int) -> None:
     for table in ("session_tags", "session_metadata", "session_data"):
         c.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
-    c.executemany("INSERT INTO session_tags (session_id, tag) VALUES (?, ?)", [(session_id, t) for t in state["tags"]])
-    for table, key in (("session_metadata", "metadata"), ("session_data", "data")):
-        c.executemany(
-            f"INSERT INTO {table} (session_id, key, value) VALUES (?, ?, ?)",
-            [(session_id, k, json_text(v)) for k, v in state[key].items()],
-        )
+    _tags(c, pg, session_id, state["tags"], position)
+    _metadata(c, pg, session_id, state["metadata"], position)
+    c.executemany(
+        "INSERT INTO session_data (session_id, key, value) VALUES (?, ?, ?)",
+        [(session_id, k, json_text(v)) for k, v in state["data"].items()],
+    )
 
 
-def _restored(c: sqlite3.Connection, e: RecordedEvent, p: ev.Restored, at: str) -> None:
+def _restored(c: Connection, e: RecordedEvent, p: ev.Restored, at: str, pg: bool) -> None:
     sets = ", ".join(f"{column} = ?" for column in _STATE_COLUMNS)
     c.execute(
         f"UPDATE sessions SET version = ?, position = ?, updated_at = ?, {sets} WHERE session_id = ?",
         (e.version, e.position, at, *_state_values(p.state), e.session_id),
     )
-    _replace_children(c, e.session_id, p.state)
+    _replace_children(c, pg, e.session_id, p.state, e.position)
     _set_segments(c, e.session_id, p.state.get("lineage", []), e.version + 1, p.state.get("hidden"))
 
 
-def _forked(c: sqlite3.Connection, e: RecordedEvent, p: ev.Forked, at: str) -> None:
+def _forked(c: Connection, e: RecordedEvent, p: ev.Forked, at: str, pg: bool) -> None:
     state = {**p.state, "status": ev.ACTIVE, "completed_at": None, "completion_reason": None}
     columns = ", ".join(_STATE_COLUMNS)
     c.execute(
@@ -244,11 +314,11 @@ def _forked(c: sqlite3.Connection, e: RecordedEvent, p: ev.Forked, at: str) -> N
         f" VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * len(_STATE_COLUMNS))})",
         (e.session_id, p.parent_id, at, at, e.version, e.position, *_state_values(state)),
     )
-    _replace_children(c, e.session_id, state)
+    _replace_children(c, pg, e.session_id, state, e.position)
     _set_segments(c, e.session_id, p.state.get("lineage", []), 2, p.state.get("hidden"))
 
 
-def _purged(c: sqlite3.Connection, e: RecordedEvent, p: ev.Purged, at: str) -> None:
+def _purged(c: Connection, e: RecordedEvent, p: ev.Purged, at: str, pg: bool) -> None:
     c.execute(
         "UPDATE sessions SET version = ?, position = ?, updated_at = ?, status = ?, completed_at = ?,"
         " completion_reason = ?, parent_id = NULL, user_id = NULL, purpose = NULL, message_count = 0,"
@@ -264,7 +334,7 @@ def _purged(c: sqlite3.Connection, e: RecordedEvent, p: ev.Purged, at: str) -> N
         )
 
 
-def _redacted(c: sqlite3.Connection, e: RecordedEvent, p: Any, at: str) -> None:
+def _redacted(c: Connection, e: RecordedEvent, p: Any, at: str, pg: bool) -> None:
     # A purged row replayed: only its place remains, until the session's `purged` event clears the rest.
     if e.type in ("created", "forked"):
         c.execute(
@@ -278,7 +348,7 @@ def _redacted(c: sqlite3.Connection, e: RecordedEvent, p: Any, at: str) -> None:
 
 
 # Each handler takes the event's payload as its own type (dispatch by the stored tag).
-_HANDLERS: dict[str, Callable[[sqlite3.Connection, RecordedEvent, Any, str], None]] = {
+_HANDLERS: dict[str, Callable[[Connection, RecordedEvent, Any, str, bool], None]] = {
     "created": _created,
     "message_added": _message_added,
     "invocation_linked": _invocation_linked,
@@ -302,12 +372,17 @@ class SessionsProjector(Projector):
 
     name = "sessions"
     version = 1
+    dialects = frozenset({"sqlite", "postgres"})
     builtin = True
     tables = ("session_segments", "invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
     views = analytics.VIEWS
 
-    def create(self, db: sqlite_utils.Database) -> None:
+    def create(self, db: Any) -> None:
         """Create the tables, the indexes the queries use, and the analytics views."""
+        if dialect_of(db) == "postgres":
+            for statement in (*SESSIONS_SCHEMA, *analytics.view_statements("postgres")):
+                db.execute(statement)
+            return
         db.table("sessions").create(
             {
                 "session_id": str, "parent_id": str, "user_id": str, "purpose": str, "status": str,
@@ -359,8 +434,9 @@ class SessionsProjector(Projector):
         for statement in analytics.view_statements():
             db.execute(statement)
 
-    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
         """Fold each event into the tables, in log order."""
+        pg = dialect_of(conn) == "postgres"
         for event in events:
             handler = _redacted if isinstance(event.payload, ev.Redacted) else _HANDLERS[event.type]
-            handler(conn, event, event.payload, _text_time(event))
+            handler(conn, event, event.payload, _text_time(event), pg)

@@ -17,7 +17,7 @@ from ledger import InvalidInput, Ledger, SessionNotFound, StorageError, Unsuppor
 from ledger.aio import AsyncLedger, AsyncSessionHandle
 from ledger import SessionHandle
 
-SPECIAL = {"batch", "history", "last_position", "session"}  # written by hand; the rest are generated
+SPECIAL = {"batch", "follow", "history", "last_position", "session"}  # written by hand; the rest are generated
 
 
 def run(main: Callable[[], Awaitable[Any]]) -> Any:
@@ -39,12 +39,12 @@ class GatedClock:
         return datetime.now(timezone.utc)
 
 
-def test_100_concurrent_coroutines_lose_nothing_and_do_not_block_the_loop(db_path: Path) -> None:
+def test_100_concurrent_coroutines_lose_nothing_and_do_not_block_the_loop(ledger_path: str) -> None:
     sessions = [f"s{n}" for n in range(10)]
     agents, per_agent = 100, 10
 
     async def main() -> tuple[list[list[int]], list[float], float, float, Any]:
-        async with AsyncLedger(db_path) as led:
+        async with AsyncLedger(ledger_path) as led:
             for sid in sessions:
                 await led.create_session(sid)
             ticks: list[float] = []
@@ -89,16 +89,16 @@ def test_100_concurrent_coroutines_lose_nothing_and_do_not_block_the_loop(db_pat
     during = [t for t in ticks if start <= t <= end]
     # A loop blocked by the writes would tick once or twice; a free one ticks throughout.
     assert len(during) >= 20, f"the ticker ran {len(during)} times in {end - start:.2f} s"
-    with Ledger(db_path) as led:  # and it is all on disk
+    with Ledger(ledger_path) as led:  # and it is all on disk
         assert led.digest() == digest and led.verify().ok
         assert sum(led.get_session(sid).message_count for sid in sessions) == agents * per_agent
 
 
-def test_the_loop_runs_while_a_command_is_in_progress(db_path: Path) -> None:
+def test_the_loop_runs_while_a_command_is_in_progress(ledger_path: str) -> None:
     clock = GatedClock()
 
     async def main() -> None:
-        async with AsyncLedger(db_path, clock=clock) as led:
+        async with AsyncLedger(ledger_path, clock=clock) as led:
             clock.armed = True
             command = asyncio.create_task(led.create_session("s"))
             while not clock.inside.is_set():
@@ -112,11 +112,11 @@ def test_the_loop_runs_while_a_command_is_in_progress(db_path: Path) -> None:
     run(main)
 
 
-def test_a_call_cancelled_before_it_starts_never_runs(db_path: Path) -> None:
+def test_a_call_cancelled_before_it_starts_never_runs(ledger_path: str) -> None:
     clock = GatedClock()
 
     async def main() -> None:
-        async with AsyncLedger(db_path, clock=clock) as led:
+        async with AsyncLedger(ledger_path, clock=clock) as led:
             await led.create_session("s")
             clock.armed = True
             first = asyncio.create_task(led.add_message("s", "user", "first"))
@@ -136,9 +136,9 @@ def test_a_call_cancelled_before_it_starts_never_runs(db_path: Path) -> None:
     run(main)
 
 
-def test_a_batch_commits_its_body_in_one_transaction_and_other_tasks_wait(db_path: Path) -> None:
+def test_a_batch_commits_its_body_in_one_transaction_and_other_tasks_wait(ledger_path: str) -> None:
     async def main() -> None:
-        async with AsyncLedger(db_path) as led:
+        async with AsyncLedger(ledger_path) as led:
             await led.create_session("a")
             await led.create_session("b")
             inside = asyncio.Event()
@@ -164,9 +164,9 @@ def test_a_batch_commits_its_body_in_one_transaction_and_other_tasks_wait(db_pat
     run(main)
 
 
-def test_an_exception_in_a_batch_rolls_back_only_its_body(db_path: Path) -> None:
+def test_an_exception_in_a_batch_rolls_back_only_its_body(ledger_path: str) -> None:
     async def main() -> None:
-        async with AsyncLedger(db_path) as led:
+        async with AsyncLedger(ledger_path) as led:
             await led.create_session("a")
             await led.create_session("b")
             inside = asyncio.Event()
@@ -190,9 +190,9 @@ def test_an_exception_in_a_batch_rolls_back_only_its_body(db_path: Path) -> None
     run(main)
 
 
-def test_batches_do_not_nest_and_aclose_waits_for_them(db_path: Path) -> None:
+def test_batches_do_not_nest_and_aclose_waits_for_them(ledger_path: str) -> None:
     async def main() -> None:
-        led = AsyncLedger(db_path)
+        led = AsyncLedger(ledger_path)
         async with led.batch():
             await led.create_session("a")
             with pytest.raises(InvalidInput):
@@ -212,12 +212,12 @@ def test_batches_do_not_nest_and_aclose_waits_for_them(db_path: Path) -> None:
     run(main)
 
 
-def test_errors_are_the_ledgers(db_path: Path, tmp_path: Path) -> None:
+def test_errors_are_the_ledgers(ledger_path: str, tmp_path: Path) -> None:
     bad = tmp_path / "not-a-ledger.db"
     bad.write_text("hello")
 
     async def main() -> None:
-        async with AsyncLedger(db_path) as led:
+        async with AsyncLedger(ledger_path) as led:
             with pytest.raises(SessionNotFound):
                 await led.add_message("missing", "user", "hi")
             with pytest.raises(InvalidInput):
@@ -227,15 +227,15 @@ def test_errors_are_the_ledgers(db_path: Path, tmp_path: Path) -> None:
         with pytest.raises(UnsupportedFormat):
             async with AsyncLedger(bad):
                 pass
-        with Ledger(":memory:") as mem, pytest.raises(InvalidInput):
+        with Ledger(ledger_path) as mem, pytest.raises(InvalidInput):
             AsyncLedger(mem, clock=None)
 
     run(main)
 
 
-def test_session_handles_and_history_in_chunks(db_path: Path) -> None:
+def test_session_handles_and_history_in_chunks(ledger_path: str) -> None:
     async def main() -> None:
-        async with AsyncLedger(db_path) as led:
+        async with AsyncLedger(ledger_path) as led:
             handle = await led.session("s", purpose="chat", tags=["x"])
             assert isinstance(handle, AsyncSessionHandle) and isinstance(handle.handle, SessionHandle)
             assert (await handle.state()).purpose == "chat"
@@ -255,8 +255,8 @@ def test_session_handles_and_history_in_chunks(db_path: Path) -> None:
     run(main)
 
 
-def test_an_open_ledger_can_be_shared_and_stays_open(db_path: Path) -> None:
-    with Ledger(db_path) as sync:
+def test_an_open_ledger_can_be_shared_and_stays_open(ledger_path: str) -> None:
+    with Ledger(ledger_path) as sync:
         async def main() -> None:
             async with AsyncLedger(sync) as led:
                 await led.create_session("a")
@@ -282,13 +282,13 @@ def test_every_public_ledger_method_has_an_awaitable_with_its_signature() -> Non
         assert inspect.signature(getattr(AsyncSessionHandle, name)) == inspect.signature(getattr(SessionHandle, name)), name
 
 
-def test_a_batch_cancelled_while_it_starts_releases_the_ledger(db_path: Path) -> None:
+def test_a_batch_cancelled_while_it_starts_releases_the_ledger(ledger_path: str) -> None:
     import gc
     import threading
     import time
 
     async def main() -> None:
-        led = AsyncLedger(db_path)
+        led = AsyncLedger(ledger_path)
         await led.__aenter__()
         await led.create_session("s")
 
@@ -309,5 +309,27 @@ def test_a_batch_cancelled_while_it_starts_releases_the_ledger(db_path: Path) ->
         threading.Thread(target=lambda: (led.ledger.add_message("s", "user", "sync"), done.set()), daemon=True).start()
         assert done.wait(5), "the worker kept the ledger's lock"
         await asyncio.wait_for(led.aclose(), 5)
+
+    run(main)
+
+
+def test_follow_yields_the_timeline_and_then_each_new_event_without_blocking_other_calls(ledger_path: str) -> None:
+    async def main() -> None:
+        async with AsyncLedger(ledger_path) as led:
+            await led.create_session("a")
+            seen = []
+
+            async def tail() -> None:
+                async for event in led.follow("a", poll=0.02, timeout=2.0):
+                    seen.append(event.version)
+                    if event.version == 3:
+                        return
+
+            task = asyncio.create_task(tail())
+            await asyncio.sleep(0.05)
+            await led.add_message("a", "user", "one")  # runs while the follower waits
+            await led.add_message("a", "user", "two")
+            await asyncio.wait_for(task, 5)
+            assert seen == [1, 2, 3]
 
     run(main)

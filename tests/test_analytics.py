@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import random
-import sqlite3
-from contextlib import closing
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger import InvalidInput, Ledger, SessionNotFound, Statistics, ToolUsage
-from tests.conftest import Clock
+from tests.conftest import Clock, is_postgres, raw_sql
 
 UTC = timezone.utc
 
@@ -252,29 +249,28 @@ def test_bad_usage_arguments_are_invalid_input(ledger: Ledger, kwargs: dict[str,
 # -- the SQL views ------------------------------------------------------------------------------------------
 
 
-def _rows(path: Path, sql: str) -> list[dict[str, Any]]:
-    with closing(sqlite3.connect(path)) as conn:
+def _rows(led: Ledger, sql: str) -> list[dict[str, Any]]:
+    """The rows of a plain SQL query, read by a second connection (as an analyst's tool reads them)."""
+    with raw_sql(led) as conn:
         cursor = conn.execute(sql)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, r)) for r in cursor.fetchall()]
 
 
 @pytest.mark.parametrize("by", ["tool", "user", "model", "day", "status"])
-def test_the_usage_views_give_the_same_rows_as_usage(tmp_path: Path, clock: Clock, by: str) -> None:
-    path = tmp_path / "analytics.db"
-    with Ledger(path, clock=clock) as led:
+def test_the_usage_views_give_the_same_rows_as_usage(ledger_path: str, clock: Clock, by: str) -> None:
+    with Ledger(ledger_path, clock=clock) as led:
         _usage_scenario(led, clock)
         expected = led.usage(by=by)
-        assert _rows(path, f"SELECT * FROM usage_by_{by}") == expected == EXPECTED[by]  # while the ledger is open
-    assert _rows(path, f"SELECT * FROM usage_by_{by} ORDER BY {by}") == EXPECTED[by]  # and after it closed
+        assert _rows(led, f"SELECT * FROM usage_by_{by}") == expected == EXPECTED[by]  # while the ledger is open
+    assert _rows(led, f"SELECT * FROM usage_by_{by} ORDER BY {by}") == EXPECTED[by]  # and after it closed
 
 
-def test_the_activity_view_has_one_row_per_message_or_invocation(tmp_path: Path, clock: Clock) -> None:
-    path = tmp_path / "analytics.db"
-    with Ledger(path, clock=clock) as led:
+def test_the_activity_view_has_one_row_per_message_or_invocation(ledger_path: str, clock: Clock) -> None:
+    with Ledger(ledger_path, clock=clock) as led:
         _usage_scenario(led, clock)
     rows = _rows(
-        path,
+        led,
         "SELECT session_id, day, is_message, is_invocation, tool, model, tokens_in, tokens_out, cost, duration_ms,"
         " user_id, status FROM activity ORDER BY recorded_at",
     )
@@ -291,9 +287,12 @@ def test_the_activity_view_has_one_row_per_message_or_invocation(tmp_path: Path,
     ]
 
 
-def test_the_views_are_listed_in_the_schema(tmp_path: Path) -> None:
-    path = tmp_path / "analytics.db"
-    with Ledger(path):
+def test_the_views_are_listed_in_the_schema(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
         pass
-    views = {r["name"] for r in _rows(path, "SELECT name FROM sqlite_master WHERE type = 'view'")}
+    if is_postgres(led):  # the ledger's own schema
+        listed = "SELECT table_name AS name FROM information_schema.views WHERE table_schema = current_schema()"
+    else:
+        listed = "SELECT name FROM sqlite_master WHERE type = 'view'"
+    views = {r["name"] for r in _rows(led, listed)}
     assert {"activity", "usage_by_tool", "usage_by_user", "usage_by_model", "usage_by_day", "usage_by_status"} <= views

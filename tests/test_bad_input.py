@@ -13,6 +13,9 @@ For the CLI (``ledger.cli.main`` through click's ``CliRunner`` on generated argv
 code 0, 1 or 2, never a traceback or a raw exception, a failure is one line on stderr starting
 with ``error:``, and a failed command leaves the file's tables as they were.
 
+The ``Ledger`` campaigns run on both backends (the ``backend`` fixture); the CLI campaign runs on
+SQLite files (tests/test_cli_postgres.py runs the CLI against PostgreSQL).
+
 Each example starts from a copy of one small template ledger (sessions ``s`` active with
 messages, an invocation, data, metadata, tags and a snapshot; ``done`` completed; ``gone``
 purged; ``child`` forked from ``s``; ``other``) and spoils one argument of one call with wrong
@@ -63,6 +66,14 @@ from ledger.chain import GENESIS, link, stored_digest
 from ledger.cli import main
 from ledger.validation import check_id
 from tests.conftest import Clock, dump
+
+
+def pg_examples(examples: int) -> int:
+    """How many of a campaign's examples also run on PostgreSQL, where each builds its template ledger anew."""
+    return examples * PG_SHARE // 100
+
+
+PG_SHARE = 20  # percent: each PostgreSQL example builds its ledger anew (~0.15 s), a SQLite one copies a file
 
 
 def _settings(examples: int) -> settings:
@@ -119,16 +130,35 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 _serial = itertools.count()
 
 
+@dataclass
+class Where:
+    """Where each example's ledger goes: a copy of the template file (SQLite), or, on PostgreSQL, a fresh
+    schema (from ``new_path``, the ``new_ledger_path`` fixture) where the template is built again."""
+
+    backend: str
+    new_path: Callable[[], str]
+
+
+@pytest.fixture
+def where(backend: str, new_ledger_path: Callable[[], str]) -> Where:
+    return Where(backend, new_ledger_path)
+
+
 @contextmanager
-def fresh(base: Path) -> Iterator[Ledger]:
+def fresh(base: Path, where: Where) -> Iterator[Ledger]:
     """A copy of the template, opened, in a new working directory with a few files to trip over."""
     work = base / f"w{next(_serial)}"
     work.mkdir()
     (work / "adir").mkdir()
     (work / "existing.db").write_text("not empty")
     (work / "junk.json").write_bytes(b"\xff\xfe\x00 not an export {]")
-    shutil.copyfile(base / "template.db", work / "the.ledger")
-    led = Ledger(work / "the.ledger", clock=Clock(LATER), snapshot_every=3, new_id=_ids("new"), busy_timeout=1.0)
+    if where.backend == "postgres":
+        path = where.new_path()
+        build_template(path, T0)  # deterministic: the same ledger as the template file
+    else:
+        path = str(work / "the.ledger")
+        shutil.copyfile(base / "template.db", path)
+    led = Ledger(path, clock=Clock(LATER), snapshot_every=3, new_id=_ids("new"), busy_timeout=1.0)
     cwd = os.getcwd()
     os.chdir(work)  # relative paths the campaign generates land here, never in the repository
     try:
@@ -580,10 +610,10 @@ LAZY_SPECS = [
 ALL_SPECS = COMMAND_SPECS + LIFECYCLE_SPECS + READ_SPECS + QUERY_SPECS + LAZY_SPECS
 
 
-def run_spec(base: Path, spec: Spec, case: tuple[str, dict[str, Any]]) -> None:
+def run_spec(base: Path, where: Where, spec: Spec, case: tuple[str, dict[str, Any]]) -> None:
     label, override = case
     kwargs = {k: _resolve(v) for k, v in {**spec.valid, **override}.items()}
-    with fresh(base) as led:
+    with fresh(base, where) as led:
         if spec.setup is not None:
             spec.setup(led)
         attempt(led, lambda: getattr(led, spec.method)(**kwargs), spec.expected(label))
@@ -595,12 +625,17 @@ def _test_name(spec: Spec) -> str:
 
 def campaign(spec: Spec, examples: int) -> Callable[..., None]:
     """One hypothesis test per method, given the method's own strategy. (Not one test drawing
-    with ``st.data()``: hypothesis's final replay of such draws raised FlakyStrategyDefinition.)"""
+    with ``st.data()``: hypothesis's final replay of such draws raised FlakyStrategyDefinition.)
+    On each backend; PostgreSQL runs the first ``pg_examples(examples)`` of the same examples."""
 
-    @_settings(examples)
-    @given(case=spec.strategy())
-    def test(base: Path, case: tuple[str, dict[str, Any]]) -> None:
-        run_spec(base, spec, case)
+    def test(base: Path, where: Where) -> None:
+        @_settings(examples if where.backend == "sqlite" else pg_examples(examples))
+        @given(case=spec.strategy())
+        def run(case: tuple[str, dict[str, Any]]) -> None:
+            run_spec(base, where, spec, case)
+
+        run.__name__ = run.__qualname__ = _test_name(spec)  # the same derandomized examples on both backends
+        run()
 
     test.__name__ = test.__qualname__ = _test_name(spec)
     test.__doc__ = f"Ledger.{spec.method}: bad input raises a LedgerError naming the field and writes nothing."
@@ -617,12 +652,20 @@ for _spec in ALL_SPECS:
 BATCH_SPECS = [s for s in COMMAND_SPECS if s.method != "checkpoint"]
 
 
-@_settings(60)
-@given(case=st.sampled_from(BATCH_SPECS).flatmap(lambda spec: st.tuples(st.just(spec), spec.strategy())))
-def test_a_rejected_command_inside_a_batch_writes_nothing(base: Path, case: Any) -> None:
+def test_a_rejected_command_inside_a_batch_writes_nothing(base: Path, where: Where) -> None:
+    @_settings(60 if where.backend == "sqlite" else pg_examples(60))
+    @given(case=st.sampled_from(BATCH_SPECS).flatmap(lambda spec: st.tuples(st.just(spec), spec.strategy())))
+    def run(case: Any) -> None:
+        batch_case(base, where, case)
+
+    run.__name__ = run.__qualname__ = "test_a_rejected_command_inside_a_batch_writes_nothing"
+    run()
+
+
+def batch_case(base: Path, where: Where, case: Any) -> None:
     spec, (label, override) = case
     kwargs = {**spec.valid, **override}
-    with fresh(base) as led:
+    with fresh(base, where) as led:
         before = dump(led)
         with led.batch():
             led.add_message("other", "user", "first command of the batch")
@@ -646,8 +689,8 @@ WHOLE_FILE = {
 
 
 @pytest.mark.parametrize("what", sorted(WHOLE_FILE))
-def test_whole_file_work_inside_a_batch_is_refused_naming_the_batch(base: Path, what: str) -> None:
-    with fresh(base) as led:
+def test_whole_file_work_inside_a_batch_is_refused_naming_the_batch(base: Path, where: Where, what: str) -> None:
+    with fresh(base, where) as led:
         start = led.last_position
         with led.batch():
             led.add_message("s", "user", "inside")
@@ -667,11 +710,12 @@ def _projector(name: Any, version: Any = 1, inline: Any = True, builtin: Any = F
     def create(self: Projector, db: Any) -> None:
         db.execute("CREATE TABLE IF NOT EXISTS bad_input_projection (n INTEGER)")
 
-    def apply(self: Projector, conn: sqlite3.Connection, events: Any) -> None:
+    def apply(self: Projector, conn: Any, events: Any) -> None:
         pass
 
     return type("Custom", (Projector,), {
         "name": name, "version": version, "inline": inline, "builtin": builtin,
+        "dialects": frozenset({"sqlite", "postgres"}),  # its one statement is the same on both
         "tables": ("bad_input_projection",), "create": create, "apply": apply,
         "__repr__": lambda self: f"Custom(name={name!r}, version={version!r}, inline={inline!r}, builtin={builtin!r})",
     })
@@ -910,13 +954,21 @@ def craft(lines: list[str], recipe: tuple[Any, ...]) -> str:
     return "\n".join(parts + extra) + "\n"
 
 
-@_settings(200)
-@given(recipe=recipes, as_file=st.booleans())
 def test_import_refuses_damaged_and_crafted_exports_and_writes_nothing(
-    base: Path, export_lines: list[str], recipe: tuple[Any, ...], as_file: bool
+    base: Path, where: Where, export_lines: list[str]
 ) -> None:
+    @_settings(200 if where.backend == "sqlite" else pg_examples(200))
+    @given(recipe=recipes, as_file=st.booleans())
+    def run(recipe: tuple[Any, ...], as_file: bool) -> None:
+        import_case(base, where, export_lines, recipe, as_file)
+
+    run.__name__ = run.__qualname__ = "test_import_refuses_damaged_and_crafted_exports_and_writes_nothing"
+    run()
+
+
+def import_case(base: Path, where: Where, export_lines: list[str], recipe: tuple[Any, ...], as_file: bool) -> None:
     text = craft(export_lines, recipe)
-    with fresh(base) as led:
+    with fresh(base, where) as led:
         if as_file:
             Path("crafted.jsonl").write_text(text, encoding="utf-8", errors="surrogatepass")
             source: Any = "crafted.jsonl"
@@ -1132,8 +1184,8 @@ MINIMAL = [
 
 
 @pytest.mark.parametrize("case", MINIMAL, ids=lambda c: c.id)
-def test_minimal_failing_input(base: Path, export_lines: list[str], case: Case) -> None:
-    with fresh(base) as led:
+def test_minimal_failing_input(base: Path, where: Where, export_lines: list[str], case: Case) -> None:
+    with fresh(base, where) as led:
         if case.setup is not None:
             case.setup(led)
         kwargs = {

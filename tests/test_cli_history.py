@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from ledger import Ledger
+from ledger import InvalidInput, Ledger
 from tests.cli_helpers import assert_one_error_line, invoke
 from tests.conftest import Clock
 
@@ -162,3 +162,34 @@ def test_history_as_a_real_process(db: Path) -> None:
     assert [e["type"] for e in json.loads(proc.stdout)] == ["created"]
     missing = run("--db", str(db), "history", "nobody")
     assert missing.returncode == 2 and missing.stderr.splitlines() == ["error: session 'nobody' does not exist"]
+
+
+# The library's follow, under the command's tests: on both backends, as the rest of the contract suite.
+
+
+def test_the_library_follow_yields_what_is_there_then_what_another_thread_appends(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
+        led.create_session("s")
+        late = threading.Timer(0.1, lambda: led.add_message("s", "user", "late"))
+        late.start()
+        try:
+            followed = []
+            for event in led.follow("s", poll=0.02, timeout=5):
+                followed.append(event.type)
+                if len(followed) == 2:
+                    break
+        finally:
+            late.join()
+        assert followed == ["created", "message_added"]
+
+
+def test_follow_stops_at_its_timeout_and_refuses_a_bad_poll(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
+        led.create_session("s")
+        started = time.monotonic()
+        assert [e.version for e in led.follow(poll=0.01, timeout=0.2)] == [1]
+        assert time.monotonic() - started < 5
+        for bad in (0, -1, float("nan"), "1", True):
+            with pytest.raises(InvalidInput) as err:
+                next(led.follow(poll=bad))
+            assert err.value.field == "poll"

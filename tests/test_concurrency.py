@@ -1,4 +1,5 @@
-"""Many threads on one Ledger, and several processes on one file: no lost or interleaved command."""
+"""Many threads on one Ledger, and several processes on one ledger (a file, or a PostgreSQL schema): no lost or
+interleaved command."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 
 from ledger import ConcurrencyError, Ledger
 
@@ -21,8 +21,8 @@ def _contiguous(led: Ledger) -> None:
     assert led.verify().ok
 
 
-def test_threads_sharing_one_ledger_lose_nothing(db_path: Path) -> None:
-    with Ledger(db_path, snapshot_every=7) as led:
+def test_threads_sharing_one_ledger_lose_nothing(ledger_path: str) -> None:
+    with Ledger(ledger_path, snapshot_every=7) as led:
         for s in ("a", "b"):
             led.create_session(s)
         errors: list[BaseException] = []
@@ -51,8 +51,8 @@ def test_threads_sharing_one_ledger_lose_nothing(db_path: Path) -> None:
         _contiguous(led)
 
 
-def test_optimistic_retry_loop_across_threads_loses_no_update(db_path: Path) -> None:
-    with Ledger(db_path) as led:
+def test_optimistic_retry_loop_across_threads_loses_no_update(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
         led.create_session("counter", metadata={"n": 0})
 
         def increment() -> None:
@@ -93,14 +93,14 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_processes_append_to_one_file(db_path: Path) -> None:
-    with Ledger(db_path) as led:
+def test_two_processes_append_to_one_ledger(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
         for s in ("shared", "p1", "p2"):
             led.create_session(s)
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), name, "60"]) for name in ("p1", "p2")]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, ledger_path, name, "60"]) for name in ("p1", "p2")]
     for p in procs:
         assert p.wait(120) == 0
-    with Ledger(db_path) as led:
+    with Ledger(ledger_path) as led:
         assert led.get_session("shared").message_count == 120
         assert led.get_metadata("shared", "n") == 120
         assert led.get_session("p1").message_count == led.get_session("p2").message_count == 60

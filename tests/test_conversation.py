@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from ledger import InvalidInput, Ledger, SessionClosed
-from tests.conftest import Clock, committed
+from tests.conftest import Clock, raw_sql
 
 
 @pytest.fixture
-def led(tmp_path: Path) -> Ledger:
-    ledger = Ledger(tmp_path / "c.db", clock=Clock(), snapshot_every=3)
+def led(ledger_path: str) -> Iterator[Ledger]:
+    ledger = Ledger(ledger_path, clock=Clock(), snapshot_every=3)
     ledger.create_session("s")
     for i in range(4):
         ledger.add_message("s", "user" if i % 2 == 0 else "assistant", f"m{i}")
@@ -92,7 +92,7 @@ def test_rebuild_after_retractions_gives_the_same_tables(led: Ledger) -> None:
     names = ("sessions", "messages", "session_segments")
 
     def tables() -> dict[str, list[tuple[object, ...]]]:
-        with committed(led) as conn:
+        with raw_sql(led) as conn:
             return {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
 
     before = tables()
@@ -101,8 +101,8 @@ def test_rebuild_after_retractions_gives_the_same_tables(led: Ledger) -> None:
     assert led.verify().ok
 
 
-def test_a_fork_retracts_its_own_messages_and_can_name_inherited_ones_by_position(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "f.db") as led:
+def test_a_fork_retracts_its_own_messages_and_can_name_inherited_ones_by_position(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
         led.create_session("p")
         led.add_message("p", "user", "p-v2")
         led.add_message("p", "user", "p-v3")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import inspect
-import sqlite3
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +15,7 @@ from ledger import (
     SessionHandle,
     SessionNotFound,
 )
-from tests.conftest import Clock, dump
+from tests.conftest import Clock, dump, writer_lock_held
 
 RENAMED = {"complete": "complete_session", "state": "get_session"}
 
@@ -151,21 +149,16 @@ def test_keyword_options_are_forwarded(ledger: Ledger) -> None:
     assert len(list(h.history())) == 2
 
 
-def test_a_handle_on_an_existing_session_takes_no_write_lock(db_path: Path) -> None:
-    with Ledger(db_path) as led:
+def test_a_handle_on_an_existing_session_takes_no_write_lock(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
         led.create_session("s")
-    other = sqlite3.connect(db_path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another writer holds the file
-    try:
-        with Ledger(db_path, busy_timeout=0.1) as led:
+    with writer_lock_held(ledger_path):  # another writer holds the ledger
+        with Ledger(ledger_path, busy_timeout=0.1) as led:
             assert led.session("s").state().version == 1
-    finally:
-        other.rollback()
-        other.close()
 
 
-def test_threads_opening_the_same_new_session_get_one_session(db_path: Path) -> None:
-    with Ledger(db_path) as led:
+def test_threads_opening_the_same_new_session_get_one_session(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
         barrier = threading.Barrier(8)
         handles: list[SessionHandle] = []
         errors: list[BaseException] = []

@@ -14,8 +14,7 @@ import copy
 import inspect
 import json
 import threading
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,7 +28,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call  # no
 
 from ledger import InvalidInput, Ledger, LedgerError, LimitExceeded, Limits, SessionClosed  # noqa: E402
 from ledger.integrations.openai_agents import INTEGRATION, LedgerSession  # noqa: E402
-from tests.conftest import committed  # noqa: E402
+from tests.conftest import raw_sql  # noqa: E402
 
 NO_TRACING = RunConfig(tracing_disabled=True)
 
@@ -113,8 +112,8 @@ def items(n: int) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def led() -> Any:
-    with Ledger(":memory:") as ledger:
+def led(ledger_path: str) -> Any:
+    with Ledger(ledger_path) as ledger:
         yield ledger
 
 
@@ -145,7 +144,7 @@ def test_rejects_an_id_the_ledger_cannot_hold(led: Ledger) -> None:
 # -- round trips ----------------------------------------------------------------------------
 
 
-def test_realistic_items_round_trip_exactly(ledger: Ledger) -> None:  # memory and file
+def test_realistic_items_round_trip_exactly(ledger: Ledger) -> None:  # memory, file and PostgreSQL
     session = LedgerSession("trip", ledger)
     added = copy.deepcopy(ITEMS)
     run(session.add_items(added[:6]))
@@ -157,8 +156,9 @@ def test_realistic_items_round_trip_exactly(ledger: Ledger) -> None:  # memory a
     assert [list(i) for i in got] == [list(i) for i in ITEMS]  # key order too
     assert [(m.role, m.tool_name, m.invocation_id) for m in ledger.messages("trip")] == FIELDS
     # Each message's content is the item's JSON, so SQL can reach into it.
-    with committed(ledger) as conn:  # the ledger's file, or a backup of an in-memory one
-        assert conn.execute("SELECT json_extract(content, '$.name') FROM messages WHERE tool_name = 'get_weather'"
+    with raw_sql(ledger) as conn:  # the ledger's file, a backup of an in-memory one, or the PostgreSQL schema
+        name = "content::jsonb ->> 'name'" if conn.postgres else "json_extract(content, '$.name')"
+        assert conn.execute(f"SELECT {name} FROM messages WHERE tool_name = 'get_weather'"
                             " ORDER BY version").fetchall() == [("get_weather",), (None,)]
 
 
@@ -299,8 +299,8 @@ def test_the_audit_trail_keeps_popped_and_cleared_items(led: Ledger) -> None:
 # -- persistence ----------------------------------------------------------------------------------
 
 
-def test_persists_across_a_reopened_ledger(tmp_path: Path) -> None:
-    path = tmp_path / "agents.db"
+def test_persists_across_a_reopened_ledger(ledger_path: str) -> None:
+    path = ledger_path
     with Ledger(path) as first:
         session = LedgerSession("persist", first)
         run(session.add_items(ITEMS))
@@ -328,8 +328,8 @@ def test_a_bad_item_writes_nothing(led: Ledger) -> None:
     assert led.last_position == 0
 
 
-def test_an_item_over_the_limit_rolls_back_the_whole_call(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "small.db", limits=Limits(max_content_bytes=200)) as small:
+def test_an_item_over_the_limit_rolls_back_the_whole_call(ledger_path: str) -> None:
+    with Ledger(ledger_path, limits=Limits(max_content_bytes=200)) as small:
         session = LedgerSession("big", small)
         with pytest.raises(LimitExceeded):
             run(session.add_items([USER, {"role": "user", "content": "x" * 500}]))
@@ -368,8 +368,8 @@ class ThreadRecordingLedger(Ledger):
         return super().get_session(*args, **kwargs)
 
 
-def test_ledger_calls_run_off_the_event_loop_and_concurrent_calls_keep_their_items_together() -> None:
-    with ThreadRecordingLedger(":memory:") as led:
+def test_ledger_calls_run_off_the_event_loop_and_concurrent_calls_keep_their_items_together(ledger_path: str) -> None:
+    with ThreadRecordingLedger(ledger_path) as led:
         led.threads = set()
         session = LedgerSession("conc", led)
 
@@ -415,8 +415,8 @@ def _agent(model: ScriptedModel) -> Agent[Any]:
     return Agent(name="weather", instructions="Answer briefly.", model=model, tools=[get_weather])
 
 
-def test_runner_uses_the_session_across_turns(tmp_path: Path) -> None:
-    path = tmp_path / "runner.db"
+def test_runner_uses_the_session_across_turns(ledger_path: str) -> None:
+    path = ledger_path
     model = ScriptedModel([
         [function_call("get_weather", {"city": "Paris"}, call_id="call_1")],
         [assistant_message("It is sunny in Paris.")],
@@ -470,9 +470,9 @@ _ops = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(ops=_ops)
-def test_answers_like_the_sdks_sqlite_session(ops: list[tuple[str, Any]]) -> None:
+def test_answers_like_the_sdks_sqlite_session(new_ledger_path: Callable[[], str], ops: list[tuple[str, Any]]) -> None:
     async def apply(session: Any) -> list[Any]:
         answers: list[Any] = []
         for op, arg in ops:
@@ -492,7 +492,7 @@ def test_answers_like_the_sdks_sqlite_session(ops: list[tuple[str, Any]]) -> Non
         expected = run(apply(reference))
     finally:
         reference.close()
-    with Ledger(":memory:") as led:
+    with Ledger(new_ledger_path()) as led:  # a fresh ledger per example
         assert run(apply(LedgerSession("diff", led))) == expected
         assert led.verify().ok
 
@@ -503,8 +503,8 @@ def test_tags_are_checked_like_any_create(led: Ledger) -> None:
         run(session.add_items([{"role": "user", "content": "hi"}]))
 
 
-def test_names_over_the_ledgers_limit_stay_in_the_item(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "n.db", limits=Limits(max_name_bytes=16)) as small:
+def test_names_over_the_ledgers_limit_stay_in_the_item(ledger_path: str) -> None:
+    with Ledger(ledger_path, limits=Limits(max_name_bytes=16)) as small:
         session = LedgerSession("named", small)
         item = {"type": "function_call", "call_id": "c1", "name": "a_very_long_tool_name_indeed", "arguments": "{}"}
         run(session.add_items([item]))

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from typing import Any
 
 import pydantic
 import pytest
-import sqlite_utils
 
 from ledger import (
     ConcurrencyError,
@@ -25,7 +22,8 @@ from ledger import (
     SessionNotFound,
     StorageError,
 )
-from tests.conftest import Clock, committed, dump
+from projections.base import dialect_of
+from tests.conftest import Clock, dump, raw_sql
 
 
 def test_create_session_returns_the_new_session_at_version_1(ledger: Ledger, clock: Clock) -> None:
@@ -324,9 +322,9 @@ def test_history_walks_past_one_chunk(ledger: Ledger) -> None:
     assert positions == list(range(1, 2102))
 
 
-def test_recorded_time_never_goes_backwards(tmp_path: Path) -> None:
+def test_recorded_time_never_goes_backwards(ledger_path: str) -> None:
     times = iter([datetime(2026, 1, 1, 12, tzinfo=timezone.utc), datetime(2025, 1, 1, tzinfo=timezone.utc)])
-    with Ledger(tmp_path / "t.db", clock=lambda: next(times)) as led:
+    with Ledger(ledger_path, clock=lambda: next(times)) as led:
         led.create_session("s")
         led.add_message("s", "user", "clock went back")
         first, second = led.history()
@@ -334,35 +332,35 @@ def test_recorded_time_never_goes_backwards(tmp_path: Path) -> None:
         assert led.verify().ok
 
 
-def test_a_clock_in_another_zone_is_stored_in_utc(tmp_path: Path) -> None:
+def test_a_clock_in_another_zone_is_stored_in_utc(ledger_path: str) -> None:
     zone = timezone(timedelta(hours=5, minutes=30))
-    with Ledger(tmp_path / "t.db", clock=lambda: datetime(2026, 1, 1, 17, 30, tzinfo=zone)) as led:
+    with Ledger(ledger_path, clock=lambda: datetime(2026, 1, 1, 17, 30, tzinfo=zone)) as led:
         assert led.create_session("s").created_at == datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def test_a_naive_clock_is_refused_with_a_clear_error(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "t.db", clock=lambda: datetime(2026, 1, 1)) as led:
+def test_a_naive_clock_is_refused_with_a_clear_error(ledger_path: str) -> None:
+    with Ledger(ledger_path, clock=lambda: datetime(2026, 1, 1)) as led:
         with pytest.raises(InvalidInput, match="timezone-aware"):
             led.create_session("s")
         assert led.last_position == 0
 
 
-def test_a_closed_ledger_refuses_use(tmp_path: Path) -> None:
-    led = Ledger(tmp_path / "t.db")
+def test_a_closed_ledger_refuses_use(ledger_path: str) -> None:
+    led = Ledger(ledger_path)
     led.close()
     led.close()
     with pytest.raises(StorageError, match="closed"):
         led.create_session("s")
 
 
-def test_metadata_schema_validates_by_key_and_supplies_defaults(tmp_path: Path) -> None:
+def test_metadata_schema_validates_by_key_and_supplies_defaults(ledger_path: str) -> None:
     class Meta(pydantic.BaseModel):
         name: str = ""
         turn_count: int = 0
         is_starred: bool = False
         context_window: int | None = None
 
-    with Ledger(tmp_path / "m.db", metadata_schema=Meta) as led:
+    with Ledger(ledger_path, metadata_schema=Meta) as led:
         s = led.create_session("s", metadata={"name": "chat", "custom": "kept"})
         assert s.metadata == {"name": "chat", "custom": "kept", "turn_count": 0, "is_starred": False, "context_window": None}
         led.set_metadata("s", "turn_count", 3)
@@ -375,12 +373,12 @@ def test_metadata_schema_validates_by_key_and_supplies_defaults(tmp_path: Path) 
         assert led.get_metadata("s", "turn_count") == 3
 
 
-def test_metadata_schema_with_required_keys_and_no_extras(tmp_path: Path) -> None:
+def test_metadata_schema_with_required_keys_and_no_extras(ledger_path: str) -> None:
     class Strict(pydantic.BaseModel):
         model_config = pydantic.ConfigDict(extra="forbid")
         agent: str
 
-    with Ledger(tmp_path / "m.db", metadata_schema=Strict) as led:
+    with Ledger(ledger_path, metadata_schema=Strict) as led:
         with pytest.raises(InvalidInput, match="required"):
             led.create_session("s")
         led.create_session("s", metadata={"agent": "planner"})
@@ -389,8 +387,8 @@ def test_metadata_schema_with_required_keys_and_no_extras(tmp_path: Path) -> Non
         assert led.last_position == 1
 
 
-def test_restart_keeps_everything(db_path: Path, clock: Clock) -> None:
-    with Ledger(db_path, clock=clock) as led:
+def test_restart_keeps_everything(ledger_path: str, clock: Clock) -> None:
+    with Ledger(ledger_path, clock=clock) as led:
         led.create_session("s", user_id="u", tags=["t"], metadata={"k": "v"})
         led.add_message("s", "user", "hello", tokens={"input": 1})
         led.set_data("s", "d", [1, 2])
@@ -398,7 +396,7 @@ def test_restart_keeps_everything(db_path: Path, clock: Clock) -> None:
         before_session = led.get_session("s")
         before_messages = led.messages("s")
         before_digest = led.digest()
-    with Ledger(db_path, clock=clock) as led:
+    with Ledger(ledger_path, clock=clock) as led:
         assert led.get_session("s") == before_session
         assert led.messages("s") == before_messages
         assert led.digest() == before_digest
@@ -406,48 +404,57 @@ def test_restart_keeps_everything(db_path: Path, clock: Clock) -> None:
         assert led.add_message("s", "assistant", "back") == 5
 
 
-def test_loading_uses_snapshots_and_matches_a_full_fold(db_path: Path, clock: Clock) -> None:
-    with Ledger(db_path, clock=clock, snapshot_every=10) as led:
+def test_loading_uses_snapshots_and_matches_a_full_fold(ledger_path: str, clock: Clock) -> None:
+    with Ledger(ledger_path, clock=clock, snapshot_every=10) as led:
         led.create_session("s")
         with led.batch():
             for i in range(55):
                 led.set_metadata("s", f"k{i % 7}", i)
         expected = led.get_session("s")
-        with committed(led) as conn:
+        with raw_sql(led) as conn:
             snaps = conn.execute("SELECT version FROM snapshots WHERE session_id='s' ORDER BY version").fetchall()
         assert [v for (v,) in snaps] == [10, 20, 30, 40, 50]
-    with Ledger(db_path, clock=clock, snapshot_every=0) as cold:  # fresh process: no cache
+    with Ledger(ledger_path, clock=clock, snapshot_every=0) as cold:  # fresh process: no cache
         assert cold.get_session("s") == expected
 
 
-def test_a_corrupt_snapshot_costs_time_not_correctness(db_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
-    with Ledger(db_path, clock=clock, snapshot_every=5) as led:
+def test_a_corrupt_snapshot_costs_time_not_correctness(ledger_path: str, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    with Ledger(ledger_path, clock=clock, snapshot_every=5) as led:
         led.create_session("s")
         for i in range(12):
             led.add_message("s", "user", str(i))
         expected = led.get_session("s")
-        with contextlib.closing(sqlite3.connect(led.path)) as raw, raw:  # a second connection; commits on leaving
-            assert raw.execute("UPDATE snapshots SET state = x'00ff' WHERE version = 10").rowcount == 1
-    with Ledger(db_path, clock=clock) as led:
+        with raw_sql(led, write=True) as raw:  # a second connection, in autocommit
+            assert raw.execute("UPDATE snapshots SET state = ? WHERE version = 10", (b"\x00\xff",)).rowcount == 1
+    with Ledger(ledger_path, clock=clock) as led:
         assert led.get_session("s") == expected
     assert "ignoring it" in caplog.text
 
 
 class FullDisk(Projector):
-    """Runs inline in every ``set_data`` of the key ``big`` and meets a full disk there: SQLite's per-connection
-    ``max_page_count`` lets the file grow by two pages only while it writes 500 kB, so SQLite itself fails
-    with "database or disk is full" part-way through the command (the limit is put back straight after)."""
+    """Runs inline in every ``set_data`` of the key ``big`` and meets a full disk there, so the database itself
+    fails part-way through the command. On SQLite, the per-connection ``max_page_count`` lets the file grow by
+    two pages only while it writes 500 kB, so SQLite fails with "database or disk is full" (the limit is put back
+    straight after); on PostgreSQL, which cannot be made to run out of disk per connection, a ``CHECK``
+    constraint named ``disk_full`` refuses the 500 kB row, and the server fails the statement."""
 
     name = "full_disk"
+    dialects = frozenset({"sqlite", "postgres"})
     handles = frozenset({"data_set"})
     tables = ("full_disk_filler",)
 
-    def create(self, db: sqlite_utils.Database) -> None:
-        db.execute("CREATE TABLE full_disk_filler (filler BLOB)")
+    def create(self, db: Any) -> None:
+        if dialect_of(db) == "postgres":
+            db.execute("CREATE TABLE full_disk_filler (filler TEXT CONSTRAINT disk_full CHECK (length(filler) < 1000))")
+        else:
+            db.execute("CREATE TABLE full_disk_filler (filler BLOB)")
 
-    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
         for e in events:
             if e.payload.key != "big":  # type: ignore[attr-defined]
+                continue
+            if dialect_of(conn) == "postgres":
+                conn.execute("INSERT INTO full_disk_filler (filler) VALUES (repeat('x', 500000))")
                 continue
             (pages,) = conn.execute("PRAGMA page_count").fetchone()
             (limit,) = conn.execute("PRAGMA max_page_count").fetchone()
@@ -458,10 +465,10 @@ class FullDisk(Projector):
                 conn.execute(f"PRAGMA max_page_count={limit}")
 
 
-def test_a_storage_failure_part_way_through_a_batch_rolls_the_batch_back(db_path: Path) -> None:
+def test_a_storage_failure_part_way_through_a_batch_rolls_the_batch_back(ledger_path: str) -> None:
     from ledger import LedgerError
 
-    with Ledger(db_path, projectors=[FullDisk()]) as led:
+    with Ledger(ledger_path, projectors=[FullDisk()]) as led:
         led.create_session("s")
         before = dump(led)
         with pytest.raises(LedgerError):
@@ -518,9 +525,9 @@ def test_running_totals_cannot_overflow(ledger: Ledger) -> None:
         ({"durability": "fast"}, "durability"),
     ],
 )
-def test_bad_constructor_arguments_are_invalid_input(tmp_path: Path, kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
+def test_bad_constructor_arguments_are_invalid_input(ledger_path: str, kwargs: dict, field: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidInput) as err:
-        Ledger(tmp_path / "l.db", **kwargs)
+        Ledger(ledger_path, **kwargs)
     assert err.value.field == field
 
 
@@ -534,16 +541,16 @@ def test_a_bad_path_is_invalid_input(path: object) -> None:
     "clock",
     [lambda: "2026-01-01", lambda: datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))],
 )
-def test_a_clock_returning_nonsense_is_invalid_input(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
-    with Ledger(tmp_path / "l.db", clock=clock) as led:
+def test_a_clock_returning_nonsense_is_invalid_input(ledger_path: str, clock) -> None:  # type: ignore[no-untyped-def]
+    with Ledger(ledger_path, clock=clock) as led:
         with pytest.raises(InvalidInput) as err:
             led.create_session("s")
         assert err.value.field == "clock"
         assert led.last_position == 0
 
 
-def test_a_new_id_function_returning_bad_ids_is_refused(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.db", new_id=lambda: "not a valid id") as led:
+def test_a_new_id_function_returning_bad_ids_is_refused(ledger_path: str) -> None:
+    with Ledger(ledger_path, new_id=lambda: "not a valid id") as led:
         with pytest.raises(InvalidInput, match="generated"):
             led.create_session()
         with pytest.raises(InvalidInput, match="generated event_id"):
@@ -564,8 +571,8 @@ def test_huge_numbers_are_invalid_input_not_overflow(ledger: Ledger) -> None:
             call()
 
 
-def test_closing_inside_a_batch_is_refused_and_the_batch_stands(tmp_path: Path) -> None:
-    led = Ledger(tmp_path / "c.db")
+def test_closing_inside_a_batch_is_refused_and_the_batch_stands(ledger_path: str) -> None:
+    led = Ledger(ledger_path)
     led.create_session("a")
     with led.batch():
         led.add_message("a", "user", "kept")

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import sqlite3
+import json
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
 from ledger import InvalidInput, Ledger, SessionClosed, SessionPurged
-from tests.conftest import Clock, check_search_index, committed
+from tests.conftest import Clock, check_search_index, dump, is_postgres, raw_sql
 
 SECRETS = [b"hunter2-password", b"SSN-777-66-5555", b"card-4111-secret", b"alice-private-id", b"tag-confidential",
            b"tool-secret-scan", b"fork-only-secret"]
 
 
-def _scenario(path: Path, clock: Clock | None = None) -> Ledger:
+def _scenario(path: str, clock: Clock | None = None) -> Ledger:
     led = Ledger(path, clock=clock or Clock(), snapshot_every=2)
     led.create_session("keep", metadata={"note": "public"})
     led.add_message("keep", "user", "ordinary public words")
@@ -32,28 +33,33 @@ def _scenario(path: Path, clock: Clock | None = None) -> Ledger:
     return led
 
 
-def _file_bytes(path: Path) -> bytes:
+def _stored_bytes(led: Ledger) -> bytes:
+    """Everything the ledger stores. SQLite: every byte of the file and its -wal and -shm files. PostgreSQL:
+    every row of every table in the ledger's schema (the server's own files, WAL and backups are beyond
+    the ledger's reach, as the PostgreSQL backend documents)."""
+    if is_postgres(led):
+        return repr(dump(led)).encode()
+    path = Path(led.path)
     return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
 
 
-def test_purge_removes_the_text_from_every_byte_of_the_file_and_verify_still_passes(tmp_path: Path) -> None:
-    path = tmp_path / "p.db"
-    led = _scenario(path)
-    assert all(secret in _file_bytes(path) for secret in SECRETS[:1])
+def test_purge_removes_the_text_from_every_byte_of_the_file_and_verify_still_passes(ledger_path: str) -> None:
+    led = _scenario(ledger_path)
+    assert all(secret in _stored_bytes(led) for secret in SECRETS[:1])
     version = led.purge_session("s", reason="privacy request 7", by="dpo")
     assert led.verify().ok
     led.close()
-    raw = _file_bytes(path)
+    raw = _stored_bytes(led)
     for secret in SECRETS:
         assert secret not in raw, secret
     assert b"ordinary public words" in raw
-    with Ledger(path) as again:
+    with Ledger(ledger_path) as again:
         assert again.get_session("s").version == version
         assert again.verify().ok
 
 
-def test_a_purged_session_reads_as_purged_not_missing(tmp_path: Path) -> None:
-    with _scenario(tmp_path / "p.db") as led:
+def test_a_purged_session_reads_as_purged_not_missing(ledger_path: str) -> None:
+    with _scenario(ledger_path) as led:
         led.purge_session("s", reason="retention")
         s = led.get_session("s")
         assert (s.status, s.completion_reason, s.metadata, s.data, s.tags, s.user_id, s.message_count) == (
@@ -68,8 +74,8 @@ def test_a_purged_session_reads_as_purged_not_missing(tmp_path: Path) -> None:
         assert led.get_session("keep").metadata == {"note": "public"}
 
 
-def test_a_purged_session_takes_no_commands_and_has_no_past(tmp_path: Path) -> None:
-    with _scenario(tmp_path / "p.db") as led:
+def test_a_purged_session_takes_no_commands_and_has_no_past(ledger_path: str) -> None:
+    with _scenario(ledger_path) as led:
         led.purge_session("s", reason="r")
         for call in (
             lambda: led.add_message("s", "user", "x"),
@@ -86,28 +92,28 @@ def test_a_purged_session_takes_no_commands_and_has_no_past(tmp_path: Path) -> N
         assert led.purge_session("s", reason="again") == led.get_session("s").version  # a no-op
 
 
-def test_purge_cascades_to_forks(tmp_path: Path) -> None:
-    with _scenario(tmp_path / "p.db") as led:
+def test_purge_cascades_to_forks(ledger_path: str) -> None:
+    with _scenario(ledger_path) as led:
         led.fork("child", new_session_id="grandchild")
         led.purge_session("s", reason="r")
         assert {led.get_session(x).status for x in ("s", "child", "grandchild")} == {"purged"}
         assert led.get_session("keep").status == "active"
 
 
-def test_purging_a_fork_leaves_its_parent(tmp_path: Path) -> None:
-    with _scenario(tmp_path / "p.db") as led:
+def test_purging_a_fork_leaves_its_parent(ledger_path: str) -> None:
+    with _scenario(ledger_path) as led:
         led.purge_session("child", reason="r")
         assert led.get_session("s").status == "active"
         assert led.get_metadata("s", "ssn") == "SSN-777-66-5555"
 
 
-def test_rebuild_after_a_purge_gives_the_same_tables(tmp_path: Path) -> None:
-    with _scenario(tmp_path / "p.db") as led:
+def test_rebuild_after_a_purge_gives_the_same_tables(ledger_path: str) -> None:
+    with _scenario(ledger_path) as led:
         led.purge_session("s", reason="r")
         names = ("sessions", "session_tags", "session_metadata", "session_data", "messages", "invocations")
 
         def tables() -> dict[str, list[tuple[object, ...]]]:
-            with committed(led) as conn:
+            with raw_sql(led) as conn:
                 return {n: conn.execute(f"SELECT * FROM {n} ORDER BY 1, 2").fetchall() for n in names}
 
         before = tables()
@@ -115,12 +121,14 @@ def test_rebuild_after_a_purge_gives_the_same_tables(tmp_path: Path) -> None:
         assert tables() == before
         check_search_index(led)
         # A cold load (snapshot + tail, nothing cached): a second ledger on the same file, as another process.
-        with Ledger(led.path, snapshot_every=2) as cold:
+        with Ledger(ledger_path, snapshot_every=2) as cold:
             assert cold.get_session("s").status == "purged"
 
 
-def test_copies_cut_before_the_purge_still_verify(tmp_path: Path) -> None:
-    with _scenario(tmp_path / "p.db") as led:
+def test_copies_cut_before_the_purge_still_verify(
+    ledger_path: str, new_ledger_path: Callable[[], str], tmp_path: Path
+) -> None:
+    with _scenario(ledger_path) as led:
         cut = led.last_position
         led.purge_session("s", reason="r")
         led.replay(into=tmp_path / "cut.db", until_position=cut)
@@ -130,7 +138,7 @@ def test_copies_cut_before_the_purge_still_verify(tmp_path: Path) -> None:
         assert copy.verify().ok
         assert copy.get_session("s").status == "purged"  # its rows are redacted; the purge event is past the cut
         assert copy.messages("s") == []
-    with Ledger(tmp_path / "imported.db") as imported:
+    with Ledger(new_ledger_path()) as imported:
         imported.import_events(tmp_path / "cut.jsonl")
         assert imported.verify().ok
         imported.import_events(tmp_path / "all.jsonl")
@@ -139,57 +147,57 @@ def test_copies_cut_before_the_purge_still_verify(tmp_path: Path) -> None:
     assert b"hunter2" not in (tmp_path / "all.jsonl").read_bytes()
 
 
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        ("""json_set(data, '$."$redacted"', '00' || substr(json_extract(data, '$."$redacted"'), 3))""", "hash"),
-        ("""json_set(data, '$.purged_at', 2)""", "later purged event"),
-    ],
-)
-def test_a_tampered_redaction_is_reported(tmp_path: Path, change: str, reason: str) -> None:
-    with _scenario(tmp_path / "p.db") as led:
+def _forge_digest(marker: dict[str, Any]) -> None:
+    marker["$redacted"] = "00" + marker["$redacted"][2:]
+
+
+def _forge_purged_at(marker: dict[str, Any]) -> None:
+    marker["purged_at"] = 2
+
+
+@pytest.mark.parametrize(("change", "reason"), [(_forge_digest, "hash"), (_forge_purged_at, "later purged event")])
+def test_a_tampered_redaction_is_reported(
+    ledger_path: str, change: Callable[[dict[str, Any]], None], reason: str
+) -> None:
+    with _scenario(ledger_path) as led:
         led.purge_session("s", reason="r")
-        with committed(led) as conn:
-            (position,) = conn.execute(
-                "SELECT position FROM events WHERE session_id = 's' ORDER BY position LIMIT 1 OFFSET 2"
+        with raw_sql(led, write=True) as raw:
+            data, position = raw.execute(
+                "SELECT data, position FROM events WHERE session_id = 's' ORDER BY position LIMIT 1 OFFSET 2"
             ).fetchone()
-        raw = sqlite3.connect(tmp_path / "p.db")
-        raw.execute(f"UPDATE events SET data = {change} WHERE position = ?", (position,))
-        raw.commit()
-        raw.close()
+            marker = json.loads(data)
+            change(marker)  # the redaction marker rewritten in place, keys in order, as SQLite's json_set writes it
+            raw.execute("UPDATE events SET data = ? WHERE position = ?", (json.dumps(marker, separators=(",", ":")), position))
         report = led.verify()
         assert not report.ok and report.first_bad_position == position
         assert reason in (report.reason or "")
 
 
-def test_redacting_a_row_without_a_purge_is_caught(tmp_path: Path) -> None:
+def test_redacting_a_row_without_a_purge_is_caught(ledger_path: str) -> None:
     from ledger.events import redaction_marker
 
-    with _scenario(tmp_path / "p.db") as led:
-        with committed(led) as conn:
-            data, position = conn.execute("SELECT data, position FROM events WHERE position = 4").fetchone()
-        import hashlib
+    with _scenario(ledger_path) as led:
+        with raw_sql(led, write=True) as raw:
+            data, position = raw.execute("SELECT data, position FROM events WHERE position = 4").fetchone()
+            import hashlib
 
-        marker = redaction_marker(hashlib.sha256(data.encode()).digest(), 5)  # names an ordinary event as its purge
-        raw = sqlite3.connect(tmp_path / "p.db")
-        raw.execute("UPDATE events SET data = ? WHERE position = 4", (marker,))
-        raw.commit()
-        raw.close()
+            marker = redaction_marker(hashlib.sha256(data.encode()).digest(), 5)  # names an ordinary event as its purge
+            raw.execute("UPDATE events SET data = ? WHERE position = 4", (marker,))
         report = led.verify()
         assert not report.ok and report.first_bad_position == 5
 
 
-def test_purge_needs_a_reason(tmp_path: Path) -> None:
-    with _scenario(tmp_path / "p.db") as led:
+def test_purge_needs_a_reason(ledger_path: str) -> None:
+    with _scenario(ledger_path) as led:
         for bad in ("", None, 5):
             with pytest.raises(InvalidInput):
                 led.purge_session("s", reason=bad)  # type: ignore[arg-type]
         assert led.get_session("s").status == "active"
 
 
-def test_cleanup_abandons_only_sessions_idle_too_long(tmp_path: Path) -> None:
+def test_cleanup_abandons_only_sessions_idle_too_long(ledger_path: str) -> None:
     clock = Clock(step_ms=1000)
-    with Ledger(tmp_path / "c.db", clock=clock) as led:
+    with Ledger(ledger_path, clock=clock) as led:
         led.create_session("old")
         led.create_session("done")
         led.complete_session("done")
@@ -205,9 +213,9 @@ def test_cleanup_abandons_only_sessions_idle_too_long(tmp_path: Path) -> None:
             led.cleanup(-1)
 
 
-def test_purge_completed_purges_sessions_that_ended_long_ago(tmp_path: Path) -> None:
+def test_purge_completed_purges_sessions_that_ended_long_ago(ledger_path: str) -> None:
     clock = Clock(step_ms=1000)
-    with Ledger(tmp_path / "c.db", clock=clock) as led:
+    with Ledger(ledger_path, clock=clock) as led:
         led.create_session("ancient")
         led.add_message("ancient", "user", "ancient-secret")
         led.complete_session("ancient")
@@ -220,10 +228,10 @@ def test_purge_completed_purges_sessions_that_ended_long_ago(tmp_path: Path) -> 
         assert led.verify().ok
 
 
-def test_the_background_cleanup_thread_abandons_idle_sessions(tmp_path: Path) -> None:
+def test_the_background_cleanup_thread_abandons_idle_sessions(ledger_path: str) -> None:
     clock = Clock(step_ms=1000)
     earlier = {t for t in threading.enumerate() if t.name == "ledger-cleanup"}  # other tests' (none, if all closed)
-    led = Ledger(tmp_path / "bg.db", clock=clock, cleanup_every=0.05, max_idle=60)
+    led = Ledger(ledger_path, clock=clock, cleanup_every=0.05, max_idle=60)
     cleaners = [t for t in threading.enumerate() if t.name == "ledger-cleanup" and t not in earlier]
     try:
         led.create_session("idle")
@@ -237,15 +245,15 @@ def test_the_background_cleanup_thread_abandons_idle_sessions(tmp_path: Path) ->
     assert len(cleaners) == 1 and not cleaners[0].is_alive()  # the ledger started its cleanup thread; close stopped it
 
 
-def test_cleanup_settings_go_together(tmp_path: Path) -> None:
+def test_cleanup_settings_go_together(ledger_path: str) -> None:
     with pytest.raises(InvalidInput):
-        Ledger(tmp_path / "x.db", cleanup_every=1)
+        Ledger(ledger_path, cleanup_every=1)
     with pytest.raises(InvalidInput):
-        Ledger(tmp_path / "x.db", cleanup_every=1, max_idle="long")
+        Ledger(ledger_path, cleanup_every=1, max_idle="long")
 
 
-def test_purge_is_refused_inside_a_batch(tmp_path: Path) -> None:
-    with _scenario(tmp_path / "p.db") as led:
+def test_purge_is_refused_inside_a_batch(ledger_path: str) -> None:
+    with _scenario(ledger_path) as led:
         with led.batch():
             for call in (lambda: led.purge_session("s", reason="r"), lambda: led.purge_completed(1)):
                 with pytest.raises(InvalidInput, match="inside a batch"):
@@ -253,9 +261,9 @@ def test_purge_is_refused_inside_a_batch(tmp_path: Path) -> None:
         assert led.get_session("s").status == "active"
 
 
-def test_cleanup_and_retention_report_their_progress(tmp_path: Path) -> None:
+def test_cleanup_and_retention_report_their_progress(ledger_path: str) -> None:
     clock = Clock(step_ms=1000)
-    with Ledger(tmp_path / "g.db", clock=clock) as led:
+    with Ledger(ledger_path, clock=clock) as led:
         for name in ("a", "b", "c"):
             led.create_session(name)
         led.complete_session("c")

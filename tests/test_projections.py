@@ -2,64 +2,65 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import subprocess
 import sys
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
-import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import InvalidInput, Ledger, LedgerError, Projector, RecordedEvent
 from projections.base import IN_STEP
-from tests.conftest import Clock, check_search_index, committed
+from projections.postgres import TEXT_CONFIG
+from tests.conftest import Clock, check_search_index, raw_sql
 
 BUILT_IN = ("sessions", "session_tags", "session_metadata", "session_data", "messages", "invocations", "session_segments")
 
 
 class CostPerCustomer(Projector):
-    """Cost and invocation count per customer, from the ``customer`` metadata key at the time of each call."""
+    """Cost and invocation count per customer, from the ``customer`` metadata key at the time of each call.
+
+    Written in the SQL both backends speak, so the same projector runs on SQLite and PostgreSQL."""
 
     name = "cost_per_customer"
     version = 1
+    dialects = frozenset({"sqlite", "postgres"})
     handles = frozenset({"created", "metadata_set", "invocation_linked"})
     tables = ("customer_sessions", "customer_costs")
 
-    def create(self, db: sqlite_utils.Database) -> None:
-        db["customer_sessions"].create({"session_id": str, "customer": str}, pk="session_id")
-        db["customer_costs"].create({"customer": str, "invocations": int, "cost": float}, pk="customer")
+    def create(self, db: Any) -> None:
+        db.execute("CREATE TABLE customer_sessions (session_id TEXT PRIMARY KEY, customer TEXT)")
+        db.execute("CREATE TABLE customer_costs (customer TEXT PRIMARY KEY, invocations BIGINT, cost DOUBLE PRECISION)")
 
-    def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
         for e in events:
             if e.type == "invocation_linked":
                 conn.execute(
                     "INSERT INTO customer_costs (customer, invocations, cost)"
                     " SELECT customer, 1, ? FROM customer_sessions WHERE session_id = ?"
-                    " ON CONFLICT (customer) DO UPDATE SET invocations = invocations + 1, cost = cost + excluded.cost",
+                    " ON CONFLICT (customer) DO UPDATE SET invocations = customer_costs.invocations + 1, cost = customer_costs.cost + excluded.cost",
                     (e.payload.cost or 0.0, e.session_id),  # type: ignore[attr-defined]
                 )
                 continue
             values = e.payload.metadata if e.type == "created" else e.payload.values  # type: ignore[attr-defined]
             if "customer" in values:
                 conn.execute(
-                    "INSERT OR REPLACE INTO customer_sessions (session_id, customer) VALUES (?, ?)",
+                    "INSERT INTO customer_sessions (session_id, customer) VALUES (?, ?)"
+                    " ON CONFLICT (session_id) DO UPDATE SET customer = excluded.customer",
                     (e.session_id, str(values["customer"])),
                 )
 
 
 def _tables(led: Ledger, names: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
-    with committed(led) as conn:
+    with raw_sql(led) as conn:
         return {name: conn.execute(f'SELECT * FROM "{name}" ORDER BY 1, 2').fetchall() for name in names}
 
 
 def _costs(led: Ledger) -> dict[str, tuple[int, float]]:
-    with committed(led) as conn:
+    with raw_sql(led) as conn:
         rows = conn.execute("SELECT customer, invocations, cost FROM customer_costs").fetchall()
     return {customer: (n, round(cost, 6)) for customer, n, cost in rows}
 
@@ -73,18 +74,19 @@ def test_a_query_right_after_a_command_sees_it(ledger: Ledger) -> None:
     assert [s.status for s in ledger.list_sessions()] == ["completed"]
 
 
-def _positions(path: Path) -> dict[str, int]:
-    return dict(sqlite3.connect(path).execute("SELECT name, position FROM projector_positions").fetchall())
+def _positions(led: Ledger) -> dict[str, int]:
+    with raw_sql(led) as conn:
+        return dict(conn.execute("SELECT name, position FROM projector_positions").fetchall())
 
 
-def test_projector_positions_are_stored_with_the_rows(db_path: Path) -> None:
-    with Ledger(db_path, projectors=[CostPerCustomer()]) as led:
+def test_projector_positions_are_stored_with_the_rows(ledger_path: str) -> None:
+    with Ledger(ledger_path, projectors=[CostPerCustomer()]) as led:
         led.create_session("s")
         led.add_message("s", "user", "the needle")
         # built-in inline: kept in step by every writer; custom: its last position; search: lazy
-        assert _positions(db_path) == {"sessions": IN_STEP, "search": 0, "cost_per_customer": 2}
+        assert _positions(led) == {"sessions": IN_STEP, "search": 0, "cost_per_customer": 2}
         assert [h.position for h in led.search_messages("needle")] == [2]
-        assert _positions(db_path)["search"] == 2
+        assert _positions(led)["search"] == 2
 
 
 def test_the_lazy_search_index_sees_a_message_right_after_it_is_added(ledger: Ledger) -> None:
@@ -98,8 +100,8 @@ def test_the_lazy_search_index_sees_a_message_right_after_it_is_added(ledger: Le
         assert len(ledger.search_messages("delta")) == 1  # inside a batch too
 
 
-def test_a_custom_projector_registered_after_1000_events_catches_up(db_path: Path) -> None:
-    with Ledger(db_path, clock=Clock()) as led:
+def test_a_custom_projector_registered_after_1000_events_catches_up(ledger_path: str) -> None:
+    with Ledger(ledger_path, clock=Clock()) as led:
         for i in range(10):
             led.create_session(f"s{i}", metadata={"customer": f"c{i % 3}"})
         with led.batch():
@@ -110,7 +112,7 @@ def test_a_custom_projector_registered_after_1000_events_catches_up(db_path: Pat
         assert _costs(led) == {"c0": (396, 198.0), "c1": (297, 148.5), "c2": (297, 148.5)}
         led.link_invocation("s0", "late", "tool", cost=1.0)  # and from now on it runs inline
         assert _costs(led)["c0"] == (397, 199.0)
-    with Ledger(db_path, projectors=[CostPerCustomer()]) as again:
+    with Ledger(ledger_path, projectors=[CostPerCustomer()]) as again:
         assert _costs(again)["c0"] == (397, 199.0)
 
 
@@ -123,21 +125,21 @@ def test_the_readme_style_projector_attributes_cost_to_the_customer_at_the_time(
     assert _costs(ledger) == {"acme": (1, 0.25), "globex": (1, 1.0)}
 
 
-def test_a_projector_version_bump_rebuilds_it(db_path: Path) -> None:
-    with Ledger(db_path, projectors=[CostPerCustomer()]) as led:
+def test_a_projector_version_bump_rebuilds_it(ledger_path: str) -> None:
+    with Ledger(ledger_path, projectors=[CostPerCustomer()]) as led:
         led.create_session("s", metadata={"customer": "acme"})
         led.link_invocation("s", "i", "t", cost=2.0)
 
     class DoubledCost(CostPerCustomer):
         version = 2
 
-        def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
             super().apply(conn, events)
             conn.execute("UPDATE customer_costs SET cost = cost * 2")
 
-    with Ledger(db_path, projectors=[DoubledCost()]) as led:
+    with Ledger(ledger_path, projectors=[DoubledCost()]) as led:
         assert _costs(led) == {"acme": (1, 4.0)}
-        with committed(led) as conn:
+        with raw_sql(led) as conn:
             version = conn.execute("SELECT version FROM projector_positions WHERE name = ?", ("cost_per_customer",))
             assert version.fetchone() == (2,)
 
@@ -153,11 +155,11 @@ FOREIGN_WRITER = textwrap.dedent(
 )
 
 
-def test_a_projector_catches_up_after_a_process_that_does_not_know_it_appended(db_path: Path) -> None:
-    with Ledger(db_path, projectors=[CostPerCustomer()]) as led:
+def test_a_projector_catches_up_after_a_process_that_does_not_know_it_appended(ledger_path: str) -> None:
+    with Ledger(ledger_path, projectors=[CostPerCustomer()]) as led:
         led.create_session("s", metadata={"customer": "acme"})
         led.link_invocation("s", "mine", "tool", cost=1.0)
-        subprocess.run([sys.executable, "-c", FOREIGN_WRITER, str(db_path)], check=True, timeout=60)
+        subprocess.run([sys.executable, "-c", FOREIGN_WRITER, ledger_path], check=True, timeout=60)
         assert _costs(led) == {"acme": (1, 1.0)}  # raw table read: not levelled yet
         assert led.get_session("s").invocation_count == 6  # any ledger read levels the projections first
         assert _costs(led) == {"acme": (6, 6.0)}
@@ -177,21 +179,21 @@ def test_rebuild_reports_progress_and_returns_the_events_replayed(ledger: Ledger
     assert ledger.get_session("s").message_count == ledger.statistics("s").message_count == 12_000
 
 
-def test_rebuilding_one_projection_leaves_the_others(db_path: Path, clock: Clock) -> None:
-    # A file ledger: the damage is written by a second connection, which an in-memory database cannot have.
-    with Ledger(db_path, clock=clock) as ledger:
+def test_rebuilding_one_projection_leaves_the_others(ledger_path: str, clock: Clock) -> None:
+    # A file or PostgreSQL ledger: the damage is written by a second connection, which an in-memory database cannot have.
+    with Ledger(ledger_path, clock=clock) as ledger:
         ledger.register(CostPerCustomer())
         ledger.create_session("s", metadata={"customer": "acme"})
         ledger.link_invocation("s", "i", "t", cost=1.5)
-        with contextlib.closing(sqlite3.connect(ledger.path)) as raw, raw:  # commits on leaving
+        with raw_sql(ledger, write=True) as raw:  # a second connection, in autocommit
             raw.execute("DELETE FROM customer_costs")
             raw.execute("UPDATE sessions SET message_count = 99")
         ledger.rebuild("cost_per_customer")
         assert _costs(ledger) == {"acme": (1, 1.5)}
-        with committed(ledger) as conn:
+        with raw_sql(ledger) as conn:
             assert conn.execute("SELECT message_count FROM sessions").fetchone() == (99,)
         ledger.rebuild()
-        with committed(ledger) as conn:
+        with raw_sql(ledger) as conn:
             assert conn.execute("SELECT message_count FROM sessions").fetchone() == (0,)
 
 
@@ -201,11 +203,17 @@ def test_only_built_in_projectors_may_be_lazy_or_built_in(ledger: Ledger) -> Non
             ledger.register(type("Odd", (CostPerCustomer,), flag)())
 
 
-def test_closing_levels_the_search_index_for_plain_sql_readers(db_path: Path) -> None:
-    with Ledger(db_path) as led:
+def test_closing_levels_the_search_index_for_plain_sql_readers(ledger_path: str) -> None:
+    led = Ledger(ledger_path)
+    with led:
         led.create_session("s")
         led.add_message("s", "user", "findable after close")
-    rows = sqlite3.connect(db_path).execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'findable'").fetchall()
+    with raw_sql(led) as conn:  # plain SQL, each backend's own full-text match
+        if conn.postgres:
+            query = f"SELECT position FROM messages_fts WHERE document @@ phraseto_tsquery('{TEXT_CONFIG}', 'findable')"
+        else:
+            query = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'findable'"
+        rows = conn.execute(query).fetchall()
     assert rows == [(2,)]
 
 
@@ -231,12 +239,13 @@ def test_registering_a_name_twice_or_rebuilding_an_unknown_one_is_invalid_input(
 def test_a_projector_that_fails_makes_the_command_write_nothing(ledger: Ledger) -> None:
     class Broken(Projector):
         name = "broken"
+        dialects = frozenset({"sqlite", "postgres"})
         handles = frozenset({"data_set"})
 
-        def create(self, db: sqlite_utils.Database) -> None:
+        def create(self, db: Any) -> None:
             pass
 
-        def apply(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
             raise RuntimeError("projector bug")
 
     ledger.register(Broken())
@@ -247,6 +256,35 @@ def test_a_projector_that_fails_makes_the_command_write_nothing(ledger: Ledger) 
     assert ledger.last_position == position
     assert ledger.get_data("s") == {}
     assert ledger.list_sessions().items[0].version == 1
+
+
+class EventCounter(Projector):
+    """Counts events by type the way many projectors upsert: an UPDATE, then an INSERT when it touched no row
+    (the ``rowcount`` of the cursor ``execute`` returns, on both backends)."""
+
+    name = "event_counter"
+    dialects = frozenset({"sqlite", "postgres"})
+    tables = ("event_counts",)
+
+    def create(self, db: Any) -> None:
+        db.execute("CREATE TABLE event_counts (type TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+
+    def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
+        for e in events:
+            if conn.execute("UPDATE event_counts SET n = n + 1 WHERE type = ?", (e.type,)).rowcount == 0:
+                conn.execute("INSERT INTO event_counts (type, n) VALUES (?, 1)", (e.type,))
+
+
+def test_a_projector_sees_what_its_own_statements_did(ledger: Ledger) -> None:
+    ledger.register(EventCounter())
+    ledger.create_session("s")
+    ledger.add_message("s", "user", "one")
+    with ledger.batch():
+        ledger.add_message("s", "user", "two")
+        ledger.set_data("s", "k", 1)
+    with raw_sql(ledger) as conn:
+        assert dict(conn.execute("SELECT type, n FROM event_counts").fetchall()) == {
+            "created": 1, "message_added": 2, "data_set": 1}
 
 
 steps = st.lists(
@@ -298,8 +336,10 @@ def _play(led: Ledger, plan: list[tuple[str, str, str, Any]]) -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps)
-def test_law3_rebuilding_from_position_0_gives_the_same_tables_as_the_inline_updates(tmp_path_factory: Any, plan: list[Any]) -> None:
-    with Ledger(tmp_path_factory.mktemp("law3") / "l.db", clock=Clock(), projectors=[CostPerCustomer()]) as led:
+def test_law3_rebuilding_from_position_0_gives_the_same_tables_as_the_inline_updates(
+    new_ledger_path: Callable[[], str], plan: list[Any]
+) -> None:
+    with Ledger(new_ledger_path(), clock=Clock(), projectors=[CostPerCustomer()]) as led:
         _play(led, plan)
         names = (*BUILT_IN, "customer_sessions", "customer_costs")
         inline = _tables(led, names)

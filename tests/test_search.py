@@ -93,6 +93,14 @@ def test_search_is_case_insensitive(ledger: Ledger) -> None:
     assert versions(ledger.search_messages("POD")) == {2}
 
 
+def test_search_is_case_insensitive_beyond_ascii(ledger: Ledger) -> None:
+    ledger.create_session("s")
+    ledger.add_message("s", "user", "Toplantı İstanbul ofisinde")  # Turkish capital dotted I
+    assert versions(ledger.search_messages("İSTANBUL")) == {2}
+    assert versions(ledger.search_messages("istanbul")) == {2}
+    assert versions(ledger.search_messages("ISTANBUL")) == {2}
+
+
 def test_filters_by_session_and_by_role(ledger: Ledger) -> None:
     for sid in ("a", "b"):
         ledger.create_session(sid)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -53,8 +52,8 @@ def _play(led: Ledger, plan: list[tuple[str, Any, Any]]) -> None:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps)
-def test_law1_fold_of_all_events_equals_snapshot_plus_tail_for_every_k(tmp_path_factory: Any, plan: list[Any]) -> None:
-    with Ledger(tmp_path_factory.mktemp("fold") / "l.db", clock=Clock(), snapshot_every=0) as led:
+def test_law1_fold_of_all_events_equals_snapshot_plus_tail_for_every_k(new_ledger_path: Callable[[], str], plan: list[Any]) -> None:
+    with Ledger(new_ledger_path(), clock=Clock(), snapshot_every=0) as led:
         _play(led, plan)
         events = list(led.history("s"))
         whole = fold(events)
@@ -64,8 +63,8 @@ def test_law1_fold_of_all_events_equals_snapshot_plus_tail_for_every_k(tmp_path_
             assert fold(events[k:], snapshot) == whole
 
 
-def test_apply_never_mutates_its_input(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.db", clock=Clock()) as led:
+def test_apply_never_mutates_its_input(ledger_path: str) -> None:
+    with Ledger(ledger_path, clock=Clock()) as led:
         _play(led, [("meta", "a", 1), ("data", "x", [1.0]), ("message", "user", 1), ("tag", "p", True)])
         events = list(led.history("s"))
     state = fold(events[:1])
@@ -76,8 +75,8 @@ def test_apply_never_mutates_its_input(tmp_path: Path) -> None:
         state = new
 
 
-def test_events_that_cannot_follow_the_state_are_integrity_errors(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.db", clock=Clock()) as led:
+def test_events_that_cannot_follow_the_state_are_integrity_errors(ledger_path: str) -> None:
+    with Ledger(ledger_path, clock=Clock()) as led:
         led.create_session("s")
         led.add_message("s", "user", "a")
         led.add_message("s", "user", "b")

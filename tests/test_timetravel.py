@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import msgspec
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from ledger import InvalidInput, Ledger, SessionNotFound
 from ledger.session import Session, fold
 from ledger.snapshots import encode_state
-from tests.conftest import Clock, committed
+from tests.conftest import Clock, raw_sql
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -29,9 +26,9 @@ def _minutes(n: float) -> datetime:
 
 
 @pytest.fixture
-def led(tmp_path: Path) -> Ledger:
+def led(ledger_path: str) -> Iterator[Ledger]:
     """A session 's' whose events are one minute apart: version v was recorded at T0 + (v - 1) minutes."""
-    ledger = Ledger(tmp_path / "tt.db", clock=Clock(step_ms=60_000), snapshot_every=3)
+    ledger = Ledger(ledger_path, clock=Clock(step_ms=60_000), snapshot_every=3)
     ledger.create_session("s", tags=["start"], metadata={"stage": "plan"})  # v1
     ledger.add_message("s", "user", "first question")  # v2
     ledger.set_data("s", "step", 1)  # v3
@@ -170,18 +167,18 @@ def test_a_fork_retried_with_its_event_id_is_made_once(led: Ledger) -> None:
     assert len(led.list_sessions(parent_id="s").items) == 1
 
 
-def test_checkpoint_and_retention(tmp_path: Path) -> None:
+def test_checkpoint_and_retention(ledger_path: str) -> None:
     clock = Clock(step_ms=3_600_000)  # one event an hour
-    with Ledger(tmp_path / "r.db", clock=clock, snapshot_every=2) as led:
+    with Ledger(ledger_path, clock=clock, snapshot_every=2) as led:
         led.create_session("s")
         for i in range(59):
             led.set_data("s", "i", i)
         assert led.checkpoint("s") == 60
-        with committed(led) as conn:
+        with raw_sql(led) as conn:
             versions = [v for (v,) in conn.execute("SELECT version FROM snapshots ORDER BY version")]
         assert versions == list(range(2, 61, 2))
         dropped = led.drop_snapshots(keep=3, bucket=timedelta(days=1))
-        with committed(led) as conn:
+        with raw_sql(led) as conn:
             kept = [v for (v,) in conn.execute("SELECT version FROM snapshots ORDER BY version")]
         assert dropped == len(versions) - len(kept)
         assert kept[-3:] == [56, 58, 60]
@@ -194,8 +191,8 @@ def test_checkpoint_and_retention(tmp_path: Path) -> None:
             led.drop_snapshots(keep=-1)
 
 
-def test_snapshot_size_does_not_grow_with_the_conversation(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "z.db", snapshot_every=0) as led:
+def test_snapshot_size_does_not_grow_with_the_conversation(ledger_path: str) -> None:
+    with Ledger(ledger_path, snapshot_every=0) as led:
         led.create_session("s")
         sizes = []
         for i in range(1, 2001):
@@ -241,10 +238,8 @@ def test_replay_refuses_an_existing_file_and_bad_cuts(led: Ledger, tmp_path: Pat
 def test_replay_of_a_damaged_log_fails_clearly(led: Ledger, tmp_path: Path) -> None:
     from ledger import IntegrityError
 
-    raw = sqlite3.connect(led.path)
-    raw.execute("UPDATE events SET data = '{}' WHERE position = 3")
-    raw.commit()
-    raw.close()
+    with raw_sql(led, write=True) as raw:
+        raw.execute("UPDATE events SET data = '{}' WHERE position = 3")
     with pytest.raises(IntegrityError, match="position 3"):
         led.replay(into=tmp_path / "bad.db")
 
@@ -258,9 +253,9 @@ class TimeTravelMachine(RuleBasedStateMachine):
 
     sessions = Bundle("sessions")
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp())
+        self.path = path
         self.clock = Clock()
         self.led: Ledger | None = None
         self.observed: dict[str, dict[int, tuple[Session, list[str]]]] = {}
@@ -269,7 +264,7 @@ class TimeTravelMachine(RuleBasedStateMachine):
     @initialize(every=st.sampled_from([0, 1, 2, 3, 7]))
     def open(self, every: int) -> None:
         self.every = every
-        self.led = Ledger(self.dir / "m.db", clock=self.clock, snapshot_every=every)
+        self.led = Ledger(self.path, clock=self.clock, snapshot_every=every)
 
     def _observe(self, sid: str) -> None:
         assert self.led is not None
@@ -343,7 +338,7 @@ class TimeTravelMachine(RuleBasedStateMachine):
         assert self.led is not None
         self.led.close()
         self.every = every
-        self.led = Ledger(self.dir / "m.db", clock=self.clock, snapshot_every=every)
+        self.led = Ledger(self.path, clock=self.clock, snapshot_every=every)
 
     @invariant()
     def laws_hold(self) -> None:
@@ -353,7 +348,7 @@ class TimeTravelMachine(RuleBasedStateMachine):
         for sid, seen in self.observed.items():
             events = list(led.history(sid))
             # law 1: the cold load is snapshot + tail (a second ledger on the file: nothing of sid cached)
-            with Ledger(led.path, clock=self.clock, snapshot_every=self.every) as cold:
+            with Ledger(self.path, clock=self.clock, snapshot_every=self.every) as cold:  # led.path hides a password
                 assert cold.get_session(sid) == fold(events)
             for version, (state, messages) in seen.items():  # law 2
                 assert led.get_session(sid, version=version) == state
@@ -363,17 +358,21 @@ class TimeTravelMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if self.led is not None:
             self.led.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
-TimeTravelMachine.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-test_laws_1_and_2_time_travel = TimeTravelMachine.TestCase
+def test_laws_1_and_2_time_travel(new_ledger_path: Callable[[], str]) -> None:
+    """The state machine on each backend, a fresh ledger per example."""
+    run_state_machine_as_test(
+        lambda: TimeTravelMachine(new_ledger_path()),
+        settings=settings(
+            max_examples=25, stateful_step_count=25, deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
 
 
-def test_replay_of_a_ledger_without_snapshots(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "n.db", snapshot_every=0) as led:
+def test_replay_of_a_ledger_without_snapshots(ledger_path: str, tmp_path: Path) -> None:
+    with Ledger(ledger_path, snapshot_every=0) as led:
         led.create_session("s")
         led.add_message("s", "user", "hi")
         assert led.replay(into=tmp_path / "copy.db") == led.digest()
@@ -381,8 +380,8 @@ def test_replay_of_a_ledger_without_snapshots(tmp_path: Path) -> None:
         assert [m.content for m in copy.messages("s")] == ["hi"]
 
 
-def test_hundreds_of_restores_keep_the_lineage_short_and_reads_working(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "many.db") as led:
+def test_hundreds_of_restores_keep_the_lineage_short_and_reads_working(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
         led.create_session("s")
         led.add_message("s", "user", "hello")
         for i in range(600):
@@ -397,8 +396,8 @@ def test_hundreds_of_restores_keep_the_lineage_short_and_reads_working(tmp_path:
         assert len(msgspec.json.encode(last.payload)) < 1000  # restore events do not grow with the count
 
 
-def test_restores_to_earlier_versions_page_across_segments(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "seg.db") as led:
+def test_restores_to_earlier_versions_page_across_segments(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
         led.create_session("s")
         for i in range(3):
             led.add_message("s", "user", f"a{i}")
@@ -413,8 +412,8 @@ def test_restores_to_earlier_versions_page_across_segments(tmp_path: Path) -> No
             assert [m.content for m in led.messages("s", limit=2, offset=offset)] == expected[offset : offset + 2]
 
 
-def test_text_filters_and_search_follow_restores_and_forks(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "txt.db") as led:
+def test_text_filters_and_search_follow_restores_and_forks(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
         led.create_session("s")
         led.add_message("s", "user", "alpha")
         led.add_message("s", "user", "bravo")
@@ -426,19 +425,20 @@ def test_text_filters_and_search_follow_restores_and_forks(tmp_path: Path) -> No
         assert led.search_messages("bravo", session_id="s") == []
 
 
-def test_whole_file_work_is_refused_inside_a_batch(tmp_path: Path) -> None:
+def test_whole_file_work_is_refused_inside_a_batch(ledger_path: str, tmp_path: Path) -> None:
     from ledger import Projector
 
     class Counts(Projector):
         name = "counts"
+        dialects = frozenset({"sqlite", "postgres"})
 
         def create(self, db: Any) -> None:
-            db["counts"].create({"n": int})
+            db.execute("CREATE TABLE counts (n INTEGER)")
 
         def apply(self, conn: Any, events: Any) -> None:
             pass
 
-    with Ledger(tmp_path / "b.db") as led:
+    with Ledger(ledger_path) as led:
         led.create_session("s")
         with led.batch():
             led.add_message("s", "user", "x")
@@ -456,20 +456,21 @@ def test_whole_file_work_is_refused_inside_a_batch(tmp_path: Path) -> None:
         assert not (tmp_path / "r.db").exists()
 
 
-def test_a_failed_replay_leaves_nothing_and_can_be_retried(tmp_path: Path) -> None:
+def test_a_failed_replay_leaves_nothing_and_can_be_retried(ledger_path: str, tmp_path: Path) -> None:
     from ledger import IntegrityError
 
-    with Ledger(tmp_path / "src.db") as led:
+    with Ledger(ledger_path) as led:
         led.create_session("s")
         led.add_message("s", "user", "x")
         with pytest.raises(ZeroDivisionError):
             led.replay(into=tmp_path / "r.db", progress=lambda done, total: 1 / 0)
         assert list(tmp_path.glob("r.db*")) == []
         assert led.replay(into=tmp_path / "r.db") == led.digest()
-        raw = sqlite3.connect(tmp_path / "src.db")
-        raw.execute("UPDATE events SET data = CAST(X'80' AS TEXT) WHERE position = 2")
-        raw.commit()
-        raw.close()
+        with raw_sql(led, write=True) as raw:
+            if raw.postgres:  # PostgreSQL text is always valid UTF-8: damage it with other text
+                raw.execute("UPDATE events SET data = '{}' WHERE position = 2")
+            else:  # bytes that are not UTF-8
+                raw.execute("UPDATE events SET data = CAST(X'80' AS TEXT) WHERE position = 2")
         with pytest.raises(IntegrityError, match="position 2"):
             led.replay(into=tmp_path / "bad.db")
         assert list(tmp_path.glob("bad.db*")) == []

@@ -6,6 +6,7 @@ import io
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -13,7 +14,7 @@ from ledger import IntegrityError, InvalidInput, Ledger
 from tests.conftest import Clock
 
 
-def _source(path: Path, clock: Clock | None = None) -> Ledger:
+def _source(path: str, clock: Clock | None = None) -> Ledger:
     led = Ledger(path, clock=clock or Clock(), snapshot_every=3)
     led.create_session("a", user_id="u", tags=["x"], metadata={"k": {"n": [1, 2]}})
     led.create_session("b")
@@ -32,11 +33,13 @@ def _sessions(led: Ledger) -> dict[str, object]:
     return {sid: (led.get_session(sid), led.messages(sid)) for sid in ids}
 
 
-def test_a_full_export_imported_into_an_empty_ledger_has_the_same_sessions_and_chain_head(tmp_path: Path) -> None:
-    with _source(tmp_path / "src.db") as src:
+def test_a_full_export_imported_into_an_empty_ledger_has_the_same_sessions_and_chain_head(
+    ledger_path: str, new_ledger_path: Callable[[], str], tmp_path: Path
+) -> None:
+    with _source(ledger_path) as src:
         assert src.export(tmp_path / "all.jsonl") == src.last_position
         expected, head = _sessions(src), src.digest()
-    with Ledger(tmp_path / "dst.db") as dst:
+    with Ledger(new_ledger_path()) as dst:
         report = dst.import_events(tmp_path / "all.jsonl")
         assert (report.read, report.imported, report.skipped) == (head.position, head.position, 0)
         assert dst.digest() == head == report.head
@@ -48,8 +51,8 @@ def test_a_full_export_imported_into_an_empty_ledger_has_the_same_sessions_and_c
         assert dst.digest() == head
 
 
-def test_export_to_a_stream_has_a_header_and_one_row_per_line(tmp_path: Path) -> None:
-    with _source(tmp_path / "src.db") as src:
+def test_export_to_a_stream_has_a_header_and_one_row_per_line(ledger_path: str) -> None:
+    with _source(ledger_path) as src:
         stream = io.StringIO()
         src.export(stream, until_position=3)
         lines = stream.getvalue().splitlines()
@@ -62,33 +65,37 @@ def test_export_to_a_stream_has_a_header_and_one_row_per_line(tmp_path: Path) ->
     assert json.loads(rows[0]["data"])["metadata"] == {"k": {"n": [1, 2]}}
 
 
-def test_a_session_export_carries_only_its_rows_and_still_checks(tmp_path: Path) -> None:
-    with _source(tmp_path / "src.db") as src:
+def test_a_session_export_carries_only_its_rows_and_still_checks(
+    ledger_path: str, new_ledger_path: Callable[[], str], tmp_path: Path
+) -> None:
+    with _source(ledger_path) as src:
         assert src.export(tmp_path / "b.jsonl", sessions=["b"]) == 7
-    with Ledger(tmp_path / "dst.db") as dst:
+    with Ledger(new_ledger_path()) as dst:
         dst.import_events(tmp_path / "b.jsonl")
         assert dst.get_session("b").message_count == 5
         assert dst.verify().ok  # re-linked into this ledger's own chain
 
 
-def test_an_export_cut_by_time_stops_there(tmp_path: Path) -> None:
+def test_an_export_cut_by_time_stops_there(ledger_path: str, tmp_path: Path) -> None:
     clock = Clock(step_ms=60_000)  # position p is recorded at minute p - 1
     start = clock.now
-    with _source(tmp_path / "src.db", clock) as src:
+    with _source(ledger_path, clock) as src:
         assert src.export(tmp_path / "cut.jsonl", until=start + timedelta(minutes=4, seconds=30)) == 5
         with pytest.raises(InvalidInput):
             src.export(tmp_path / "x.jsonl", until_position=1, until=start)
 
 
-def test_a_tampered_export_line_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
-    with _source(tmp_path / "src.db") as src:
+def test_a_tampered_export_line_is_refused_and_nothing_is_written(
+    ledger_path: str, new_ledger_path: Callable[[], str], tmp_path: Path
+) -> None:
+    with _source(ledger_path) as src:
         src.export(tmp_path / "all.jsonl")
     lines = (tmp_path / "all.jsonl").read_text().splitlines()
     row = json.loads(lines[4])
     row["data"] = row["data"].replace("a", "A", 1)
     lines[4] = json.dumps(row)
     (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
-    with Ledger(tmp_path / "dst.db") as dst:
+    with Ledger(new_ledger_path()) as dst:
         with pytest.raises(IntegrityError, match="line 5"):
             dst.import_events(tmp_path / "bad.jsonl")
         assert dst.last_position == 0
@@ -97,53 +104,58 @@ def test_a_tampered_export_line_is_refused_and_nothing_is_written(tmp_path: Path
                           ("cut", original[:-1])):
         (tmp_path / f"{name}.jsonl").write_text("\n".join(damaged) + "\n")
     for name in ("gap", "short", "cut"):  # a missing line, a missing last row, a truncated file
-        with Ledger(tmp_path / f"dst-{name}.db") as dst:
+        with Ledger(new_ledger_path()) as dst:
             with pytest.raises(IntegrityError):
                 dst.import_events(tmp_path / f"{name}.jsonl")
             assert dst.last_position == 0
 
 
-def test_import_refuses_what_is_not_an_export(tmp_path: Path) -> None:
+def test_import_refuses_what_is_not_an_export(new_ledger_path: Callable[[], str], tmp_path: Path) -> None:
     (tmp_path / "x.jsonl").write_text('{"hello": 1}\n')
-    with Ledger(tmp_path / "dst.db") as dst:
+    with Ledger(new_ledger_path()) as dst:
         with pytest.raises(InvalidInput, match="not a session-ledger export"):
             dst.import_events(tmp_path / "x.jsonl")
         with pytest.raises(InvalidInput, match="cannot read"):
             dst.import_events(tmp_path / "missing.jsonl")
 
 
-def test_import_refuses_events_that_do_not_continue_their_session_or_go_back_in_time(tmp_path: Path) -> None:
-    with _source(tmp_path / "src.db") as src:
+def test_import_refuses_events_that_do_not_continue_their_session_or_go_back_in_time(
+    ledger_path: str, new_ledger_path: Callable[[], str], tmp_path: Path
+) -> None:
+    with _source(ledger_path) as src:
         src.export(tmp_path / "all.jsonl")
-    with Ledger(tmp_path / "later.db") as dst:  # its events are newer than the export's
+    with Ledger(new_ledger_path()) as dst:  # its events are newer than the export's
         dst.create_session("z")
         with pytest.raises(IntegrityError, match="before this ledger's latest event"):
             dst.import_events(tmp_path / "all.jsonl")
         assert dst.last_position == 1
-    with Ledger(tmp_path / "clash.db", clock=Clock()) as dst:
+    with Ledger(new_ledger_path(), clock=Clock()) as dst:
         dst.create_session("a")  # same id, a different history
         with pytest.raises(IntegrityError, match="version"):
             dst.import_events(tmp_path / "all.jsonl")
 
 
-def test_import_into_a_ledger_with_older_events_relinks_the_chain(tmp_path: Path) -> None:
+def test_import_into_a_ledger_with_older_events_relinks_the_chain(
+    ledger_path: str, new_ledger_path: Callable[[], str], tmp_path: Path
+) -> None:
     old = Clock()
     old.now -= timedelta(days=1)
-    with Ledger(tmp_path / "dst.db", clock=old) as dst:
+    dst_path = new_ledger_path()
+    with Ledger(dst_path, clock=old) as dst:
         dst.create_session("older")
-    with _source(tmp_path / "src.db") as src:
+    with _source(ledger_path) as src:
         src.purge_session("c", reason="r")
         src.export(tmp_path / "all.jsonl")
         expected = {sid: src.get_session(sid).version for sid in ("a", "b", "c")}
-    with Ledger(tmp_path / "dst.db") as dst:
+    with Ledger(dst_path) as dst:
         dst.import_events(tmp_path / "all.jsonl")
         assert dst.verify().ok
         assert {sid: dst.get_session(sid).version for sid in ("a", "b", "c")} == expected
         assert dst.get_session("c").status == "purged"
 
 
-def test_the_sessions_dir_layout(tmp_path: Path) -> None:
-    with _source(tmp_path / "src.db") as src:
+def test_the_sessions_dir_layout(ledger_path: str, tmp_path: Path) -> None:
+    with _source(ledger_path) as src:
         assert src.export(tmp_path / "dir", format="sessions-dir") == 3
         folder = tmp_path / "dir" / "a"
         assert sorted(p.name for p in folder.iterdir()) == ["conversation.jsonl", "data.json", "invocations.json", "metadata.json"]
@@ -160,8 +172,8 @@ def test_the_sessions_dir_layout(tmp_path: Path) -> None:
             src.export(tmp_path / "x", format="xml")
 
 
-def test_backup_of_a_live_ledger_verifies(tmp_path: Path) -> None:
-    with _source(tmp_path / "src.db") as src, Ledger(tmp_path / "src.db") as other:
+def test_backup_of_a_live_ledger_verifies(ledger_path: str, tmp_path: Path) -> None:
+    with _source(ledger_path) as src, Ledger(ledger_path) as other:
         other.add_message("b", "user", "from another connection")
         report = src.backup(tmp_path / "copy.db")
         assert report.ok and report.head == src.digest()
@@ -171,8 +183,10 @@ def test_backup_of_a_live_ledger_verifies(tmp_path: Path) -> None:
         assert copy.messages("b")[-1].content == "from another connection"
 
 
-def test_the_sessions_dir_leaves_out_retracted_messages_and_stubs_purged_sessions(tmp_path: Path) -> None:
-    with _source(tmp_path / "src.db") as src:
+def test_the_sessions_dir_leaves_out_retracted_messages_and_stubs_purged_sessions(
+    ledger_path: str, tmp_path: Path
+) -> None:
+    with _source(ledger_path) as src:
         src.add_message("b", "user", "SECRET retract me")
         src.retract_message("b")
         cut = src.last_position

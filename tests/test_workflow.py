@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,8 +216,8 @@ def test_the_default_timer_measures_real_durations(ledger: Ledger) -> None:
     assert inv.duration_ms is not None and 0 <= inv.duration_ms < 10_000
 
 
-def test_task_works_without_parentheses_too(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "w.db") as ledger:
+def test_task_works_without_parentheses_too(ledger_path: str) -> None:
+    with Ledger(ledger_path) as ledger:
         run = Workflow(ledger, "wf")
 
         @run.task

@@ -16,6 +16,7 @@ backend is one class and the contract suite runs unchanged against each.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -60,6 +61,12 @@ class Storage(ABC):
     #: or one that speaks its ``execute``/``executemany`` with ``?`` placeholders.
     connection: Any
 
+    @property
+    def plain_connection(self) -> Any:
+        """The connection as a projector of your own gets it: every statement runs when it is issued (its
+        cursor's ``rowcount`` and rows are there at once). By default, ``connection`` itself."""
+        return self.connection
+
     # -- connection and transactions ------------------------------------------------
 
     @abstractmethod
@@ -100,6 +107,15 @@ class Storage(ABC):
     @abstractmethod
     def busy(self, doing: str) -> LedgerError:
         """The error for a writer that waited past the busy timeout (says that nothing was written)."""
+
+    def settle(self) -> None:
+        """Inside a batch, at the end of a command: make sure everything it wrote reached the database, so a
+        failure is the command's own. A backend that writes at once has nothing to do."""
+
+    def wait_for_appends(self, timeout: float) -> None:
+        """Block up to ``timeout`` seconds, or less when another connection may have appended: a hint to
+        look again (callers always re-read by position). By default, simply the timeout."""
+        time.sleep(timeout)
 
     # -- the log ------------------------------------------------------------------------
 
@@ -156,6 +172,10 @@ class Storage(ABC):
     @abstractmethod
     def position_at(self, at: str) -> int:
         """The last global position recorded at or before a stored time (0: none)."""
+
+    @abstractmethod
+    def sessions_after(self, position: int, *, limit: int) -> list[str] | None:
+        """The sessions with an event after ``position`` (None when there are more than ``limit``)."""
 
     @abstractmethod
     def session_ids(self, *, until: int) -> list[str]:

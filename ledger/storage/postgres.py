@@ -26,6 +26,7 @@ acknowledged, a crash of the server may lose the last fraction of a second.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -79,15 +80,50 @@ def parse_url(url: str) -> tuple[str, str, str]:
     return connect, schema, shown
 
 
+class _Deferred:
+    """The cursor of a write statement held back until the transaction's next read or its commit."""
+
+    rowcount = -1  # DB-API: not known (yet)
+    description = None
+
+    def fetchone(self) -> None:
+        return None
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+
+_DEFERRED = _Deferred()
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
 class PgConnection:
     """The psycopg connection as projectors and queries use it: ``execute``/``executemany`` with ``?``
-    placeholders (turned into ``%s`` once per statement text), rows as tuples."""
+    placeholders (turned into ``%s`` once per statement text), rows as tuples.
+
+    Inside a write transaction (``deferring``), an INSERT, UPDATE or DELETE whose result nobody reads is
+    bound on the client and held back; the held statements go to the server as one text with the next
+    read, or with the COMMIT. A command's event row, its projection rows and the commit then cost one
+    round trip, not one each. Nothing is lost by the wait: the writer lock is held, and a failure still
+    surfaces before the commit and rolls the whole transaction back.
+    """
 
     dialect = "postgres"
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    def __init__(self, raw: psycopg.Connection[Any], *, held: list[str] | None = None) -> None:
         self.raw = raw
         self._sql: dict[str, str] = {}
+        self._binder = psycopg.ClientCursor(raw)
+        # Writes held back; shared with ``immediate()``, which sends them before a statement of its own.
+        self._held: list[str] = [] if held is None else held
+        self.deferring = False
+
+    def immediate(self) -> PgConnection:
+        """The same connection whose every statement runs when issued (it never holds writes back)."""
+        return PgConnection(self.raw, held=self._held)
 
     def _convert(self, sql: str) -> str:
         converted = self._sql.get(sql)
@@ -101,17 +137,42 @@ class PgConnection:
             self._sql[sql] = converted
         return converted
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+    @staticmethod
+    def _is_write(sql: str) -> bool:
+        head = sql.lstrip()[:6].upper()
+        return head in _WRITES and "RETURNING" not in sql.upper()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; returns its cursor (``fetchone``, ``fetchall``, iteration, ``description``)."""
+        if self.deferring and self._is_write(sql):
+            self._held.append(self._binder.mogrify(self._convert(sql), params) if params else sql)
+            return _DEFERRED
+        self.flush()
         if not params:
             return self.raw.execute(sql)  # without parameters the driver sends the text as it is
         return self.raw.execute(self._convert(sql), params)
 
-    def executemany(self, sql: str, rows: Any) -> psycopg.Cursor[Any]:
+    def executemany(self, sql: str, rows: Any) -> Any:
         """Run one statement for each parameter row."""
+        if self.deferring and self._is_write(sql):
+            converted = self._convert(sql)
+            self._held.extend(self._binder.mogrify(converted, row) for row in rows)
+            return _DEFERRED
+        self.flush()
         cursor = self.raw.cursor()
         cursor.executemany(self._convert(sql), list(rows))
         return cursor
+
+    def flush(self, then: str = "") -> None:
+        """Send the held statements (and ``then``, e.g. a COMMIT) as one text; a failure among them raises here."""
+        if self._held or then:
+            text = "; ".join([*self._held, then] if then else self._held)
+            self._held.clear()
+            self.raw.execute(text)
+
+    def drop_held(self) -> None:
+        """Forget the held statements (the transaction is being rolled back)."""
+        self._held.clear()
 
     @property
     def in_transaction(self) -> bool:
@@ -153,11 +214,23 @@ class PostgresStorage(SQLStorage):
         self.durability = durability
         self.busy_timeout = float(busy_timeout)
         self._lock_key = f"session-ledger:{self.schema}"
+        head = "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+        self._begin_lock = (
+            f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(hashtext('{self._lock_key}'))"
+        )
+        self._begin_write = f"{self._begin_lock}; {head}"
+        self._begin_read = f"BEGIN ISOLATION LEVEL REPEATABLE READ; {head}"
+        self._channel = f"ledger_{self.schema}"
+        self._connect = connect
+        self._listener: psycopg.Connection[Any] | None = None
+        self._listening = threading.Lock()
+        self._positions_exist = False
         try:
             raw = psycopg.connect(connect, autocommit=True, connect_timeout=max(1, int(self.busy_timeout) or 1))
         except psycopg.Error as exc:
             raise StorageError(f"cannot open the ledger at {self.path}: {_first_line(str(exc))}") from None
         self.connection = PgConnection(raw)
+        self._plain: PgConnection = self.connection.immediate()
         try:
             with self.errors(f"opening {self.path}"):
                 self._open()
@@ -169,7 +242,8 @@ class PostgresStorage(SQLStorage):
         execute = self.connection.execute
         execute(f"SET synchronous_commit = {'on' if self.durability == 'full' else 'off'}")
         execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
-        self._locked(self._create)
+        if not {"events", "ledger_meta", "snapshots"} <= self._tables():  # opening an existing ledger takes no lock
+            self._locked(self._create)
         execute(f'SET search_path TO "{self.schema}"')
         self._check_format()
 
@@ -188,7 +262,7 @@ class PostgresStorage(SQLStorage):
 
     def _locked(self, action: Callable[[], T]) -> T:
         """Run ``action`` in a transaction holding the schema's writer lock (creation races included)."""
-        self._retry(lambda: self._begin_locked())
+        self._retry(lambda: self._begin(self._begin_lock))
         try:
             result = action()
             self.connection.execute("COMMIT")
@@ -197,14 +271,24 @@ class PostgresStorage(SQLStorage):
             raise
         return result
 
-    def _begin_locked(self) -> None:
-        execute = self.connection.execute
-        execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+    def _begin_locked(self) -> Any:
+        """Begin a write transaction holding the writer lock; returns the cursor whose last result is the head.
+
+        One round trip: BEGIN, the lock and the head read go as one simple query (the lock key is a
+        literal built from the checked schema name).
+        """
+        return self._begin(self._begin_write)
+
+    def _begin(self, sql: str) -> Any:
         try:
-            execute("SELECT pg_advisory_xact_lock(hashtext(?))", (self._lock_key,))
+            cursor = self.connection.raw.execute(sql)
         except BaseException:
-            execute("ROLLBACK")
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
             raise
+        while cursor.nextset():  # to the last statement's result: the head
+            pass
+        return cursor
 
     def _retry(self, action: Callable[[], T]) -> T:
         """Run ``action``, retrying a serialization failure or deadlock until the busy timeout has passed."""
@@ -237,8 +321,54 @@ class PostgresStorage(SQLStorage):
             )
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connections (idempotent)."""
         self.connection.close()
+        with self._listening:
+            if self._listener is not None:
+                self._listener.close()
+
+    def commit(self) -> None:
+        """Commit, with the held writes in the same round trip; a transaction that appended also notifies
+        followers (delivered when the commit lands)."""
+        connection = self.connection
+        connection.deferring = False
+        try:
+            appended = self._head.position != self._head_at_begin.position
+            connection.flush(f'NOTIFY "{self._channel}"; COMMIT' if appended else "COMMIT")
+        except BaseException:
+            connection.drop_held()
+            raise
+
+    @property
+    def plain_connection(self) -> PgConnection:
+        """For a projector of your own: statements run at once (what the built-ins held back goes first)."""
+        return self._plain
+
+    def settle(self) -> None:
+        """Send the held writes now (a command inside a batch ended): a failure among them is that command's."""
+        self.connection.flush()
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any, and forget its held writes and appends."""
+        self.connection.deferring = False
+        self.connection.drop_held()
+        super().rollback()
+
+    def wait_for_appends(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for a notification that another connection appended (LISTEN on a
+        connection of its own, opened on first use); a hint: the caller re-reads by position anyway."""
+        with self._listening:
+            try:
+                if self._listener is None:
+                    self._listener = psycopg.connect(self._connect, autocommit=True)
+                    self._listener.execute(f'LISTEN "{self._channel}"')
+                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                    pass
+            except psycopg.Error:  # no listener: fall back to the plain wait, and try again next time
+                if self._listener is not None:
+                    self._listener.close()
+                    self._listener = None
+                time.sleep(timeout)
 
     @contextmanager
     def errors(self, doing: str) -> Iterator[None]:
@@ -265,16 +395,12 @@ class PostgresStorage(SQLStorage):
     def begin(self, *, write: bool) -> bool:
         """Start a transaction (a write one takes the schema's writer lock) and refresh the head;
         returns True when another connection appended since this one last looked."""
-        if write:
-            self._retry(self._begin_locked)
-        else:
-            self.connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        cursor = self._retry(self._begin_locked) if write else self._begin(self._begin_read)
         before = self._head
-        row = self.connection.execute(
-            "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-        ).fetchone()
+        row = cursor.fetchone()
         self._head = Head(row[0], bytes(row[1]), row[2]) if row else EMPTY_HEAD
         self._head_at_begin = self._head
+        self.connection.deferring = write
         return self._head != before
 
     def raw_rows(self, *, after: int, limit: int) -> list[Row]:
@@ -288,9 +414,11 @@ class PostgresStorage(SQLStorage):
 
     def projector_positions(self) -> dict[str, tuple[int, int]] | None:
         """name -> (version, position) of every projector, or None before the projections exist."""
-        (found,) = self.connection.execute("SELECT to_regclass('projector_positions')").fetchone()
-        if found is None:
-            return None
+        if not self._positions_exist:  # once created, the table stays: look it up only until then
+            (found,) = self.connection.execute("SELECT to_regclass('projector_positions')").fetchone()
+            if found is None:
+                return None
+            self._positions_exist = True
         rows = self.connection.execute("SELECT name, version, position FROM projector_positions").fetchall()
         return {name: (version, position) for name, version, position in rows}
 

@@ -230,6 +230,13 @@ class SQLStorage(Storage):
         ).fetchone()
         return row[0] if row else None
 
+    def sessions_after(self, position: int, *, limit: int) -> list[str] | None:
+        """The sessions with an event after ``position`` (None when there are more than ``limit``)."""
+        rows = self.connection.execute(
+            "SELECT DISTINCT session_id FROM events WHERE position > ? LIMIT ?", (position, limit + 1)
+        ).fetchall()
+        return None if len(rows) > limit else [sid for (sid,) in rows]
+
     def session_ids(self, *, until: int) -> list[str]:
         """Every session with an event at or before position ``until``, sorted."""
         rows = self.connection.execute(
@@ -281,11 +288,13 @@ class SQLStorage(Storage):
     def snapshot_candidates(self, session_id: str, max_version: int) -> Iterable[SnapshotCandidate]:
         """The session's newest few snapshots at or before ``max_version``, newest first, each checked
         against the hash of the event at its version; read lazily (the first usually serves)."""
+        # The event's hash by a correlated lookup on (session_id, version), the session bound as a parameter:
+        # a prepared, generic plan (PostgreSQL's after a few runs) then still finds that one row by index.
         cursor: Iterable[SnapshotCandidate] = self.connection.execute(
-            "SELECT s.version, s.schema, s.state, s.event_hash = e.hash FROM snapshots AS s"
-            " LEFT JOIN events AS e ON e.session_id = s.session_id AND e.version = s.version"
-            " WHERE s.session_id = ? AND s.version <= ? ORDER BY s.version DESC LIMIT 4",
-            (session_id, max_version),
+            "SELECT s.version, s.schema, s.state,"
+            " s.event_hash = (SELECT e.hash FROM events AS e WHERE e.session_id = ? AND e.version = s.version)"
+            " FROM snapshots AS s WHERE s.session_id = ? AND s.version <= ? ORDER BY s.version DESC LIMIT 4",
+            (session_id, session_id, max_version),
         )
         return cursor
 
