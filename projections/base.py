@@ -198,6 +198,7 @@ class ProjectionRunner:
         self._arrange()
 
     def _arrange(self) -> None:
+        self._inline_in_step = False  # every inline projector seen level (see ``behind``)
         self._inline = [p for p in self.projectors if p.inline]
         # Only inline projectors that are not built in have their position rewritten on append.
         self._tracked = [p.name for p in self._inline if not p.builtin]
@@ -248,9 +249,17 @@ class ProjectionRunner:
     def behind(self, store: ProjectionStore, head: int, *, lazy: bool = False) -> list[Projector]:
         """Inline projectors (or, with ``lazy``, the lazy ones) that are not level with ``head``.
 
-        A built-in inline projector counts as behind until it is marked ``IN_STEP``.
+        A built-in inline projector counts as behind until it is marked ``IN_STEP``. Once every inline
+        projector is a built-in one seen ``IN_STEP``, the answer for them stays "none" without a query: every
+        writer of the ledger keeps them level in the transaction that appends (a rebuild or an import marks
+        them ``IN_STEP`` again before it commits).
         """
-        return self._behind(store.projector_positions() or {}, head, lazy=lazy)
+        if not lazy and self._inline_in_step and not self._tracked:
+            return []
+        found = self._behind(store.projector_positions() or {}, head, lazy=lazy)
+        if not lazy and not found and not self._tracked:
+            self._inline_in_step = True
+        return found
 
     def _behind(self, stored: dict[str, tuple[int, int]], head: int, *, lazy: bool) -> list[Projector]:
         out = []
