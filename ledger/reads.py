@@ -25,8 +25,7 @@ from .lineage import segments
 from .session import Message, Session, tokens_dict
 from .snapshots import decode_state, encode_state
 from .times import parse_time
-from .errors import InvalidInput
-from .validation import Limits, check_choice, check_id, check_int, check_key
+from .validation import Limits, check_choice, check_id, check_int, check_key, check_seconds
 
 _READ_CHUNK = 1000
 _copy_encoder = msgspec.msgpack.Encoder()
@@ -189,11 +188,9 @@ class Reads:
         connection wakes it at once. It always re-reads by position, so a lost notification delays an
         event and never drops one.
         """
-        for value, name in ((poll, "poll"), (timeout, "timeout")):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not 0 <= value <= 1e7 or (name == "poll" and value < 0.001)):
-                raise InvalidInput(f"{name} must be a number of seconds (poll at least 0.001); got {value!r}",
-                                   field=name)
+        check_seconds(poll, "poll", low=0.001)
+        if timeout is not None:
+            check_seconds(timeout, "timeout")
         deadline = None if timeout is None else time.monotonic() + timeout
         last = check_int(after, "after")
         for event in self.history(session_id, after=after):

@@ -333,11 +333,8 @@ class Transfer:
         engine = self._engine
         engine.outside_batch("replay")  # the cut must not include rows a batch may still roll back
         check_progress(progress)
-        if until_position is not None and until is not None:
-            raise InvalidInput("give until_position or until, not both", field="until")
+        _until(until_position, until)
         target_path = new_file_path(into, "into")
-        if until_position is not None:
-            check_int(until_position, "until_position")
         with engine.read("replay"):
             cut = self._cut(until_position, until)
         # The copy is a SQLite file: it keeps the custom projectors written for SQLite.

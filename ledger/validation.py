@@ -435,6 +435,13 @@ def check_int(value: object, field: str, session_id: str | None = None, *, low: 
     return int(value)
 
 
+def check_seconds(value: object, field: str, *, low: float = 0.0) -> float:
+    """A number of seconds from ``low`` to 10 million (a wait, a poll, a timeout)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= 1e7:
+        raise InvalidInput(f"{field} must be a number of seconds from {low:g} to 1e7; got {value!r}", field=field)
+    return float(value)
+
+
 def check_progress(progress: object) -> None:
     """A progress callback is None or callable (``InvalidInput`` otherwise)."""
     if progress is not None and not callable(progress):

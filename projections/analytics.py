@@ -64,32 +64,22 @@ FROM (
 """
 
 
-def _pg_usage_sql(by: str, where: str) -> str:
-    key = GROUPS[by]
-    return f"""
-WITH a AS (SELECT {key} AS grp, * FROM ({_PG_ACTIVITY.format(position=", a.position")}) AS activity
-           WHERE {key} IS NOT NULL {where}),
-ranked AS (
-    SELECT grp, duration_ms,
-           ROW_NUMBER() OVER (PARTITION BY grp ORDER BY duration_ms) AS rn,
-           COUNT(*) OVER (PARTITION BY grp) AS n
-    FROM a WHERE duration_ms IS NOT NULL
-)
-SELECT a.grp AS {by}, COUNT(DISTINCT a.session_id) AS sessions, SUM(a.is_message) AS messages,
-       SUM(a.is_invocation) AS invocations, COALESCE(SUM(a.tokens_in), 0)::BIGINT AS tokens_in,
-       COALESCE(SUM(a.tokens_out), 0)::BIGINT AS tokens_out, COALESCE(SUM(a.cost ORDER BY a.position), 0.0) AS cost,
-       SUM(a.duration_ms ORDER BY a.position) AS total_duration_ms,
-       (SELECT r.duration_ms FROM ranked AS r WHERE r.grp = a.grp AND r.rn = (r.n * 95 + 99) / 100) AS p95_duration_ms
-FROM a GROUP BY a.grp ORDER BY a.grp"""
+# What the usage SELECT says differently on each dialect: where activity rows come from, the cast that keeps
+# a sum of BIGINTs an integer (PostgreSQL's SUM would give NUMERIC), and the order floats are summed in (log
+# order, as SQLite sums them, so the totals agree to the last bit).
+_USAGE_DIALECT = {
+    "sqlite": {"source": "activity", "int": "", "ordered": ""},
+    "postgres": {"source": f"({_PG_ACTIVITY.format(position=', a.position')}) AS activity", "int": "::BIGINT",
+                 "ordered": " ORDER BY a.position"},
+}
 
 
 def usage_sql(by: str, where: str = "", dialect: str = "sqlite") -> str:
     """The SELECT for usage grouped by ``by``; ``where`` filters activity rows (bound parameters only)."""
-    if dialect == "postgres":
-        return _pg_usage_sql(by, where)
     key = GROUPS[by]
+    d = _USAGE_DIALECT[dialect]
     return f"""
-WITH a AS (SELECT {key} AS grp, * FROM activity WHERE {key} IS NOT NULL {where}),
+WITH a AS (SELECT {key} AS grp, * FROM {d["source"]} WHERE {key} IS NOT NULL {where}),
 ranked AS (
     SELECT grp, duration_ms,
            ROW_NUMBER() OVER (PARTITION BY grp ORDER BY duration_ms) AS rn,
@@ -97,9 +87,9 @@ ranked AS (
     FROM a WHERE duration_ms IS NOT NULL
 )
 SELECT a.grp AS {by}, COUNT(DISTINCT a.session_id) AS sessions, SUM(a.is_message) AS messages,
-       SUM(a.is_invocation) AS invocations, COALESCE(SUM(a.tokens_in), 0) AS tokens_in,
-       COALESCE(SUM(a.tokens_out), 0) AS tokens_out, COALESCE(SUM(a.cost), 0.0) AS cost,
-       SUM(a.duration_ms) AS total_duration_ms,
+       SUM(a.is_invocation) AS invocations, COALESCE(SUM(a.tokens_in), 0){d["int"]} AS tokens_in,
+       COALESCE(SUM(a.tokens_out), 0){d["int"]} AS tokens_out, COALESCE(SUM(a.cost{d["ordered"]}), 0.0) AS cost,
+       SUM(a.duration_ms{d["ordered"]}) AS total_duration_ms,
        (SELECT r.duration_ms FROM ranked AS r WHERE r.grp = a.grp AND r.rn = (r.n * 95 + 99) / 100) AS p95_duration_ms
 FROM a GROUP BY a.grp ORDER BY a.grp"""
 

@@ -154,6 +154,19 @@ def run_search(conn: Connection, plan: SearchPlan) -> list[SearchHit]:
     ]
 
 
+def _narrowed(args: list[object], session_id: str | None, role: str | None) -> str:
+    """The WHERE clauses (and their parameters, appended to ``args``) for one session's effective conversation,
+    inherited messages included, and one role; then the order and the limit's placeholder."""
+    sql = ""
+    if session_id is not None:
+        sql += f" AND EXISTS (SELECT 1 FROM session_segments AS g WHERE g.session_id = ? AND {IN_CONVERSATION})"
+        args.append(session_id)
+    if role is not None:
+        sql += " AND m.role = ?"
+        args.append(role)
+    return sql + " ORDER BY rank, m.position LIMIT ?"
+
+
 def plan_search(
     query: str,
     *,
@@ -178,13 +191,7 @@ def plan_search(
     for column, value in (("session_id", session_id), ("role", role)):
         if value is not None and not isinstance(value, str):
             raise InvalidInput(f"{column} must be a string; got {value!r}", field=column)
-    if session_id is not None:  # its effective conversation, inherited messages included
-        sql += f" AND EXISTS (SELECT 1 FROM session_segments AS g WHERE g.session_id = ? AND {IN_CONVERSATION})"
-        args.append(session_id)
-    if role is not None:
-        sql += " AND m.role = ?"
-        args.append(role)
-    sql += " ORDER BY rank, m.position LIMIT ?"
+    sql += _narrowed(args, session_id, role)
     args.append(limit)
     return SearchPlan(sql, tuple(args))
 
@@ -210,13 +217,7 @@ def _pg_plan(
         f" FROM (SELECT {matches} AS query) AS q JOIN messages_fts AS f ON f.document @@ q.query"
         " JOIN messages AS m ON m.position = f.position WHERE TRUE"
     )
-    if session_id is not None:
-        sql += f" AND EXISTS (SELECT 1 FROM session_segments AS g WHERE g.session_id = ? AND {IN_CONVERSATION})"
-        args.append(session_id)
-    if role is not None:
-        sql += " AND m.role = ?"
-        args.append(role)
-    sql += " ORDER BY rank, m.position LIMIT ?"
+    sql += _narrowed(args, session_id, role)
     args += [limit, _headline_options(*highlight), _headline_options("", "")]
     sql = (
         "SELECT hit.session_id, hit.position, hit.version, hit.role,"
