@@ -417,7 +417,7 @@ class Commands:
         def decide(state: Session | None) -> ev.Event:
             state = self._open(state, "retract a message")
             found = queries.message_in_conversation(
-                self._engine.storage.connection, sid, segments(state), state.hidden, state.message_count, version,
+                self._engine.projected(), sid, segments(state), state.hidden, state.message_count, version,
                 position,
             )
             if found is None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from projections.base import ProjectionRunner, Projector, check_custom
+from projections.base import Connection, ProjectionRunner, Projector, check_custom
 from projections.search import SearchProjector
 from projections.sessions import SessionsProjector
 
@@ -141,6 +141,8 @@ class Engine:
         with self.lock, storage.errors(doing):
             self.usable()
             if storage.in_transaction:
+                if self.transaction is not None:
+                    self.project_pending()  # a read inside a batch sees the batch's own commands
                 yield storage
                 return
             before = storage.head.position
@@ -155,6 +157,24 @@ class Engine:
                 yield storage
             finally:
                 storage.commit()
+
+    def project_pending(self) -> None:
+        """Inside a batch: fold the events appended so far and not yet projected into the projections."""
+        tx = self.transaction
+        if tx is not None and tx.unprojected:
+            events, tx.unprojected = tx.unprojected, []
+            try:
+                self.runner.apply_inline(self.storage, events)
+            except BaseException as exc:
+                tx.broken = exc
+                raise
+
+    def projected(self) -> Connection:
+        """Inside a transaction: the connection to read the projections with, level with every command so
+        far (what a batch has not projected yet is projected first)."""
+        self.project_pending()
+        connection: Connection = self.storage.connection
+        return connection
 
     def wait_for_appends(self, timeout: float) -> None:
         """Block up to ``timeout`` seconds, or less when another connection may have appended (a hint)."""
@@ -444,11 +464,17 @@ class Engine:
                 recorded = storage.append(session_id, current + 1, event, new_id, now)
                 new_state = apply(state, recorded)
                 tx.pending[session_id] = new_state
-                self.runner.apply_inline(storage, (recorded,))
+                if scope.outer or not self.runner.defers:
+                    self.runner.apply_inline(storage, (recorded,))
+                else:
+                    # Inside a batch the built-in projections fold its events together (a session's row is
+                    # updated once, rows are written many at a time) before the commit or a read in it.
+                    tx.unprojected.append(recorded)
                 self.appended = True
                 if self.snapshots.due(new_state.version):
                     storage.save_snapshot(new_state, bytes.fromhex(recorded.hash), storage.head.recorded_at)
-                if not scope.outer:  # inside a batch: this command's failure must surface now, as its own
+                if not scope.outer and not self.runner.defers:
+                    # A projector of your own runs per command in a batch: its failure surfaces now, as its own.
                     storage.settle()
             except BaseException as exc:
                 tx.broken = exc

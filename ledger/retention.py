@@ -64,9 +64,10 @@ class Retention:
         state = engine.existing(session_id)
         if state.status == ev.PURGED:
             return state.version
-        victims = [session_id, *queries.descendants(engine.storage.connection, session_id)]
+        victims = [session_id, *queries.descendants(engine.projected(), session_id)]
         for victim in victims:
             self._purge_one(victim, reason, by)
+        engine.project_pending()  # the purged events first: they delete the rows the projectors then scrub
         engine.runner.purged(engine.storage, victims, engine.storage.head.position)
         return engine.existing(session_id).version
 
@@ -110,7 +111,7 @@ class Retention:
         who = check_text(by, "by", self._limits.max_name_bytes, None)
         cutoff = before(engine.clock(), span, "older_than")
         with engine.write("purge_completed"):
-            ids = queries.ended_before(engine.storage.connection, cutoff)
+            ids = queries.ended_before(engine.projected(), cutoff)
             reason = f"retention: ended more than {span.days} days ago" if span.days else f"retention: ended more than {span} ago"
             for done, sid in enumerate(ids, 1):
                 self._purge(sid, reason, who)
@@ -130,7 +131,7 @@ class Retention:
         span = duration_arg(max_idle, "max_idle", 1)
         cutoff = before(engine.clock(), span, "max_idle")
         with engine.write("cleanup"):
-            ids = queries.idle_since(engine.storage.connection, cutoff)
+            ids = queries.idle_since(engine.projected(), cutoff)
             for done, sid in enumerate(ids, 1):
                 self._commands.complete_session(sid, "abandoned", reason=f"idle for more than {span}")
                 if progress is not None:

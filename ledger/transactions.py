@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Protocol
 
 from .errors import LedgerBusy, StorageError
+from .events import RecordedEvent
 from .session import Session
 from .storage import Storage
 
@@ -30,16 +31,20 @@ class Host(Protocol):
 
     def remember(self, state: Session) -> None: ...
 
+    def project_pending(self) -> None: ...
+
 
 class Transaction:
     """The open write transaction: its owner thread, the states written in it (not yet visible to the
-    cache), and the failure that broke it, if any."""
+    cache), the events appended in it and not yet projected, and the failure that broke it, if any."""
 
-    __slots__ = ("broken", "owner", "pending")
+    __slots__ = ("broken", "owner", "pending", "unprojected")
 
     def __init__(self) -> None:
         self.owner = threading.get_ident()
         self.pending: dict[str, Session] = {}
+        # A batch projects its events together, before its commit or a read inside it (``Engine.run``).
+        self.unprojected: list[RecordedEvent] = []
         # Set when a command failed after it began writing: the transaction must not commit.
         self.broken: BaseException | None = None
 
@@ -110,8 +115,13 @@ class WriteScope:
                 return
             tx = engine.transaction
             assert tx is not None
-            engine.transaction = None
             failure = exc if exc is not None else tx.broken
+            if failure is None:
+                try:
+                    engine.project_pending()
+                except Exception as projection_error:
+                    failure = projection_error
+            engine.transaction = None
             if failure is None:
                 try:
                     storage.commit()

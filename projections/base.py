@@ -202,6 +202,9 @@ class ProjectionRunner:
         self._inline = [p for p in self.projectors if p.inline]
         # Only inline projectors that are not built in have their position rewritten on append.
         self._tracked = [p.name for p in self._inline if not p.builtin]
+        # Whether a batch may project its events together at its end: only when every inline projector is
+        # a built-in one (a projector of your own may read the built-in tables, so it sees each command's).
+        self.defers = not self._tracked
 
     def get(self, name: str) -> Projector:
         """The registered projector of that name (``InvalidInput`` if none)."""

@@ -39,10 +39,10 @@ def json_text(value: Any) -> str:
     return _canonical.encode(value).decode()
 
 
-_TOUCH = "UPDATE sessions SET version = ?, position = ?, updated_at = ? WHERE session_id = ?"
-_MESSAGE = (
+# A run of a session's messages and touches, added up (``_Fold``).
+_ADVANCE = (
     "UPDATE sessions SET version = ?, position = ?, updated_at = ?,"
-    " message_count = message_count + 1, tokens_in = tokens_in + ?, tokens_out = tokens_out + ?"
+    " message_count = message_count + ?, tokens_in = tokens_in + ?, tokens_out = tokens_out + ?"
     " WHERE session_id = ?"
 )
 _INVOCATION = (
@@ -193,21 +193,13 @@ def _created(c: Connection, e: RecordedEvent, p: ev.Created, at: str, pg: bool) 
     _metadata(c, pg, e.session_id, p.metadata, e.position)
 
 
-def _message_added(c: Connection, e: RecordedEvent, p: ev.MessageAdded, at: str, pg: bool) -> None:
+def _message_row(e: RecordedEvent, p: ev.MessageAdded, at: str, pg: bool) -> tuple[Any, ...]:
     if pg:
         content, exact = stored_content(p.content)
-        c.execute(
-            _PG_INSERT_MESSAGE,
-            (e.position, e.session_id, e.version, p.role, content, p.tool_name, p.invocation_id, p.model,
-             p.tokens_in, p.tokens_out, at, exact),
-        )
-    else:
-        c.execute(
-            _INSERT_MESSAGE,
-            (e.position, e.session_id, e.version, p.role, p.content, p.tool_name, p.invocation_id, p.model,
-             p.tokens_in, p.tokens_out, at),
-        )
-    c.execute(_MESSAGE, (e.version, e.position, at, p.tokens_in or 0, p.tokens_out or 0, e.session_id))
+        return (e.position, e.session_id, e.version, p.role, content, p.tool_name, p.invocation_id, p.model,
+                p.tokens_in, p.tokens_out, at, exact)
+    return (e.position, e.session_id, e.version, p.role, p.content, p.tool_name, p.invocation_id, p.model,
+            p.tokens_in, p.tokens_out, at)
 
 
 def _invocation_linked(c: Connection, e: RecordedEvent, p: ev.InvocationLinked, at: str, pg: bool) -> None:
@@ -226,12 +218,10 @@ def _invocation_linked(c: Connection, e: RecordedEvent, p: ev.InvocationLinked, 
 
 def _metadata_set(c: Connection, e: RecordedEvent, p: ev.MetadataSet, at: str, pg: bool) -> None:
     _metadata(c, pg, e.session_id, p.values, e.position, replace=True)
-    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
 def _metadata_removed(c: Connection, e: RecordedEvent, p: ev.MetadataRemoved, at: str, pg: bool) -> None:
     c.execute("DELETE FROM session_metadata WHERE session_id = ? AND key = ?", (e.session_id, p.key))
-    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
 def _data_set(c: Connection, e: RecordedEvent, p: ev.DataSet, at: str, pg: bool) -> None:
@@ -239,29 +229,24 @@ def _data_set(c: Connection, e: RecordedEvent, p: ev.DataSet, at: str, pg: bool)
         _PG_REPLACE_DATA if pg else "INSERT OR REPLACE INTO session_data (session_id, key, value) VALUES (?, ?, ?)",
         (e.session_id, p.key, json_text(p.value)),
     )
-    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
 def _data_deleted(c: Connection, e: RecordedEvent, p: ev.DataDeleted, at: str, pg: bool) -> None:
     c.execute("DELETE FROM session_data WHERE session_id = ? AND key = ?", (e.session_id, p.key))
-    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
 def _data_cleared(c: Connection, e: RecordedEvent, p: Any, at: str, pg: bool) -> None:
     c.execute("DELETE FROM session_data WHERE session_id = ?", (e.session_id,))
-    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
 def _tags_added(c: Connection, e: RecordedEvent, p: ev.TagsAdded, at: str, pg: bool) -> None:
     _tags(c, pg, e.session_id, p.tags, e.position, ignore=True)
-    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
 def _tags_removed(c: Connection, e: RecordedEvent, p: ev.TagsRemoved, at: str, pg: bool) -> None:
     c.executemany(
         "DELETE FROM session_tags WHERE session_id = ? AND tag = ?", [(e.session_id, t) for t in p.tags]
     )
-    c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
 
 
 def _completed(c: Connection, e: RecordedEvent, p: ev.Completed, at: str, pg: bool) -> None:
@@ -335,23 +320,19 @@ def _purged(c: Connection, e: RecordedEvent, p: ev.Purged, at: str, pg: bool) ->
 
 
 def _redacted(c: Connection, e: RecordedEvent, p: Any, at: str, pg: bool) -> None:
-    # A purged row replayed: only its place remains, until the session's `purged` event clears the rest.
-    if e.type in ("created", "forked"):
-        c.execute(
-            "INSERT INTO sessions (session_id, status, created_at, updated_at, version, position)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (e.session_id, ev.PURGED, at, at, e.version, e.position),
-        )
-        _set_segments(c, e.session_id, [], 1)
-    else:
-        c.execute(_TOUCH, (e.version, e.position, at, e.session_id))
+    # A purged creation replayed: only its place remains, until the session's `purged` event clears the rest.
+    # (Any other purged row only advances the session's row: see ``_Fold``.)
+    c.execute(
+        "INSERT INTO sessions (session_id, status, created_at, updated_at, version, position)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (e.session_id, ev.PURGED, at, at, e.version, e.position),
+    )
+    _set_segments(c, e.session_id, [], 1)
 
 
-# Each handler takes the event's payload as its own type (dispatch by the stored tag).
-_HANDLERS: dict[str, Callable[[Connection, RecordedEvent, Any, str, bool], None]] = {
-    "created": _created,
-    "message_added": _message_added,
-    "invocation_linked": _invocation_linked,
+# Events that change other rows of their own and only advance the session's row (version, position, time):
+# their handler writes the other rows, and the session's row is advanced with the next flush (``_Fold``).
+_TOUCHING: dict[str, Callable[[Connection, RecordedEvent, Any, str, bool], None]] = {
     "metadata_set": _metadata_set,
     "metadata_removed": _metadata_removed,
     "data_set": _data_set,
@@ -359,6 +340,12 @@ _HANDLERS: dict[str, Callable[[Connection, RecordedEvent, Any, str, bool], None]
     "data_cleared": _data_cleared,
     "tags_added": _tags_added,
     "tags_removed": _tags_removed,
+}
+# Every other event: its handler writes the session's row itself, after the fold's pending rows are flushed.
+# Each handler takes the event's payload as its own type (dispatch by the stored tag).
+_HANDLERS: dict[str, Callable[[Connection, RecordedEvent, Any, str, bool], None]] = {
+    "created": _created,
+    "invocation_linked": _invocation_linked,
     "completed": _completed,
     "restored": _restored,
     "forked": _forked,
@@ -366,6 +353,67 @@ _HANDLERS: dict[str, Callable[[Connection, RecordedEvent, Any, str, bool], None]
     "message_retracted": _message_retracted,
     "conversation_cleared": _conversation_cleared,
 }
+
+
+class _Fold:
+    """Folds a run of events into the tables with as few statements as the fold allows: the messages are
+    written many rows at a time, and a session's row is updated once for a run of its messages and
+    touches (their counters are integers, so adding them up first gives the same row). Any other event
+    flushes what is pending and runs its own handler, so every statement still lands in log order
+    where order matters."""
+
+    __slots__ = ("conn", "pg", "messages", "rows")
+
+    def __init__(self, conn: Connection, pg: bool) -> None:
+        self.conn = conn
+        self.pg = pg
+        self.messages: list[tuple[Any, ...]] = []
+        # session_id -> [version, position, updated_at, messages, tokens_in, tokens_out]
+        self.rows: dict[str, list[Any]] = {}
+
+    def add(self, event: RecordedEvent) -> None:
+        payload, at = event.payload, _text_time(event)
+        redacted = isinstance(payload, ev.Redacted)
+        if redacted and event.type not in ("created", "forked"):
+            self._advance(event, at, 0, 0, 0)
+        elif isinstance(payload, ev.MessageAdded):
+            self.messages.append(_message_row(event, payload, at, self.pg))
+            self._advance(event, at, 1, payload.tokens_in or 0, payload.tokens_out or 0)
+        elif event.type in _TOUCHING:
+            _TOUCHING[event.type](self.conn, event, payload, at, self.pg)
+            self._advance(event, at, 0, 0, 0)
+        else:
+            self.flush()
+            (_redacted if redacted else _HANDLERS[event.type])(self.conn, event, payload, at, self.pg)
+
+    def _advance(self, event: RecordedEvent, at: str, messages: int, tokens_in: int, tokens_out: int) -> None:
+        row = self.rows.get(event.session_id)
+        if row is None:
+            self.rows[event.session_id] = [event.version, event.position, at, messages, tokens_in, tokens_out]
+        else:
+            row[0], row[1], row[2] = event.version, event.position, at
+            row[3] += messages
+            row[4] += tokens_in
+            row[5] += tokens_out
+
+    def flush(self) -> None:
+        """Write the pending message rows, then each pending session row."""
+        conn = self.conn
+        if self.messages:
+            insert = _PG_INSERT_MESSAGE if self.pg else _INSERT_MESSAGE
+            if len(self.messages) == 1:
+                conn.execute(insert, self.messages[0])
+            else:
+                conn.executemany(insert, self.messages)
+            self.messages.clear()
+        if self.rows:
+            updates = [(*row, session_id) for session_id, row in self.rows.items()]
+            self.rows.clear()
+            if len(updates) == 1:
+                conn.execute(_ADVANCE, updates[0])
+            else:
+                conn.executemany(_ADVANCE, updates)
+
 
 class SessionsProjector(Projector):
     """The built-in read model: sessions with their counters, tags, metadata, data, messages and invocations."""
@@ -435,8 +483,8 @@ class SessionsProjector(Projector):
             db.execute(statement)
 
     def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
-        """Fold each event into the tables, in log order."""
-        pg = dialect_of(conn) == "postgres"
+        """Fold the events into the tables, in log order."""
+        fold = _Fold(conn, dialect_of(conn) == "postgres")
         for event in events:
-            handler = _redacted if isinstance(event.payload, ev.Redacted) else _HANDLERS[event.type]
-            handler(conn, event, event.payload, _text_time(event), pg)
+            fold.add(event)
+        fold.flush()
