@@ -97,6 +97,9 @@ class _Deferred:
 
 
 _DEFERRED = _Deferred()
+# A plain INSERT of one row (no ON CONFLICT, no RETURNING), which COPY can do for many rows at once.
+_COPYABLE = re.compile(r"INSERT INTO (\w+ \([\w, ]+\)) VALUES \((?:%s, )*%s\)")
+_COPY_ROWS = 32
 _WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
@@ -105,20 +108,21 @@ class PgConnection:
     placeholders (turned into ``%s`` once per statement text), rows as tuples.
 
     Inside a write transaction (``deferring``), an INSERT, UPDATE or DELETE whose result nobody reads is
-    bound on the client and held back; the held statements go to the server as one text with the next
-    read, or with the COMMIT. A command's event row, its projection rows and the commit then cost one
-    round trip, not one each. Nothing is lost by the wait: the writer lock is held, and a failure still
-    surfaces before the commit and rolls the whole transaction back.
+    held back, with its parameters; the held statements go to the server together with the next read or
+    with the COMMIT, in one pipeline: a run of one statement is sent as one prepared statement bound many
+    times. A command's event row, its projection rows and the commit then cost one round trip, and a
+    batch's rows cost what ``executemany`` costs. Nothing is lost by the wait: the writer lock is held,
+    and a failure still surfaces before the commit and rolls the whole transaction back.
     """
 
     dialect = "postgres"
 
-    def __init__(self, raw: psycopg.Connection[Any], *, held: list[str] | None = None) -> None:
+    def __init__(self, raw: psycopg.Connection[Any], *, held: list[tuple[str, list[Sequence[Any]]]] | None = None) -> None:
         self.raw = raw
         self._sql: dict[str, str] = {}
-        self._binder = psycopg.ClientCursor(raw)
-        # Writes held back; shared with ``immediate()``, which sends them before a statement of its own.
-        self._held: list[str] = [] if held is None else held
+        # Writes held back, as (statement, its parameter rows) in order; shared with ``immediate()``,
+        # which sends them before a statement of its own.
+        self._held: list[tuple[str, list[Sequence[Any]]]] = [] if held is None else held
         self.deferring = False
 
     def immediate(self) -> PgConnection:
@@ -137,15 +141,24 @@ class PgConnection:
             self._sql[sql] = converted
         return converted
 
-    @staticmethod
-    def _is_write(sql: str) -> bool:
+    def _hold(self, sql: str, rows: list[Sequence[Any]]) -> bool:
+        """Hold a write back (inside a write transaction, unless it returns rows); False: run it now."""
+        if not self.deferring:
+            return False
         head = sql.lstrip()[:6].upper()
-        return head in _WRITES and "RETURNING" not in sql.upper()
+        if head not in _WRITES or "RETURNING" in sql.upper():
+            return False
+        converted = self._convert(sql) if rows else sql  # without parameters the text is sent as it is
+        held = self._held
+        if held and held[-1][0] == converted and rows and held[-1][1]:
+            held[-1][1].extend(rows)
+        else:
+            held.append((converted, rows))
+        return True
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; returns its cursor (``fetchone``, ``fetchall``, iteration, ``description``)."""
-        if self.deferring and self._is_write(sql):
-            self._held.append(self._binder.mogrify(self._convert(sql), params) if params else sql)
+        if self._hold(sql, [params] if params else []):
             return _DEFERRED
         self.flush()
         if not params:
@@ -154,21 +167,50 @@ class PgConnection:
 
     def executemany(self, sql: str, rows: Any) -> Any:
         """Run one statement for each parameter row."""
-        if self.deferring and self._is_write(sql):
-            converted = self._convert(sql)
-            self._held.extend(self._binder.mogrify(converted, row) for row in rows)
-            return _DEFERRED
+        listed = list(rows)
+        if not listed or self._hold(sql, listed):
+            return _DEFERRED  # no rows: nothing to send
         self.flush()
         cursor = self.raw.cursor()
-        cursor.executemany(self._convert(sql), list(rows))
+        cursor.executemany(self._convert(sql), listed)
         return cursor
 
-    def flush(self, then: str = "") -> None:
-        """Send the held statements (and ``then``, e.g. a COMMIT) as one text; a failure among them raises here."""
-        if self._held or then:
-            text = "; ".join([*self._held, then] if then else self._held)
-            self._held.clear()
-            self.raw.execute(text)
+    def flush(self, *then: str) -> None:
+        """Send the held statements (and ``then``, e.g. a COMMIT) in order, in one pipeline; a long run of
+        one plain INSERT goes by COPY between pipelines. A failure among them raises here."""
+        if not self._held and not then:
+            return
+        held = self._held[:]
+        self._held.clear()
+        raw = self.raw
+        queued: list[tuple[str, list[Sequence[Any]]]] = []
+        for sql, rows in held:
+            match = _COPYABLE.fullmatch(sql) if len(rows) >= _COPY_ROWS else None
+            if match is None:
+                queued.append((sql, rows))
+                continue
+            self._pipeline(queued)
+            queued = []
+            with raw.cursor().copy(f"COPY {match[1]} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        self._pipeline(queued, then)
+
+    def _pipeline(self, queued: list[tuple[str, list[Sequence[Any]]]], then: Sequence[str] = ()) -> None:
+        if not queued and not then:
+            return
+        raw = self.raw
+        with raw.pipeline():
+            cursor = raw.cursor()
+            for sql, rows in queued:
+                if not rows:
+                    cursor.execute(sql)
+                elif len(rows) == 1:
+                    cursor.execute(sql, rows[0])
+                else:
+                    cursor.executemany(sql, rows)
+            for statement in then:
+                cursor.execute(statement)
 
     def drop_held(self) -> None:
         """Forget the held statements (the transaction is being rolled back)."""
@@ -334,7 +376,7 @@ class PostgresStorage(SQLStorage):
         connection.deferring = False
         try:
             appended = self._head.position != self._head_at_begin.position
-            connection.flush(f'NOTIFY "{self._channel}"; COMMIT' if appended else "COMMIT")
+            connection.flush(*((f'NOTIFY "{self._channel}"', "COMMIT") if appended else ("COMMIT",)))
         except BaseException:
             connection.drop_held()
             raise
