@@ -32,6 +32,7 @@ if _TYPE_CHECKING:
     from .events import Event, RecordedEvent
     from .ledger import Ledger, SessionHandle
     from .session import Message, Session
+    from .transactions import WriterStats
     from .validation import Limits
 
 __version__ = "0.1.0"
@@ -55,6 +56,7 @@ _LAZY = {
     "Statistics": "projections",
     "ToolUsage": "projections",
     "VerifyReport": "ledger.chain",
+    "WriterStats": "ledger.transactions",
 }
 
 __all__ = [
@@ -87,6 +89,7 @@ __all__ = [
     "ToolUsage",
     "UnsupportedFormat",
     "VerifyReport",
+    "WriterStats",
 ]
 
 

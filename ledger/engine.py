@@ -42,7 +42,7 @@ from .session import Session, apply, fold
 from .snapshots import SnapshotPolicy, retention_victims
 from .ids import new_id as default_new_id
 from .storage import Storage, open_storage
-from .transactions import Transaction, WriteScope
+from .transactions import Timings, Transaction, WriterStats, WriteScope
 from .times import time_arg, utc_now
 from .validation import Progress, check_id, check_int, check_progress
 
@@ -79,6 +79,7 @@ class Engine:
         self._epoch = 0
         # The open write transaction (a command or a batch), or None; set and cleared by ``WriteScope``.
         self.transaction: Transaction | None = None
+        self.timings = Timings()
         self._closed = False
         self._projections_ready = False
         self.appended = False
@@ -116,6 +117,11 @@ class Engine:
             if not self._closed:
                 self._closed = True
                 self.storage.close()
+
+    def writer_stats(self) -> WriterStats:
+        """What this ledger's write transactions have cost since it was opened (``WriterStats``)."""
+        timings = self.timings
+        return WriterStats(timings.transactions, timings.wait, timings.held, self.storage.round_trips)
 
     def in_batch(self) -> bool:
         """Whether this thread is inside a batch (an open write transaction it owns)."""
@@ -158,6 +164,20 @@ class Engine:
             finally:
                 storage.commit()
 
+    @contextmanager
+    def query(self, doing: str) -> Iterator[Connection]:
+        """A read of the read tables alone (listings, search, usage): on a pooled connection where the backend
+        has a pool (PostgreSQL), so threads' queries run beside each other and beside a write; else, or
+        inside this thread's batch (whose own commands it must see), as :meth:`read` does."""
+        pooled = None if self.in_batch() else self.storage.pooled_read(doing)
+        if pooled is None:
+            with self.read(doing) as storage:
+                yield storage.connection
+            return
+        self.usable()
+        with pooled as connection:
+            yield connection
+
     def project_pending(self) -> None:
         """Inside a batch: fold the events appended so far and not yet projected into the projections."""
         tx = self.transaction
@@ -189,12 +209,12 @@ class Engine:
         """Another connection committed since this one last looked (the head was at ``before``): forget
         the cached states of the sessions it appended to, so other writers' appends do not make this one
         reload the states of sessions they never touched. Every state changes only by an appended event;
-        a change without one (or to more sessions than are cached) forgets them all."""
+        a change without one (or more events than the storage looks through) forgets them all."""
         after = self.storage.head.position
         if after > before:
             if not self._cache:
                 return
-            changed = self.storage.sessions_after(before, limit=len(self._cache))
+            changed = self.storage.sessions_after(before)
             if changed is not None:
                 for session_id in changed:
                     self._cache.pop(session_id, None)

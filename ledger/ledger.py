@@ -212,6 +212,7 @@ class Ledger:
 
     checkpoint = delegate("_engine", Engine.checkpoint)
     drop_snapshots = delegate("_engine", Engine.drop_snapshots)
+    writer_stats = delegate("_engine", Engine.writer_stats)
     register = delegate("_engine", Engine.register)
     rebuild = delegate("_engine", Engine.rebuild)
 

@@ -252,8 +252,8 @@ class Reads:
         )
         if plan.needs_search:  # validated first: a rejected listing writes nothing, not even the index
             self._engine.level_lazy()
-        with self._engine.read("list_sessions") as storage:
-            return queries.run_list(storage.connection, plan)
+        with self._engine.query("list_sessions") as connection:
+            return queries.run_list(connection, plan)
 
     def find_sessions_by_metadata(self, /, filters: Mapping[str, Any], **options: Any) -> queries.Page:
         """Sessions whose metadata has every given key with the given value (``ANY``: just the key)."""
@@ -282,12 +282,12 @@ class Reads:
             with self._engine.read("search_messages"):
                 self._engine.existing(sid)
         self._engine.level_lazy()  # validated first: a rejected search writes nothing, not even the index
-        with self._engine.read("search_messages") as storage:
-            return search.run_search(storage.connection, plan)
+        with self._engine.query("search_messages") as connection:
+            return search.run_search(connection, plan)
 
     def usage(
         self, *, by: str = "tool", since: datetime | None = None, until: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Usage grouped by tool, user, model, day or status: sessions, messages, invocations, tokens, cost, durations."""
-        with self._engine.read("usage") as storage:
-            return analytics.usage(storage.connection, by, since, until)
+        with self._engine.query("usage") as connection:
+            return analytics.usage(connection, by, since, until)

@@ -7,13 +7,38 @@ through a command marks the transaction broken, so it can only roll back.
 from __future__ import annotations
 
 import threading
+import time
 from types import TracebackType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .errors import LedgerBusy, StorageError
 from .events import RecordedEvent
 from .session import Session
 from .storage import Storage
+
+
+class WriterStats(NamedTuple):
+    """What this ledger's write transactions have cost since it was opened: how many ran, how long they
+    waited for the writer lock (the storage's write begin: SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's
+    advisory lock), how long they then held it until their commit or rollback returned, and the round
+    trips to the server (None on SQLite, which has no server). Subtract two readings for a span of work;
+    it tells an operator whether writers queue on the lock and what one append holds it for."""
+
+    transactions: int
+    lock_wait_seconds: float
+    lock_held_seconds: float
+    round_trips: int | None
+
+
+class Timings:
+    """The running totals behind ``WriterStats`` (two clock reads per write transaction)."""
+
+    __slots__ = ("held", "transactions", "wait")
+
+    def __init__(self) -> None:
+        self.transactions = 0
+        self.wait = 0.0
+        self.held = 0.0
 
 
 class Host(Protocol):
@@ -22,6 +47,7 @@ class Host(Protocol):
     lock: threading.RLock
     storage: Storage
     transaction: Transaction | None
+    timings: Timings
 
     def usable(self) -> None: ...
 
@@ -56,12 +82,13 @@ class WriteScope:
     than a generator context manager, because it runs once per append.
     """
 
-    __slots__ = ("doing", "engine", "outer")
+    __slots__ = ("doing", "engine", "outer", "since")
 
     def __init__(self, engine: Host, doing: str) -> None:
         self.engine = engine
         self.doing = doing
         self.outer = False
+        self.since = 0.0
 
     def __enter__(self) -> Transaction:
         engine = self.engine
@@ -77,13 +104,17 @@ class WriteScope:
                 return tx
             storage = engine.storage
             before = storage.head.position
+            started = time.perf_counter()
             try:
                 changed = storage.begin(write=True)
             except Exception as exc:
+                engine.timings.wait += time.perf_counter() - started
                 error = storage.translate(exc, self.doing)
                 if error is None:
                     raise
                 raise (storage.busy(self.doing) if isinstance(error, LedgerBusy) else error) from exc
+            self.since = time.perf_counter()
+            engine.timings.wait += self.since - started
             self.outer = True
             tx = engine.transaction = Transaction()
             if changed:
@@ -94,11 +125,17 @@ class WriteScope:
                 except BaseException:
                     engine.transaction = None
                     storage.rollback()
+                    self._held()
                     raise
             return tx
         except BaseException:
             engine.lock.release()
             raise
+
+    def _held(self) -> None:
+        timings = self.engine.timings
+        timings.held += time.perf_counter() - self.since
+        timings.transactions += 1
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -130,10 +167,12 @@ class WriteScope:
                         raise
                     failure = commit_error
                 else:
+                    self._held()
                     for state in tx.pending.values():
                         engine.remember(state)
                     return
             storage.rollback()
+            self._held()
             translated = storage.translate(failure, self.doing)
             if translated is not None:
                 raise translated from failure

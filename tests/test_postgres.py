@@ -88,6 +88,84 @@ def test_a_bad_schema_name_is_refused(pg_url: str) -> None:
         Ledger(pg_url.split("?")[0] + '?schema=bad"name')
 
 
+def test_a_bad_pool_size_is_refused_naming_the_parameter(pg_url: str) -> None:
+    from ledger import InvalidInput
+
+    for bad in ("-1", "many", "101"):
+        with pytest.raises(InvalidInput) as caught:
+            Ledger(f"{pg_url}&pool_size={bad}")
+        assert caught.value.field == "pool_size"
+
+
+def test_listings_in_other_threads_do_not_wait_for_a_batch_and_see_only_what_was_committed(pg_url: str) -> None:
+    with Ledger(pg_url) as led:
+        led.create_session("before", user_id="u")
+        led.add_message("before", "user", "committed")
+        seen: dict[str, object] = {}
+        opened, listed = threading.Event(), threading.Event()
+
+        def batch() -> None:
+            with led.batch():
+                led.create_session("inside", user_id="u")
+                led.add_message("inside", "user", "not yet committed")
+                assert [s.session_id for s in led.list_sessions().items] == ["inside", "before"]  # its own too
+                opened.set()
+                listed.wait(10)
+
+        def lister() -> None:
+            opened.wait(10)
+            seen["ids"] = [s.session_id for s in led.list_sessions().items]
+            seen["usage"] = [row["messages"] for row in led.usage(by="user")]
+            listed.set()
+
+        threads = [threading.Thread(target=batch), threading.Thread(target=lister)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        assert listed.is_set(), "the listing waited for the other thread's batch"
+        assert seen == {"ids": ["before"], "usage": [1]}
+        assert [s.session_id for s in led.list_sessions().items] == ["inside", "before"]
+        assert [row["messages"] for row in led.usage(by="user")] == [2]
+
+
+def test_many_threads_query_at_once_while_one_appends(pg_url: str) -> None:
+    with Ledger(pg_url + "&pool_size=3") as led:
+        for i in range(5):
+            led.create_session(f"s{i}", user_id="u")
+            led.add_message(f"s{i}", "user", f"alpha words {i}")
+        failures: list[BaseException] = []
+        stop = threading.Event()
+
+        def reader() -> None:
+            try:
+                while not stop.is_set():
+                    assert len(led.list_sessions(limit=100).items) >= 5
+                    assert len(led.search_messages("alpha")) >= 5
+            except BaseException as exc:
+                failures.append(exc)
+
+        readers = [threading.Thread(target=reader) for _ in range(6)]
+        for thread in readers:
+            thread.start()
+        for i in range(40):
+            led.add_message(f"s{i % 5}", "assistant", f"alpha reply {i}")
+        stop.set()
+        for thread in readers:
+            thread.join(20)
+        assert failures == []
+        assert len(led.search_messages("alpha", limit=100)) == 45
+
+
+def test_without_a_pool_every_read_shares_the_ledger_connection(pg_url: str) -> None:
+    with Ledger(pg_url + "&pool_size=0") as led:
+        led.create_session("a", user_id="u")
+        led.add_message("a", "user", "hello there")
+        assert [s.session_id for s in led.list_sessions().items] == ["a"]
+        assert [h.session_id for h in led.search_messages("hello")] == ["a"]
+        assert led.usage(by="user")[0]["messages"] == 1
+
+
 def test_a_writer_waiting_past_the_busy_timeout_gets_ledger_busy_and_writes_nothing(pg_url: str) -> None:
     with Ledger(pg_url) as led:
         led.create_session("a")

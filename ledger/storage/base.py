@@ -43,6 +43,8 @@ class Head(NamedTuple):
 
 
 EMPTY_HEAD = Head(0, GENESIS, "")
+# How many events after its last look a connection reads through to learn which sessions others changed.
+CHANGES_WINDOW = 1024
 
 
 class Storage(ABC):
@@ -92,6 +94,11 @@ class Storage(ABC):
         """Whether a transaction is open."""
 
     @property
+    def round_trips(self) -> int | None:
+        """Round trips to the database server so far on this connection (None: no server, as with SQLite)."""
+        return None
+
+    @property
     @abstractmethod
     def head(self) -> Head:
         """The last row as of the last ``begin`` or append."""
@@ -111,6 +118,13 @@ class Storage(ABC):
     def settle(self) -> None:
         """Inside a batch, at the end of a command: make sure everything it wrote reached the database, so a
         failure is the command's own. A backend that writes at once has nothing to do."""
+
+    def pooled_read(self, doing: str) -> AbstractContextManager[Any] | None:
+        """A read of the read tables on a connection of a pool, beside this one's transactions and other
+        threads' reads (it sees what was committed when it began); None when the backend has no pool and
+        such reads share this connection. A backend with a pool returns a context manager giving the
+        connection, inside a read-only transaction."""
+        return None
 
     def wait_for_appends(self, timeout: float) -> None:
         """Block up to ``timeout`` seconds, or less when another connection may have appended: a hint to
@@ -174,8 +188,9 @@ class Storage(ABC):
         """The last global position recorded at or before a stored time (0: none)."""
 
     @abstractmethod
-    def sessions_after(self, position: int, *, limit: int) -> list[str] | None:
-        """The sessions with an event after ``position`` (None when there are more than ``limit``)."""
+    def sessions_after(self, position: int) -> list[str] | None:
+        """The sessions with an event after ``position`` up to the head, or None when more than
+        ``CHANGES_WINDOW`` events came after it (too many to look through: the caller forgets everything)."""
 
     @abstractmethod
     def session_ids(self, *, until: int) -> list[str]:

@@ -29,14 +29,15 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 try:
     import psycopg
     from psycopg import errors as pg_errors
     from psycopg.pq import TransactionStatus
+    from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError as exc:  # the extra is optional: say which one to install
     from ..errors import StorageError
 
@@ -46,13 +47,15 @@ except ImportError as exc:  # the extra is optional: say which one to install
 
 from ..chain import Row
 from ..errors import ConcurrencyError, InvalidInput, LedgerBusy, LedgerError, StorageError, UnsupportedFormat
-from .base import EMPTY_HEAD, Head
+from .base import CHANGES_WINDOW, EMPTY_HEAD, Head
 from .sql import FORMAT_VERSION, SCHEMA, SNAPSHOTS_SCHEMA, SQLStorage
 
 T = TypeVar("T")
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+DEFAULT_POOL_SIZE = 4  # connections for reads of the read tables from many threads at once
+MAX_POOL_SIZE = 100
 # Errors that mean "try again": another transaction won a race the database resolved by failing this one.
 _RETRY = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.LockNotAvailable)
 
@@ -62,22 +65,40 @@ def is_url(path: str) -> bool:
     return path.startswith(URL_SCHEMES)
 
 
-def parse_url(url: str) -> tuple[str, str, str]:
-    """(the URL libpq connects with, the ledger's schema, the URL to show: without a password)."""
+class Target(NamedTuple):
+    """Where a PostgreSQL ledger is: what libpq connects with, the schema, the URL to show (no password),
+    and how many pooled connections serve reads beside the ledger's own (``?pool_size=``)."""
+
+    connect: str
+    schema: str
+    shown: str
+    pool_size: int
+
+
+def parse_url(url: str) -> Target:
+    """The URL's parts; ``schema`` and ``pool_size`` are the ledger's parameters, the rest are libpq's."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    schema = next((value for key, value in query if key == "schema"), "ledger")
+    given = dict(query)
+    schema = given.get("schema", "ledger")
     if _SCHEMA_NAME.fullmatch(schema) is None:
         raise InvalidInput(
             f"schema {schema!r} must be 1-63 lower-case letters, digits and _, starting with a letter", field="path"
         )
-    kept = urlencode([(key, value) for key, value in query if key != "schema"])
+    pool = given.get("pool_size", str(DEFAULT_POOL_SIZE))
+    if not pool.isdigit() or not 0 <= int(pool) <= MAX_POOL_SIZE:
+        raise InvalidInput(
+            f"pool_size must be a whole number from 0 (no pool) to {MAX_POOL_SIZE}; got {pool!r}",
+            field="pool_size",
+            limit=MAX_POOL_SIZE,
+        )
+    kept = urlencode([(key, value) for key, value in query if key not in ("schema", "pool_size")])
     connect = urlunsplit((parts.scheme, parts.netloc, parts.path, kept, parts.fragment))
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     user = f"{parts.username}@" if parts.username else ""
     shown = urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, urlencode(query), ""))
-    return connect, schema, shown
+    return Target(connect, schema, shown, int(pool))
 
 
 class _Deferred:
@@ -117,9 +138,18 @@ class PgConnection:
 
     dialect = "postgres"
 
-    def __init__(self, raw: psycopg.Connection[Any], *, held: list[tuple[str, list[Sequence[Any]]]] | None = None) -> None:
+    def __init__(
+        self,
+        raw: psycopg.Connection[Any],
+        *,
+        held: list[tuple[str, list[Sequence[Any]]]] | None = None,
+        converted: dict[str, str] | None = None,
+        trips: list[int] | None = None,
+    ) -> None:
         self.raw = raw
-        self._sql: dict[str, str] = {}
+        self._sql: dict[str, str] = {} if converted is None else converted
+        # Round trips to the server, shared with ``immediate()`` (one simple query, one pipeline, one COPY each).
+        self.trips: list[int] = [0] if trips is None else trips
         # Writes held back, as (statement, its parameter rows) in order; shared with ``immediate()``,
         # which sends them before a statement of its own.
         self._held: list[tuple[str, list[Sequence[Any]]]] = [] if held is None else held
@@ -127,7 +157,11 @@ class PgConnection:
 
     def immediate(self) -> PgConnection:
         """The same connection whose every statement runs when issued (it never holds writes back)."""
-        return PgConnection(self.raw, held=self._held)
+        return PgConnection(self.raw, held=self._held, converted=self._sql, trips=self.trips)
+
+    def over(self, raw: psycopg.Connection[Any]) -> PgConnection:
+        """Another psycopg connection (a pooled one), sharing this one's converted statements."""
+        return PgConnection(raw, converted=self._sql)
 
     def _convert(self, sql: str) -> str:
         converted = self._sql.get(sql)
@@ -161,6 +195,7 @@ class PgConnection:
         if self._hold(sql, [params] if params else []):
             return _DEFERRED
         self.flush()
+        self.trips[0] += 1
         if not params:
             return self.raw.execute(sql)  # without parameters the driver sends the text as it is
         return self.raw.execute(self._convert(sql), params)
@@ -171,6 +206,7 @@ class PgConnection:
         if not listed or self._hold(sql, listed):
             return _DEFERRED  # no rows: nothing to send
         self.flush()
+        self.trips[0] += 1  # psycopg pipelines the rows
         cursor = self.raw.cursor()
         cursor.executemany(self._convert(sql), listed)
         return cursor
@@ -191,6 +227,7 @@ class PgConnection:
                 continue
             self._pipeline(queued)
             queued = []
+            self.trips[0] += 1
             with raw.cursor().copy(f"COPY {match[1]} FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -200,6 +237,7 @@ class PgConnection:
         if not queued and not then:
             return
         raw = self.raw
+        self.trips[0] += 1
         with raw.pipeline():
             cursor = raw.cursor()
             for sql, rows in queued:
@@ -252,7 +290,7 @@ class PostgresStorage(SQLStorage):
 
     def __init__(self, url: str, *, durability: str = "normal", busy_timeout: float = 5.0) -> None:
         super().__init__()
-        connect, self.schema, self.path = parse_url(url)
+        connect, self.schema, self.path, self.pool_size = parse_url(url)
         self.durability = durability
         self.busy_timeout = float(busy_timeout)
         self._lock_key = f"session-ledger:{self.schema}"
@@ -266,7 +304,10 @@ class PostgresStorage(SQLStorage):
         self._connect = connect
         self._listener: psycopg.Connection[Any] | None = None
         self._listening = threading.Lock()
+        self._pool: ConnectionPool[Any] | None = None
+        self._pooling = threading.Lock()
         self._positions_exist = False
+        self._changed: tuple[int, list[str]] = (-1, [])  # (since, the sessions appended to after it)
         try:
             raw = psycopg.connect(connect, autocommit=True, connect_timeout=max(1, int(self.busy_timeout) or 1))
         except psycopg.Error as exc:
@@ -313,24 +354,22 @@ class PostgresStorage(SQLStorage):
             raise
         return result
 
-    def _begin_locked(self) -> Any:
-        """Begin a write transaction holding the writer lock; returns the cursor whose last result is the head.
-
-        One round trip: BEGIN, the lock and the head read go as one simple query (the lock key is a
-        literal built from the checked schema name).
-        """
-        return self._begin(self._begin_write)
-
-    def _begin(self, sql: str) -> Any:
+    def _begin(self, sql: str) -> list[list[Any]]:
+        """Run a text that begins a transaction; returns the rows of each of its statements that has rows."""
+        results: list[list[Any]] = []
         try:
+            self.connection.trips[0] += 1
             cursor = self.connection.raw.execute(sql)
+            while True:
+                if cursor.description is not None:
+                    results.append(cursor.fetchall())
+                if not cursor.nextset():
+                    break
         except BaseException:
             if self.connection.in_transaction:
                 self.connection.execute("ROLLBACK")
             raise
-        while cursor.nextset():  # to the last statement's result: the head
-            pass
-        return cursor
+        return results
 
     def _retry(self, action: Callable[[], T]) -> T:
         """Run ``action``, retrying a serialization failure or deadlock until the busy timeout has passed."""
@@ -363,8 +402,11 @@ class PostgresStorage(SQLStorage):
             )
 
     def close(self) -> None:
-        """Close the connections (idempotent)."""
+        """Close the connections and the pool (idempotent)."""
         self.connection.close()
+        with self._pooling:
+            if self._pool is not None:
+                self._pool.close()
         with self._listening:
             if self._listener is not None:
                 self._listener.close()
@@ -382,6 +424,12 @@ class PostgresStorage(SQLStorage):
             raise
 
     @property
+    def round_trips(self) -> int:
+        """Round trips to the server so far on the ledger's connection (the pool's reads not counted)."""
+        trips: int = self.connection.trips[0]
+        return trips
+
+    @property
     def plain_connection(self) -> PgConnection:
         """For a projector of your own: statements run at once (what the built-ins held back goes first)."""
         return self._plain
@@ -395,6 +443,48 @@ class PostgresStorage(SQLStorage):
         self.connection.deferring = False
         self.connection.drop_held()
         super().rollback()
+
+    def pooled_read(self, doing: str) -> AbstractContextManager[PgConnection] | None:
+        """A read of the read tables on a pooled connection (``psycopg_pool``, ``pool_size`` connections,
+        opened as threads need them), so reads from many threads run at once and beside the ledger's own
+        connection; None with ``pool_size=0``."""
+        return None if self.pool_size == 0 else self._pooled(doing)
+
+    @contextmanager
+    def _pooled(self, doing: str) -> Iterator[PgConnection]:
+        pool = self._reader_pool()
+        try:
+            with pool.connection(timeout=max(self.busy_timeout, 0.1)) as raw, self.errors(doing):
+                raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    yield self.connection.over(raw)
+                finally:
+                    raw.execute("ROLLBACK" if raw.info.transaction_status == TransactionStatus.INERROR else "COMMIT")
+        except PoolTimeout:
+            raise LedgerBusy(
+                f"{doing}: all {self.pool_size} pooled connections to {self.path} stayed busy past the busy timeout"
+                f" ({self.busy_timeout:g} s)",
+                limit=self.busy_timeout,
+            ) from None
+
+    def _reader_pool(self) -> ConnectionPool[Any]:
+        with self._pooling:
+            if self._pool is None:
+                search_path = f'SET search_path TO "{self.schema}"'
+
+                def configure(raw: psycopg.Connection[Any]) -> None:
+                    raw.execute(search_path)
+
+                self._pool = ConnectionPool(
+                    self._connect,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    kwargs={"autocommit": True, "connect_timeout": max(1, int(self.busy_timeout) or 1)},
+                    configure=configure,
+                    name=f"session-ledger:{self.schema}",
+                    open=True,
+                )
+            return self._pool
 
     def wait_for_appends(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for a notification that another connection appended (LISTEN on a
@@ -436,14 +526,32 @@ class PostgresStorage(SQLStorage):
 
     def begin(self, *, write: bool) -> bool:
         """Start a transaction (a write one takes the schema's writer lock) and refresh the head;
-        returns True when another connection appended since this one last looked."""
-        cursor = self._retry(self._begin_locked) if write else self._begin(self._begin_read)
-        before = self._head
-        row = cursor.fetchone()
-        self._head = Head(row[0], bytes(row[1]), row[2]) if row else EMPTY_HEAD
+        returns True when another connection appended since this one last looked.
+
+        One round trip: BEGIN, the lock, the head and which sessions were appended to since this
+        connection last looked (``sessions_after``) go as one simple query (the lock key is a literal
+        built from the checked schema name, the positions are integers).
+        """
+        before = self._head.position
+        changes = (
+            f"; SELECT DISTINCT session_id FROM events WHERE position > {before}"
+            f" AND position <= {before + CHANGES_WINDOW}"
+        )
+        sql = (self._begin_write if write else self._begin_read) + changes
+        *_, head, changed = self._retry(lambda: self._begin(sql)) if write else self._begin(sql)
+        self._head = Head(head[0][0], bytes(head[0][1]), head[0][2]) if head else EMPTY_HEAD
         self._head_at_begin = self._head
+        self._changed = (before, [sid for (sid,) in changed])
         self.connection.deferring = write
-        return self._head != before
+        return self._head.position != before
+
+    def sessions_after(self, position: int) -> list[str] | None:
+        """The sessions with an event after ``position``: read with the begin when that is where this
+        connection last looked (the usual case), else by a query of its own."""
+        since, changed = self._changed
+        if since == position and self._head.position - position <= CHANGES_WINDOW:
+            return changed
+        return super().sessions_after(position)
 
     def raw_rows(self, *, after: int, limit: int) -> list[Row]:
         """Stored rows as they are (PostgreSQL text is always valid UTF-8, so no bytes are needed)."""

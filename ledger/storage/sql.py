@@ -20,7 +20,7 @@ from ..events import Event, RecordedEvent, decode_payload, encode_payload, read_
 from ..session import Session
 from ..snapshots import SNAPSHOT_FORMAT, SnapshotCandidate, encode_state
 from ..times import format_time, parse_time
-from .base import EMPTY_HEAD, Head, SnapshotRow, Storage
+from .base import CHANGES_WINDOW, EMPTY_HEAD, Head, SnapshotRow, Storage
 
 FORMAT_VERSION = 1
 
@@ -230,12 +230,15 @@ class SQLStorage(Storage):
         ).fetchone()
         return row[0] if row else None
 
-    def sessions_after(self, position: int, *, limit: int) -> list[str] | None:
-        """The sessions with an event after ``position`` (None when there are more than ``limit``)."""
+    def sessions_after(self, position: int) -> list[str] | None:
+        """The sessions with an event after ``position`` (None: more than ``CHANGES_WINDOW`` events)."""
+        head = self._head.position
+        if head - position > CHANGES_WINDOW:
+            return None
         rows = self.connection.execute(
-            "SELECT DISTINCT session_id FROM events WHERE position > ? LIMIT ?", (position, limit + 1)
+            "SELECT DISTINCT session_id FROM events WHERE position > ? AND position <= ?", (position, head)
         ).fetchall()
-        return None if len(rows) > limit else [sid for (sid,) in rows]
+        return [sid for (sid,) in rows]
 
     def session_ids(self, *, until: int) -> list[str]:
         """Every session with an event at or before position ``until``, sorted."""
