@@ -32,9 +32,8 @@ them is most of what explains the figures.
   figure is the ratio of the pair, ledger events/s over raw events/s,
   median of the repetitions with its min..max. The table also gives the
   round trips per event of both sides, counted in one extra untimed run of
-  100 commands (every ``execute`` on the ledger's psycopg connection, several
-  statements sent as one simple query counting once, and every
-  ``executemany``, which psycopg pipelines, counting once): on a local
+  100 commands (the ledger's ``writer_stats().round_trips``: a simple query
+  of several statements, a pipeline and a COPY each count once): on a local
   socket they are most of the cost.
 * concurrent writers: N in 1, 2, 4 and 8 processes (``spawn``), each with
   its own ``Ledger`` on the same ledger (a SQLite file; the PostgreSQL URL),
@@ -51,20 +50,20 @@ them is most of what explains the figures.
   ``history()`` holds exactly the created sessions plus every acknowledged
   append (warm-up included) of every session, positions run gapless from 1,
   and ``verify().ok``; the table says whether that held in every trial.
-  What bounds the rate is measured, not assumed: each writer times its
-  storage's write ``begin`` (the wait for the writer lock: PostgreSQL's
-  advisory lock, SQLite's ``BEGIN IMMEDIATE``; it includes that round trip
-  and the head read) and the span from its return to ``commit`` returning
-  (the lock held: an upper bound, as it includes the commit's reply, and on
-  SQLite a WAL checkpoint run after the lock is released), with a
-  benchmark-side wrapper of two clock reads on the storage object (a private
-  attribute: the ledger has no public hook). Reported: the share of the wall
+  What bounds the rate is measured, not assumed: each writer reads its
+  ``Ledger.writer_stats()`` before and after: the wait for the writer lock
+  (PostgreSQL's advisory lock, SQLite's ``BEGIN IMMEDIATE``; it includes that
+  round trip and the head read) and the span from there to the commit
+  returning (the lock held: an upper bound, as it includes the commit's
+  reply, and on SQLite a WAL checkpoint run after the lock is released).
+  Reported: the share of the wall
   time the lock was held (summed over the writers: near 100% means appends
   run one at a time and the lock is the bound; the upper bound can pass
   100%), the held and waiting time per append, on PostgreSQL the round
   trips per append (counted as above, in the timed part), and the CPU busy
   share: ours = user + system time of the writers, and on PostgreSQL of their
-  server backends (``/proc/<pid>/stat``), over wall time times the CPUs;
+  server backends (found by the ``application_name`` each writer's URL
+  gives its connection; ``/proc/<pid>/stat``), over wall time times the CPUs;
   machine = every process's, from ``/proc/stat`` (on a shared machine the
   two differ). The note turns these into a sentence per backend: the lock is
   named the bound when it was held at least 80% of the time, the CPUs when
@@ -417,33 +416,6 @@ def ledger_trial(server: Server, work: Workload, durability: str, mode: str, bat
     return trial
 
 
-class RoundTrips:
-    """Counts the statements a PostgreSQL ledger sends: every ``execute`` of its psycopg connection (one
-    round trip, even for several statements in one simple query) and every ``executemany`` of its
-    connection adapter (counted as one: psycopg pipelines it).
-
-    A benchmark-side wrapper on the storage's connection (a private attribute): the ledger has no public
-    hook for it.
-    """
-
-    def __init__(self, ledger: Ledger) -> None:
-        adapter = ledger._engine.storage.connection
-        raw = adapter.raw
-        self.backend_pid: int = raw.info.backend_pid
-        self.calls = 0
-        execute, executemany = raw.execute, adapter.executemany
-
-        def counted_execute(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            return execute(*args, **kwargs)
-
-        def counted_executemany(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            return executemany(*args, **kwargs)
-
-        raw.execute, adapter.executemany = counted_execute, counted_executemany
-
-
 def round_trips(server: Server, work: Workload, batch: int) -> dict[str, float]:
     """Round trips per event of the ledger, single and batched (one untimed run of ``batch`` commands each)."""
     out: dict[str, float] = {}
@@ -453,9 +425,9 @@ def round_trips(server: Server, work: Workload, batch: int) -> dict[str, float]:
         try:
             ledger = _open_with_sessions(server.ledger_url(schema), work, "normal")
             try:
-                counter = RoundTrips(ledger)
+                before = ledger.writer_stats().round_trips or 0
                 _run_commands(ledger, commands, mode, batch)()
-                out[mode] = counter.calls / len(commands)
+                out[mode] = ((ledger.writer_stats().round_trips or 0) - before) / len(commands)
             finally:
                 ledger.close()
         finally:
@@ -535,46 +507,15 @@ def appends(server: Server, params: Params, figures: dict[str, float], results: 
 # -- concurrent writers -----------------------------------------------------------------------
 
 
-class LockClock:
-    """Times a ledger's write transactions from inside its process: the wait for the writer lock (the
-    storage's write ``begin``, which also reads the head) and the span from there to ``commit`` returning.
+def _backend_pid(url: str, application_name: str) -> int | None:
+    """The server process of the connection opened under ``application_name`` (None if not found)."""
+    import psycopg
 
-    A benchmark-side wrapper on the storage object (a private attribute): two clock reads per transaction.
-    """
-
-    def __init__(self, ledger: Ledger) -> None:
-        storage = ledger._engine.storage
-        begin, commit, rollback = storage.begin, storage.commit, storage.rollback
-        clock = time.perf_counter
-        self.wait = self.held = 0.0
-        self.transactions = 0
-        self._since: float | None = None
-
-        def timed_begin(*, write: bool) -> bool:
-            if not write:
-                return begin(write=write)
-            start = clock()
-            changed = begin(write=True)
-            self._since = clock()
-            self.wait += self._since - start
-            return changed
-
-        def finish(action: Callable[[], None]) -> None:
-            try:
-                action()
-            finally:
-                if self._since is not None:
-                    self.held += clock() - self._since
-                    self.transactions += 1
-                    self._since = None
-
-        storage.begin = timed_begin
-        storage.commit = lambda: finish(commit)
-        storage.rollback = lambda: finish(rollback)
-
-    def reset(self) -> None:
-        self.wait = self.held = 0.0
-        self.transactions = 0
+    with psycopg.connect(url.partition("?")[0], autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _cpu_seconds() -> float:
@@ -620,7 +561,10 @@ def writer_trial(task: dict[str, Any], inbox: Any, outbox: Any) -> dict[str, Any
     ready, wait for the start, append until the stop time, report what was acknowledged and how long the
     writer lock was waited for and held."""
     worker = task["worker"]
-    ledger = Ledger(task["path"])
+    postgres = task["backend"] == "postgres"
+    # On PostgreSQL the writer's connection is named, so its server process (whose CPU time counts) can be found.
+    name = f"bench-writer-{worker}-{os.getpid()}"
+    ledger = Ledger(f"{task['path']}&application_name={name}" if postgres else task["path"])
     try:
         sessions = [f"writer-{worker}-{i}" for i in range(task["sessions"])]
         for i, sid in enumerate(sessions):
@@ -633,16 +577,13 @@ def writer_trial(task: dict[str, Any], inbox: Any, outbox: Any) -> dict[str, Any
             add_message(sessions[i % len(sessions)], role, content, **kwargs)
             acked[i % len(sessions)] += 1
         warm = sum(acked)
-        lock = LockClock(ledger)
-        counter = RoundTrips(ledger) if task["backend"] == "postgres" else None
-        backend_pid = counter.backend_pid if counter else None
+        backend_pid = _backend_pid(task["path"], name) if postgres else None
         outbox.put({"worker": worker, "ready": True})
         go = inbox.get()
         start_at, stop_at = go["start_at"], go["stop_at"]
         while time.monotonic() < start_at:
             time.sleep(0.0005)
-        lock.reset()
-        calls_before = counter.calls if counter else 0
+        stats_before = ledger.writer_stats()
         cpu_before, backend_before = _cpu_seconds(), _proc_cpu_seconds(backend_pid)
         busy = 0
         clock = time.monotonic
@@ -660,6 +601,7 @@ def writer_trial(task: dict[str, Any], inbox: Any, outbox: Any) -> dict[str, Any
                 last = clock()
             i += 1
         cpu = _cpu_seconds() - cpu_before
+        stats = ledger.writer_stats()
         backend_cpu = _proc_cpu_seconds(backend_pid) - backend_before
         return {
             "worker": worker,
@@ -667,12 +609,12 @@ def writer_trial(task: dict[str, Any], inbox: Any, outbox: Any) -> dict[str, Any
             "timed": sum(acked) - warm,
             "busy": busy,
             "last": last,
-            "wait": lock.wait,
-            "held": lock.held,
-            "transactions": lock.transactions,
+            "wait": stats.lock_wait_seconds - stats_before.lock_wait_seconds,
+            "held": stats.lock_held_seconds - stats_before.lock_held_seconds,
+            "transactions": stats.transactions - stats_before.transactions,
             "cpu": cpu,
             "backend_cpu": backend_cpu,
-            "round_trips": (counter.calls - calls_before) if counter else 0,
+            "round_trips": (stats.round_trips or 0) - (stats_before.round_trips or 0),
         }
     finally:
         ledger.close()
@@ -940,17 +882,21 @@ def _bound_text(backend: str, one: dict[str, float], many: dict[str, float], mos
         f"the time at {many['held_us']:.0f} us per append"
     )
     if backend == "postgres":
+        trips, alone = many["round_trips_per_append"], one["round_trips_per_append"]
         text += (
-            f", {many['round_trips_per_append']:.1f} round trips per append instead of "
-            f"{one['round_trips_per_append']:.1f} (a writer that finds another's commit re-reads the projections' "
-            "positions and revalidates its cached session state, inside the lock)"
+            f", {trips:.1f} round trips per append instead of {alone:.1f} (a writer that finds another's commit "
+            "reloads session state inside the lock)" if trips > alone + 0.05 else
+            f", still {trips:.1f} round trips per append (the sessions the others changed come with the begin)"
         )
     text += f", CPUs {cpu:.0%} busy with our processes and {machine:.0%} with all of the machine's"
     if held >= LOCK_BOUND:
         text += (
             ": the writer lock bounds it. Appends are serialised (each row's hash needs its predecessor, and "
             "positions are handed out in commit order), so the aggregate rate is at most 1 / the time the lock "
-            "is held per append, and contention makes each hold longer"
+            "is held per append, and contention makes each hold longer: the holder's wake-ups wait for a CPU "
+            "shared with the writers preparing their next command"
+            + (" and their server processes" if backend == "postgres" else
+               ", and a connection re-reads the pages another connection's commit changed")
         )
         if max(cpu, machine) >= CPU_BOUND:
             text += " (the holder shares the busy CPUs with the waiting writers)"

@@ -270,6 +270,7 @@ class AsyncLedger:
     fork = _awaitable(Ledger.fork, "AsyncLedger")
     checkpoint = _awaitable(Ledger.checkpoint, "AsyncLedger")
     drop_snapshots = _awaitable(Ledger.drop_snapshots, "AsyncLedger")
+    writer_stats = _awaitable(Ledger.writer_stats, "AsyncLedger")
     purge_session = _awaitable(Ledger.purge_session, "AsyncLedger")
     purge_completed = _awaitable(Ledger.purge_completed, "AsyncLedger")
     cleanup = _awaitable(Ledger.cleanup, "AsyncLedger")

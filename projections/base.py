@@ -19,6 +19,12 @@ rewritten on every append. A *lazy* projector (``inline = False``) is skipped
 on append and caught up in bulk right before a read that needs it, so a
 query after a command still sees it.
 
+Inside a ``ledger.batch()``, when every inline projector is a built-in one,
+the batch's events are projected together at its end (or before a read inside
+it), so a session's row is updated once per batch and rows go many at a time;
+with a projector of your own registered, each command is projected as it goes
+(your projector may read the built-in tables and sees each command's rows).
+
 The same projectors run on both backends: a projector lists the SQL
 ``dialects`` it is written for (the storage's ``dialect``: ``"sqlite"`` or
 ``"postgres"``), and :func:`dialect_of` tells which one a connection speaks.

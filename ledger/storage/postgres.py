@@ -148,6 +148,7 @@ class PgConnection:
     ) -> None:
         self.raw = raw
         self._sql: dict[str, str] = {} if converted is None else converted
+        self._writes: dict[str, bool] = {}  # statement text -> whether it is a write that may be held back
         # Round trips to the server, shared with ``immediate()`` (one simple query, one pipeline, one COPY each).
         self.trips: list[int] = [0] if trips is None else trips
         # Writes held back, as (statement, its parameter rows) in order; shared with ``immediate()``,
@@ -179,8 +180,10 @@ class PgConnection:
         """Hold a write back (inside a write transaction, unless it returns rows); False: run it now."""
         if not self.deferring:
             return False
-        head = sql.lstrip()[:6].upper()
-        if head not in _WRITES or "RETURNING" in sql.upper():
+        writes = self._writes.get(sql)
+        if writes is None:  # classified once per statement text
+            writes = self._writes[sql] = sql.lstrip()[:6].upper() in _WRITES and "RETURNING" not in sql.upper()
+        if not writes:
             return False
         converted = self._convert(sql) if rows else sql  # without parameters the text is sent as it is
         held = self._held
