@@ -452,7 +452,7 @@ class Engine:
         if expected_version is not None:
             check_int(expected_version, "expected_version", session_id)
         if event_id is not None:
-            check_id(event_id, "event_id", session_id)
+            event_id = check_id(event_id, "event_id", session_id)
         storage = self.storage
         scope = self.write(type_)
         with scope as tx:

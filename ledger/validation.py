@@ -44,6 +44,13 @@ class Limits:
     max_depth: int = 32
 
 
+def plain(value: str) -> str:
+    """The text of a string as a plain ``str``: a ``str`` subclass (a ``(str, Enum)`` member, say) becomes
+    its value, so what is hashed, stored and cached is one and the same text (``str()`` of such an enum
+    member would be its name, ``Cls.MEMBER``)."""
+    return value if type(value) is str else str.__str__(value)
+
+
 def _where(session_id: str | None) -> str:
     return f"session {session_id!r}: " if session_id else ""
 
@@ -63,7 +70,7 @@ def check_id(value: object, field: str, session_id: str | None = None) -> str:
             field=field,
             limit=128,
         )
-    return value
+    return plain(value)
 
 
 def _utf8(value: str, field: str, session_id: str | None) -> bytes:
@@ -137,7 +144,7 @@ def check_text(
         raise InvalidInput(
             f"{_where(session_id)}{field} must not contain NUL characters", session_id=session_id, field=field
         )
-    return str(value)
+    return plain(value)
 
 
 def check_key(key: object, field: str, limits: Limits, session_id: str | None) -> str:
@@ -174,7 +181,7 @@ def _normalise(value: object, field: str, max_depth: int, session_id: str | None
         return value
     if isinstance(value, str):
         _utf8(value, field, session_id)
-        return str(value)
+        return plain(value)
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
             raise InvalidInput(
@@ -203,7 +210,7 @@ def _normalise(value: object, field: str, max_depth: int, session_id: str | None
                     field=field,
                 )
             _utf8(k, field, session_id)
-            out[str(k)] = _normalise(v, field, max_depth, session_id, depth + 1)
+            out[plain(k)] = _normalise(v, field, max_depth, session_id, depth + 1)
         return out
     raise InvalidInput(
         f"{_where(session_id)}{field} holds a {type(value).__name__}, which is not JSON-compatible",
@@ -324,7 +331,7 @@ def check_tags(tags: object, limits: Limits, session_id: str | None) -> tuple[st
                 session_id=session_id,
                 field="tags",
             )
-        out[str(tag)] = None
+        out[plain(tag)] = None
     return tuple(out)
 
 
@@ -407,7 +414,7 @@ def check_filter_text(value: object, field: str) -> str:
         value.encode()
     except UnicodeEncodeError as exc:
         raise InvalidInput(f"{field} is not valid Unicode text (lone surrogate at {exc.start})", field=field) from exc
-    return value
+    return plain(value)
 
 
 def check_page_size(value: object, high: int) -> int:
