@@ -54,22 +54,30 @@ class Retention:
         who = check_text(by, "by", self._limits.max_name_bytes, sid)
         assert why is not None
         with engine.write("purge_session"):
-            version = self._purge(sid, why, who)
+            self._scrub(self._purge(sid, why, who))
+            version = engine.existing(sid).version
         self._truncate_wal()
         return version
 
-    def _purge(self, session_id: str, reason: str, by: str | None) -> int:
-        """Inside a write transaction: purge the session and its forks; returns its version."""
+    def _purge(self, session_id: str, reason: str, by: str | None) -> list[str]:
+        """Inside a write transaction: purge the session and its forks from the log and the read tables;
+        returns the sessions purged (the caller then lets the projectors scrub them: see ``_scrub``)."""
         engine = self._engine
         state = engine.existing(session_id)
         if state.status == ev.PURGED:
-            return state.version
+            return []
         victims = [session_id, *queries.descendants(engine.projected(), session_id)]
         for victim in victims:
             self._purge_one(victim, reason, by)
+        return victims
+
+    def _scrub(self, victims: list[str]) -> None:
+        """Inside the purge's transaction, once for all the sessions it purged: every projector removes what
+        it still holds of their text (the search index is scrubbed once, not once per session)."""
+        engine = self._engine
         engine.project_pending()  # the purged events first: they delete the rows the projectors then scrub
-        engine.runner.purged(engine.storage, victims, engine.storage.head.position)
-        return engine.existing(session_id).version
+        if victims:
+            engine.runner.purged(engine.storage, victims, engine.storage.head.position)
 
     def _purge_one(self, session_id: str, reason: str, by: str | None) -> None:
         engine = self._engine
@@ -113,10 +121,12 @@ class Retention:
         with engine.write("purge_completed"):
             ids = queries.ended_before(engine.projected(), cutoff)
             reason = f"retention: ended more than {span.days} days ago" if span.days else f"retention: ended more than {span} ago"
+            victims: list[str] = []
             for done, sid in enumerate(ids, 1):
-                self._purge(sid, reason, who)
+                victims += self._purge(sid, reason, who)
                 if progress is not None:
                     progress(done, len(ids))
+            self._scrub(victims)
         if ids:
             self._truncate_wal()
         return ids

@@ -26,7 +26,7 @@ from agents import Agent, RunConfig, Runner, SQLiteSession, function_tool  # noq
 from agents.memory import Session, SessionABC, SessionSettings  # noqa: E402
 from agents.testing import ScriptedModel, assistant_message, function_call  # noqa: E402
 
-from ledger import InvalidInput, Ledger, LedgerError, LimitExceeded, Limits, SessionClosed  # noqa: E402
+from ledger import InvalidInput, Ledger, LedgerError, LimitExceeded, Limits, SessionClosed, SessionNotFound  # noqa: E402
 from ledger.integrations.openai_agents import INTEGRATION, LedgerSession  # noqa: E402
 from tests.conftest import raw_sql  # noqa: E402
 
@@ -139,6 +139,11 @@ def test_rejects_an_id_the_ledger_cannot_hold(led: Ledger) -> None:
         LedgerSession("has space", led)
     with pytest.raises(TypeError):
         LedgerSession("ok", led, session_settings=3)  # type: ignore[arg-type]
+
+
+def test_unknown_session_settings_keys_are_refused_as_the_sdk_refuses_them(led: Ledger) -> None:
+    with pytest.raises(TypeError, match="Unknown session settings"):
+        LedgerSession("ok", led, session_settings={"limit": 2, "limt": 3})
 
 
 # -- round trips ----------------------------------------------------------------------------
@@ -348,7 +353,12 @@ def test_a_closed_ledger_session_reads_but_refuses_writes(led: Ledger) -> None:
     with pytest.raises(SessionClosed):
         run(session.add_items([ASSISTANT]))
     with pytest.raises(SessionClosed):
+        run(session.add_items([]))  # nothing to add is refused like everything else
+    with pytest.raises(SessionClosed):
         run(session.pop_item())
+    run(LedgerSession("not-yet", led).add_items([]))  # a session not created yet: nothing to refuse, nothing made
+    with pytest.raises(SessionNotFound):
+        led.get_session("not-yet")
 
 
 # -- asyncio --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pytest
 
-from ledger import InvalidInput, Ledger, SessionClosed, SessionPurged
+from ledger import InvalidInput, Ledger, Projector, SessionClosed, SessionPurged
 from tests.conftest import Clock, check_search_index, dump, is_postgres, raw_sql
 
 SECRETS = [b"hunter2-password", b"SSN-777-66-5555", b"card-4111-secret", b"alice-private-id", b"tag-confidential",
@@ -274,3 +274,40 @@ def test_cleanup_and_retention_report_their_progress(ledger_path: str) -> None:
         seen.clear()
         assert led.purge_completed(30, progress=lambda d, t: seen.append((d, t))) == ["c"]
         assert seen == [(1, 1)]
+
+
+class ScrubRecorder(Projector):
+    """A projector of one's own that records each call of its ``purged`` hook."""
+
+    name = "scrub_recorder"
+    dialects = frozenset({"sqlite", "postgres"})
+    tables = ("scrub_nothing",)
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def create(self, db: Any) -> None:
+        db.execute("CREATE TABLE scrub_nothing (x INTEGER)")
+
+    def apply(self, conn: Any, events: Any) -> None:
+        pass
+
+    def purged(self, conn: Any, session_ids: Any) -> None:
+        self.calls.append(sorted(session_ids))
+
+
+def test_purge_completed_scrubs_the_projections_once_for_every_session_it_purged(ledger_path: str) -> None:
+    clock = Clock()
+    recorder = ScrubRecorder()
+    with Ledger(ledger_path, clock=clock, projectors=[recorder]) as led:
+        for i in range(6):
+            led.create_session(f"old-{i}")
+            led.add_message(f"old-{i}", "user", f"secret words {i}")
+            led.complete_session(f"old-{i}")
+        led.fork("old-0", new_session_id="old-0-fork")
+        clock.now += timedelta(days=40)
+        purged = led.purge_completed(30)
+        assert sorted(purged) == [f"old-{i}" for i in range(6)]
+        assert recorder.calls == [sorted([*purged, "old-0-fork"])]  # one scrub, forks included, not one per session
+        assert led.search_messages("secret") == []
+        check_search_index(led)

@@ -77,13 +77,13 @@ from typing import Any, TypeVar
 
 try:
     from agents.memory.session import SessionABC
-    from agents.memory.session_settings import SessionSettings, resolve_session_limit
+    from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
 except ImportError as exc:  # pragma: no cover - depends on the optional extra
     raise ImportError(
         "ledger.integrations.openai_agents needs the OpenAI Agents SDK: pip install 'session-ledger[agents]'"
     ) from exc
 
-from .. import Ledger, LedgerError, Limits, Message, SessionNotFound
+from .. import Ledger, LedgerError, Limits, Message, SessionClosed, SessionNotFound, SessionPurged
 from ..validation import check_id
 
 __all__ = ["INTEGRATION", "LedgerSession", "item_fields"]
@@ -197,7 +197,8 @@ class LedgerSession(SessionABC):
     ) -> None:
         self.session_id = check_id(session_id, "session_id")
         if isinstance(session_settings, Mapping):
-            session_settings = SessionSettings(**session_settings)
+            # The SDK's own coercion: an unknown key is a TypeError ("Unknown session settings: ..."), as in its sessions.
+            session_settings = coerce_session_settings(dict(session_settings))
         if session_settings is not None and not isinstance(session_settings, SessionSettings):
             raise TypeError(f"session_settings must be a SessionSettings or a dict, not {type(session_settings).__name__}")
         self.session_settings = session_settings or SessionSettings()
@@ -233,6 +234,8 @@ class LedgerSession(SessionABC):
         encoded = [_encode(item, index) for index, item in enumerate(items)]  # nothing is written for a bad item
         if encoded:
             await _to_completion(lambda: self._add_items(items, encoded))
+        else:  # nothing to add, but a closed or purged session refuses it as it refuses every other call
+            await asyncio.to_thread(self._check_open)
 
     async def pop_item(self) -> Any | None:
         """Retract the latest item (recorded as ``message_retracted``) and return it; None when empty."""
@@ -260,6 +263,18 @@ class LedgerSession(SessionABC):
         else:
             messages = led.messages(self.session_id, version=state.version)
         return [_decode(message) for message in messages]
+
+    def _check_open(self) -> None:
+        try:
+            state = self.ledger.get_session(self.session_id)
+        except SessionNotFound:
+            return  # not created yet: the first items will create it
+        if state.status == "purged":
+            raise SessionPurged(f"session {self.session_id!r} was purged: cannot add items", session_id=self.session_id)
+        if not state.is_open:
+            raise SessionClosed(
+                f"session {self.session_id!r} is {state.status}: cannot add items", session_id=self.session_id
+            )
 
     def _add_items(self, items: list[Any], encoded: list[str]) -> None:
         led = self.ledger
