@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Protocol
 import sqlite_utils
 
 from ledger.errors import InvalidInput
-from ledger.events import RecordedEvent
+from ledger.events import RecordedEvent, Redacted
 from ledger.validation import Progress
 
 
@@ -159,11 +159,17 @@ class Projector:
         return not self.handles or event.type in self.handles
 
     def purged(self, conn: Any, session_ids: Sequence[str]) -> None:
-        """After these sessions' payloads were redacted (inside the purge's transaction): remove any copy of
-        their text that folding the ``purged`` event could not reach. By default there is none."""
+        """After these sessions were purged (inside the purge's transaction): remove every row you hold
+        of them. Override it to do that in place; if you do not, the ledger rebuilds your projector from
+        the log instead (correct for any projector, but it replays the whole log on each purge)."""
 
-    # A projector that copies payload text must also handle ``purged`` events and delete what it
-    # holds for that session; when the log is replayed, purged rows arrive with a ``Redacted`` payload.
+    # What a projector of your own is given of a purged session: never its earlier events (replayed, their
+    # payloads are gone: the runner leaves them out), but the ``purged`` event itself, if it handles it.
+
+
+def _redacted(event: RecordedEvent) -> bool:
+    # A purged session's earlier event, replayed: its payload is gone (``ledger.events.Redacted``).
+    return isinstance(event.payload, Redacted)
 
 
 def check_custom(projector: object) -> None:
@@ -293,7 +299,7 @@ class ProjectionRunner:
                 batch = [e for e in store.read(after=done, limit=REPLAY_BATCH) if e.position <= head]
                 if not batch:
                     break
-                wanted = [e for e in batch if projector.wants(e)]
+                wanted = [e for e in batch if projector.wants(e) and (projector.builtin or not _redacted(e))]
                 if wanted:
                     projector.apply(conn, wanted)
                 done = batch[-1].position
@@ -318,10 +324,18 @@ class ProjectionRunner:
         store.pin_projectors(head, IN_STEP)
 
     def purged(self, store: ProjectionStore, session_ids: Sequence[str], head: int) -> None:
-        """After a purge redacted these sessions (inside its transaction): let every projector remove what
-        it still holds of their text; a lazy one is level with ``head`` afterwards (it re-read its source)."""
+        """After a purge redacted these sessions (inside its transaction): every projector removes what it
+        still holds of them. A built-in one, or one of your own that overrides ``Projector.purged``, is asked
+        to; any other projector of your own is rebuilt from the log, which no longer gives it those
+        sessions' earlier events. A lazy one is level with ``head`` afterwards (it re-read its source)."""
+        rebuild = []
         for projector in self.projectors:
-            projector.purged(connection_for(store, projector), session_ids)
+            if projector.builtin or type(projector).purged is not Projector.purged:
+                projector.purged(connection_for(store, projector), session_ids)
+            else:
+                rebuild.append(projector)
+        if rebuild:
+            self.rebuild(store, rebuild, head)
         lazy = [p.name for p in self.projectors if not p.inline]
         if lazy:
             store.set_projector_positions(lazy, head)

@@ -311,3 +311,16 @@ def test_purge_completed_scrubs_the_projections_once_for_every_session_it_purged
         assert recorder.calls == [sorted([*purged, "old-0-fork"])]  # one scrub, forks included, not one per session
         assert led.search_messages("secret") == []
         check_search_index(led)
+
+
+def test_a_purge_leaves_no_byte_of_the_session_in_a_projector_of_your_own(ledger_path: str) -> None:
+    from tests.test_projections import CostPerCustomer
+
+    with Ledger(ledger_path, projectors=[CostPerCustomer()]) as led:
+        led.create_session("gone", metadata={"customer": "customer-qz9-secret"})
+        led.link_invocation("gone", "i1", "search", cost=1.0)
+        led.create_session("kept", metadata={"customer": "acme"})
+        assert b"customer-qz9-secret" in _stored_bytes(led)
+        led.purge_session("gone", reason="erasure request")
+        assert b"customer-qz9-secret" not in _stored_bytes(led)
+        assert led.verify().ok

@@ -125,6 +125,55 @@ def test_the_readme_style_projector_attributes_cost_to_the_customer_at_the_time(
     assert _costs(ledger) == {"acme": (1, 0.25), "globex": (1, 1.0)}
 
 
+def test_registering_the_readme_projector_after_a_purge_leaves_the_purged_session_out(ledger: Ledger) -> None:
+    ledger.create_session("gone", metadata={"customer": "secret-customer"})
+    ledger.link_invocation("gone", "i1", "search", cost=1.0)
+    ledger.create_session("kept", metadata={"customer": "acme"})
+    ledger.link_invocation("kept", "i2", "search", cost=0.25)
+    ledger.purge_session("gone", reason="erasure request")
+    ledger.register(CostPerCustomer())  # its catch-up is never given the purged session's redacted events
+    assert _tables(ledger, ["customer_sessions", "customer_costs"]) == {
+        "customer_sessions": [("kept", "acme")], "customer_costs": [("acme", 1, 0.25)]}
+
+
+def test_a_purge_removes_the_session_from_a_projector_of_your_own(ledger: Ledger) -> None:
+    ledger.register(CostPerCustomer())
+    ledger.create_session("gone", metadata={"customer": "secret-customer"})
+    ledger.link_invocation("gone", "i1", "search", cost=1.0)
+    ledger.create_session("kept", metadata={"customer": "acme"})
+    ledger.link_invocation("kept", "i2", "search", cost=0.25)
+    ledger.purge_session("gone", reason="erasure request")  # the projector has no purged(): it is rebuilt
+    tables = _tables(ledger, ["customer_sessions", "customer_costs"])
+    assert tables == {"customer_sessions": [("kept", "acme")], "customer_costs": [("acme", 1, 0.25)]}
+    ledger.rebuild("cost_per_customer")
+    assert _tables(ledger, ["customer_sessions", "customer_costs"]) == tables  # law 3 still holds
+
+
+class PurgeAware(CostPerCustomer):
+    """The README's projector with a ``purged`` of its own: it removes the sessions in place."""
+
+    name = "purge_aware"
+    tables = ("customer_sessions", "customer_costs")
+
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    def purged(self, conn: Any, session_ids: Sequence[str]) -> None:
+        self.asked.append(list(session_ids))
+        for sid in session_ids:
+            conn.execute("DELETE FROM customer_sessions WHERE session_id = ?", (sid,))
+
+
+def test_a_projector_that_overrides_purged_is_asked_instead_of_rebuilt(ledger: Ledger) -> None:
+    projector = PurgeAware()
+    ledger.register(projector)
+    ledger.create_session("gone", metadata={"customer": "secret-customer"})
+    ledger.create_session("kept", metadata={"customer": "acme"})
+    ledger.purge_session("gone", reason="erasure request")
+    assert projector.asked == [["gone"]]
+    assert _tables(ledger, ["customer_sessions"]) == {"customer_sessions": [("kept", "acme")]}
+
+
 def test_a_projector_version_bump_rebuilds_it(ledger_path: str) -> None:
     with Ledger(ledger_path, projectors=[CostPerCustomer()]) as led:
         led.create_session("s", metadata={"customer": "acme"})
