@@ -128,6 +128,9 @@ class ChainChecker:
         self.recorded_at = ""
         # session -> position of the `purged` event its redacted rows name
         self.purges: dict[str, int] = {}
+        # position of a `purged` event named by redacted rows -> (their session, the first such row). A position
+        # past the log's end is left waiting: a copy cut before the purge (a replay, an import) holds such rows.
+        self.awaited: dict[int, tuple[str, int]] = {}
         self.first_bad: int | None = None
         self.reason: str | None = None
 
@@ -146,8 +149,13 @@ class ChainChecker:
             if not isinstance(data, bytes):
                 data = _text(data).encode() if isinstance(data, str) else b""
             expected_purge = self.purges.get(session_id)
-            if expected_purge == position and type_ != "purged":
-                return self._fail(position, f"rows of session {session_id!r} name this row as their purge, but it is a {type_!r}")
+            awaited = self.awaited.pop(position, None)
+            if awaited is not None and (awaited[0] != session_id or type_ != "purged"):
+                return self._fail(
+                    awaited[1],
+                    f"redacted rows of session {awaited[0]!r} name position {position} as their purge, but it is a"
+                    f" {type_!r} event of session {session_id!r}",
+                )
             redaction = read_redaction(data)
             if redaction is not None:
                 if redaction.purged_at <= position or len(redaction.digest) != 64:
@@ -155,6 +163,7 @@ class ChainChecker:
                 if expected_purge not in (None, redaction.purged_at):
                     return self._fail(position, f"redacted rows of session {session_id!r} name different purges")
                 self.purges[session_id] = redaction.purged_at
+                self.awaited.setdefault(redaction.purged_at, (session_id, position))
                 try:
                     digest = bytes.fromhex(redaction.digest)
                 except ValueError:

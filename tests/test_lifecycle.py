@@ -184,7 +184,29 @@ def test_redacting_a_row_without_a_purge_is_caught(ledger_path: str) -> None:
             marker = redaction_marker(hashlib.sha256(data.encode()).digest(), 5)  # names an ordinary event as its purge
             raw.execute("UPDATE events SET data = ? WHERE position = 4", (marker,))
         report = led.verify()
-        assert not report.ok and report.first_bad_position == 5
+        assert not report.ok and report.first_bad_position == 4  # the row whose payload was replaced
+
+
+def test_a_redaction_naming_another_sessions_purge_is_caught_even_against_a_saved_digest(ledger_path: str) -> None:
+    import hashlib
+
+    from ledger.events import redaction_marker
+
+    with Ledger(ledger_path) as led:
+        led.create_session("victim")
+        led.add_message("victim", "user", "evidence the attacker wants gone")
+        led.create_session("other")
+        led.purge_session("other", reason="erasure request")
+        digest = led.digest()
+        with raw_sql(led, write=True) as raw:
+            (purge_at,) = raw.execute("SELECT position FROM events WHERE type = 'purged'").fetchone()
+            data, position = raw.execute(
+                "SELECT data, position FROM events WHERE session_id = 'victim' AND version = 2").fetchone()
+            marker = redaction_marker(hashlib.sha256(data.encode()).digest(), purge_at)
+            raw.execute("UPDATE events SET data = ? WHERE position = ?", (marker, position))
+        report = led.verify(digest)
+        assert not report.ok and report.first_bad_position == position
+        assert "victim" in (report.reason or "") and "other" in (report.reason or "")
 
 
 def test_purge_needs_a_reason(ledger_path: str) -> None:
