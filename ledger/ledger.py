@@ -204,9 +204,11 @@ class Ledger:
         With a ``digest`` saved earlier, also prove that the log still holds,
         unchanged, every row up to the digest's position; then check every
         snapshot against its events. ``progress`` is told (rows checked, rows
-        in all) as the walk goes.
+        in all) as the walk goes. It reads one consistent snapshot of the log, whatever other processes
+        append, purge or drop meanwhile (other threads of this ``Ledger`` wait until it is done).
         """
-        return verify(self._engine, digest, progress)
+        with self._engine.read("verify"):
+            return verify(self._engine, digest, progress)
 
     # -- snapshots and projections ---------------------------------------------------
 

@@ -105,3 +105,36 @@ def test_two_processes_append_to_one_ledger(ledger_path: str) -> None:
         assert led.get_metadata("shared", "n") == 120
         assert led.get_session("p1").message_count == led.get_session("p2").message_count == 60
         _contiguous(led)
+
+
+def test_verify_reads_one_consistent_snapshot_while_another_connection_purges_and_drops(ledger_path: str) -> None:
+    with Ledger(ledger_path, snapshot_every=2) as setup:
+        for i in range(30):
+            setup.create_session(f"s{i}")
+            for j in range(6):
+                setup.add_message(f"s{i}", "user", f"words {i} {j}")
+            setup.complete_session(f"s{i}")
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def gc() -> None:  # another connection, as another process would be
+        try:
+            with Ledger(ledger_path) as other:
+                for i in range(30):
+                    if stop.is_set():
+                        return
+                    other.purge_session(f"s{i}", reason="gc")
+                    other.drop_snapshots(keep=0, bucket=None)
+        except BaseException as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=gc)
+    with Ledger(ledger_path) as led:
+        worker.start()
+        try:
+            reports = [led.verify() for _ in range(15)]
+        finally:
+            stop.set()
+            worker.join(60)
+    assert failures == []
+    assert all(report.ok for report in reports), [r.reason for r in reports if not r.ok]
