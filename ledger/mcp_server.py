@@ -14,16 +14,17 @@ One ``Ledger`` serves the whole connection; its calls run in worker threads
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import sys
 import types as types_module
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, cast, get_args, get_origin
 
 import anyio
 import anyio.abc
@@ -405,8 +406,14 @@ def _result(value: Any) -> types.CallToolResult:
     )
 
 
+def _safe(text: str | None) -> str | None:
+    """Text that can go on the wire: a lone surrogate (from a bad argument echoed back) as its escape."""
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode()
+
+
 def _error(message: str, kind: str, *, session_id: str | None = None, field: str | None = None) -> types.CallToolResult:
-    details = {"error": kind, "message": message, "session_id": session_id, "field": field}
+    message = _safe(message) or ""
+    details = {"error": kind, "message": message, "session_id": _safe(session_id), "field": _safe(field)}
     return types.CallToolResult(content=[types.TextContent(text=message)], structured_content=details, is_error=True)
 
 
@@ -477,13 +484,81 @@ async def _stop_on_sigterm(
             os._exit(0)
 
 
+class _Unowned(io.TextIOWrapper):
+    """A text layer over sys.stdin's or sys.stdout's buffer that leaves the buffer open when it goes."""
+
+    def close(self) -> None:
+        try:
+            self.detach()
+        except ValueError:  # already detached
+            pass
+
+
+class _Wire:
+    """This process's stdin and stdout as the SDK's stdio transport uses them, with a check in between.
+
+    The SDK drops a line its parser refuses (nested too deep, a lone surrogate escape, not JSON), and the
+    client then waits for ever. Here such a line is answered with a JSON-RPC error (parse error or invalid
+    request, with the request's id when plain ``json`` can still read it) and never reaches the SDK. The
+    answers and the SDK's own writes share one lock, so lines never tear.
+    """
+
+    def __init__(self) -> None:
+        self._in = anyio.wrap_file(_Unowned(sys.stdin.buffer, encoding="utf-8", errors="replace"))
+        self._out = anyio.wrap_file(_Unowned(sys.stdout.buffer, encoding="utf-8", write_through=True))
+        self._lock = anyio.Lock()
+
+    async def write(self, text: str) -> None:
+        async with self._lock:
+            await self._out.write(text)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self._out.flush()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[str]:
+        async for line in self._in:
+            try:
+                types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+            except pydantic.ValidationError as exc:
+                await self._refuse(line, exc)
+                continue
+            yield line
+
+    async def _refuse(self, line: str, exc: pydantic.ValidationError) -> None:
+        try:
+            request = json.loads(line)
+        except (ValueError, RecursionError):
+            request = None
+        kind = exc.errors()[0]["type"] if exc.errors() else ""
+        if kind == "json_invalid":
+            code, what = types.PARSE_ERROR, "not JSON this server can read"
+        else:
+            code, what = types.INVALID_REQUEST, "not a valid JSON-RPC request"
+        if isinstance(request, dict):
+            if "id" not in request:
+                return  # a notification gets no answer, even an error
+            request_id = request["id"] if isinstance(request["id"], (str, int)) else None
+        else:
+            request_id = None
+        reason = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+        answer = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": f"{what}: {reason}"}}
+        await self.write(json.dumps(answer) + "\n")  # json escapes any lone surrogate in the id
+        await self.flush()
+
+
 async def serve_stdio(ledger: Ledger) -> None:
     """Serve ``ledger`` over this process's stdin and stdout until the client closes stdin (or SIGTERM)."""
     server = build_server(ledger)
+    wire = _Wire()
     async with anyio.create_task_group() as tasks:
         if sys.platform != "win32":  # no signal receivers there; the client closes stdin instead
             await tasks.start(_stop_on_sigterm, tasks.cancel_scope, ledger)
-        async with stdio_server() as (read_stream, write_stream):
+        # The SDK's transport over the checked wire (both sides duck-typed as its anyio text files).
+        async with stdio_server(stdin=cast(Any, wire), stdout=cast(Any, wire)) as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
         tasks.cancel_scope.cancel()
 

@@ -287,3 +287,53 @@ def test_without_the_mcp_extra_it_is_one_error_line_and_exit_2(tmp_path: Path, s
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ledger mcp needs the MCP SDK 2.x: pip install 'session-ledger[mcp]' (") and why in lines[0]
     assert not db.exists()
+
+
+def _raw_exchange(db: Path, lines: list[str], wanted: int) -> list[dict[str, Any]]:
+    """Send raw lines (after the handshake) to a server subprocess; return the first ``wanted`` answers
+    to them (a missing answer fails by timeout instead of hanging the test)."""
+    handshake = [
+        json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}),
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ledger", "mcp", "--db", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=ENV, cwd=str(db.parent), text=True, encoding="utf-8",
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("\n".join(handshake + lines) + "\n")
+        proc.stdin.flush()
+        answers: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 30
+        while len(answers) < wanted + 1 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            answers.append(json.loads(line))
+        return answers[1:]  # after the initialize answer
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)  # reaps it and closes its pipes
+
+
+def test_requests_the_sdk_cannot_parse_still_get_an_answer_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    deep: Any = "bottom"
+    for _ in range(300):
+        deep = {"x": deep}
+    call = {"jsonrpc": "2.0", "method": "tools/call"}
+    lines = [
+        json.dumps({**call, "id": 1, "params": {"name": "create_session", "arguments": {"session_id": "\ud800"}}}),
+        json.dumps({**call, "id": 2, "params": {"name": "create_session", "arguments": {"session_id": "s",
+                                                                                          "metadata": deep}}}),
+        "{not json",
+        json.dumps({**call, "id": 4, "params": {"name": "create_session", "arguments": {"session_id": "ok"}}}),
+    ]
+    answers = _raw_exchange(tmp_path / "l.db", lines, 4)
+    assert [a.get("id") for a in answers] == [1, 2, None, 4]
+    assert [a["error"]["code"] for a in answers[:3]] == [-32700, -32700, -32700]
+    assert "recursion" in answers[1]["error"]["message"]
+    assert answers[3]["result"]["structuredContent"]["session_id"] == "ok"  # still serving
+    with Ledger(tmp_path / "l.db") as led:
+        assert [s.session_id for s in led.list_sessions().items] == ["ok"]  # nothing else was written
