@@ -56,6 +56,9 @@ def parse_cut(text: str | None, field: str = "until") -> tuple[int | None, datet
     return None, parse_time(text, field)
 
 
+_DIGEST_BYTES = 4096  # a saved digest is about 100 bytes of JSON
+
+
 def parse_meta(items: Sequence[str]) -> dict[str, Any] | None:
     """``--meta KEY=VALUE`` (VALUE as JSON when it parses, else text) and ``--meta KEY`` (present)."""
     if not items:
@@ -72,6 +75,8 @@ def parse_meta(items: Sequence[str]) -> dict[str, Any] | None:
             out[key] = json.loads(raw)
         except ValueError:
             out[key] = raw
+        except RecursionError:
+            raise InvalidInput(f"--meta {key}: the JSON value is nested too deeply", field="metadata") from None
     return out
 
 
@@ -362,10 +367,17 @@ def verify(ctx: click.Context, db: str | None, digest_file: str | None) -> None:
     digest = None
     if digest_file is not None:
         try:
-            with open(path_arg(digest_file, "digest"), encoding="utf-8") as stream:
-                digest = Digest.from_json(stream.read())
+            with open(path_arg(digest_file, "digest"), "rb") as stream:
+                text = stream.read(_DIGEST_BYTES + 1)  # bounded: a digest is one short line (not /dev/zero)
         except OSError as exc:
-            raise InvalidInput(f"cannot read digest file {digest_file!r}: {exc}", field="digest") from exc
+            raise InvalidInput(f"cannot read digest file {digest_file!r}: {exc.strerror or exc}", field="digest") from exc
+        if len(text) > _DIGEST_BYTES:
+            raise InvalidInput(
+                f"digest file {digest_file!r} is not a digest: longer than {_DIGEST_BYTES} bytes",
+                field="digest",
+                limit=_DIGEST_BYTES,
+            )
+        digest = Digest.from_json(text)
     with opened(ctx, db) as ledger, progress_bar("verify") as progress:
         report = ledger.verify(digest, progress=progress)
     if report.ok:

@@ -130,3 +130,10 @@ def test_sessions_as_a_real_process(db: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.startswith("error:") and len(bad.stderr.splitlines()) == 1
     assert "Traceback" not in bad.stderr
+
+
+def test_a_meta_filter_nested_thousands_deep_is_one_error_line(db: Path) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    done = run("--db", str(db), "sessions", "--meta", f"k={deep}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error:") and "meta" in done.stderr

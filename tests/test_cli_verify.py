@@ -136,3 +136,12 @@ def test_verify_as_a_real_process_exits_0_then_1_after_tampering(db: Path) -> No
     assert bad.returncode == 1
     assert bad.stderr.splitlines()[0].startswith("FAILED at position 3:")
     assert "Traceback" not in bad.stderr
+
+
+def test_a_digest_file_that_is_binary_or_endless_is_one_error_line(db: Path, tmp_path: Path) -> None:
+    binary = tmp_path / "binary.bin"
+    binary.write_bytes(b"\xff\xfe\x00\x81 not a digest \x00" * 10)
+    assert_one_error_line(invoke("--db", str(db), "verify", "--digest", str(binary)), "digest")
+    done = run("--db", str(db), "verify", "--digest", "/dev/zero")  # a real process: it must end, not read for ever
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error:") and "digest" in done.stderr and len(done.stderr.splitlines()) == 1
