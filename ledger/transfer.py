@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -103,7 +104,7 @@ class Transfer:
             out = path_arg(out, "out")
         else:
             _text_stream(out, "out", write=True)
-        wanted = None if sessions is None else [check_id(s, "sessions") for s in _listed(sessions)]
+        wanted = None if sessions is None else list(dict.fromkeys(check_id(s, "sessions") for s in _listed(sessions)))
         if wanted is not None:
             with self._engine.read("export"):
                 for sid in wanted:
@@ -168,13 +169,33 @@ class Transfer:
         progress: Progress | None,
     ) -> int:
         engine = self._engine
+        if out.is_symlink():
+            raise InvalidInput(f"out: {str(out)!r} is a symbolic link; a sessions-dir export never follows one",
+                               field="out")
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise InvalidInput(f"out: {str(out)!r} exists and is not an empty directory; a sessions-dir export"
+                               " writes a directory of its own", field="out")
         with engine.read("export") as storage:
             cut = self._cut(until_position, until)
             ids = sessions if sessions is not None else storage.session_ids(until=cut)
-        out.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Written into a new private directory beside ``out`` (so nothing planted inside can redirect a
+        # write), then renamed into place whole: an interrupted export leaves no half-written directory.
+        scratch = out.with_name(f".{out.name}.partial-{os.getpid()}")
+        scratch.mkdir(mode=0o700)
+        try:
+            self._write_dir(scratch, ids, cut, progress)
+            os.replace(scratch, out)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return len(ids)
+
+    def _write_dir(self, out: Path, ids: list[str], cut: int, progress: Progress | None) -> None:
+        engine = self._engine
         for done, sid in enumerate(ids, 1):
             folder = out / sid
-            folder.mkdir(exist_ok=True)
+            folder.mkdir()
             try:
                 with engine.read("export") as storage:
                     state = engine.view(sid, position=cut)
@@ -198,7 +219,6 @@ class Transfer:
                     }, ensure_ascii=False) + "\n")
             if progress is not None:
                 progress(done, len(ids))
-        return len(ids)
 
     # -- import ------------------------------------------------------------------------
 

@@ -172,6 +172,28 @@ def test_the_sessions_dir_layout(ledger_path: str, tmp_path: Path) -> None:
             src.export(tmp_path / "x", format="xml")
 
 
+def test_a_sessions_dir_export_never_follows_a_planted_symlink(ledger_path: str, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "a").symlink_to(tmp_path)  # a folder the export would write into
+    (planted / "metadata.json").symlink_to(victim)
+    linked = tmp_path / "linked"
+    linked.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with _source(ledger_path) as src:
+        for out in (planted, linked):
+            with pytest.raises(InvalidInput) as caught:
+                src.export(out, format="sessions-dir")
+            assert caught.value.field == "out"
+        assert victim.read_text() == "precious\n" and not (tmp_path / "elsewhere").exists()
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        assert src.export(empty, format="sessions-dir") == 3  # an empty directory is written into
+        assert sorted(p.name for p in empty.iterdir()) == ["a", "b", "c"]
+        assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no scratch directory left
+
+
 def test_backup_of_a_live_ledger_verifies(ledger_path: str, tmp_path: Path) -> None:
     with _source(ledger_path) as src, Ledger(ledger_path) as other:
         other.add_message("b", "user", "from another connection")
