@@ -28,6 +28,7 @@ from .engine import Engine, open_engine
 from .errors import IntegrityError, InvalidInput, SessionPurged
 from .exchange import ExportRow, ImportReport, closing_line, header_line, read_export, row_line
 from .lineage import segments
+from .scratch import remove_stale, scratch_path
 from .times import time_arg
 from .validation import Progress, check_id, check_int, check_progress, new_file_path, path_arg
 
@@ -181,7 +182,8 @@ class Transfer:
         out.parent.mkdir(parents=True, exist_ok=True)
         # Written into a new private directory beside ``out`` (so nothing planted inside can redirect a
         # write), then renamed into place whole: an interrupted export leaves no half-written directory.
-        scratch = out.with_name(f".{out.name}.partial-{os.getpid()}")
+        remove_stale(out)
+        scratch = scratch_path(out, hidden=True)
         scratch.mkdir(mode=0o700)
         try:
             self._write_dir(scratch, ids, cut, progress)
@@ -360,7 +362,8 @@ class Transfer:
         # The copy is a SQLite file: it keeps the custom projectors written for SQLite.
         projectors = [p for p in engine.runner.projectors if not p.builtin and "sqlite" in p.dialects]
         # Built under a temporary name and renamed when complete: a failed replay leaves nothing behind.
-        scratch = f"{target_path}.partial-{os.getpid()}"
+        remove_stale(Path(target_path))
+        scratch = str(scratch_path(Path(target_path)))
         try:
             target = open_engine(scratch, durability=engine.storage.durability,
                                  snapshot_every=engine.snapshots.every, projectors=projectors)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +117,27 @@ def test_replay_as_a_real_process(db: Path, tmp_path: Path) -> None:
     assert proc.stderr == ""
     verified = run("--db", str(out), "verify")
     assert verified.returncode == 0 and f"ok: 4 events verified; head 4 {hash_at(db, 4)}" in verified.stdout
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_killed_replays_leftovers_are_removed_by_the_next_replay_or_open(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy.db"
+    dead = _dead_pid()
+    leftovers = [tmp_path / f"copy.db.partial-{dead}{suffix}" for suffix in ("", "-wal", "-shm")]
+    for leftover in leftovers:
+        leftover.write_bytes(b"a full copy of the ledger, purged text included")
+    in_use = tmp_path / f"copy.db.partial-{os.getppid()}"  # a live process's replay is left alone
+    in_use.write_bytes(b"in use")
+    result = invoke("--db", str(db), "replay", "--until", "999", str(out))
+    assert result.exit_code == 0, result.output
+    assert not any(p.exists() for p in leftovers) and in_use.exists()
+    for leftover in leftovers:
+        leftover.write_bytes(b"left again")
+    with Ledger(out):  # opening the copy cleans up beside it too
+        pass
+    assert not any(p.exists() for p in leftovers)

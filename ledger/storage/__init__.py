@@ -8,6 +8,9 @@ module; nothing above this package writes SQL for them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..scratch import remove_stale
 from .base import EMPTY_HEAD, Head, SnapshotRow, Storage
 from .sqlite import SQLiteStorage
 
@@ -20,4 +23,6 @@ def open_storage(path: str, *, durability: str, busy_timeout: float) -> Storage:
         from .postgres import PostgresStorage  # psycopg is optional: loaded only for a PostgreSQL ledger
 
         return PostgresStorage(path, durability=durability, busy_timeout=busy_timeout)
+    if path != ":memory:" and not path.startswith("file:"):
+        remove_stale(Path(path))  # a copy a killed replay left beside this file (see ``ledger.scratch``)
     return SQLiteStorage(path, durability=durability, busy_timeout=busy_timeout)

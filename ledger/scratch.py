@@ -1,0 +1,61 @@
+"""Scratch outputs: a file or directory is written under a temporary name beside its target and renamed
+into place when complete, so an interrupted write never leaves a half-written output under the real name.
+
+The temporary name carries the writer's process id (``NAME.partial-PID``, ``.NAME.partial-PID`` for a
+directory). A writer killed before it could clean up leaves its scratch behind, possibly holding a full
+copy of the ledger that later purges never reach; the next writer of the same target, or the next open
+of a ledger at that path, removes every scratch whose process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+_PARTIAL = re.compile(r"\.partial-(\d+)(?:-wal|-shm|-journal)?")
+
+
+def scratch_path(target: Path, *, hidden: bool = False) -> Path:
+    """The temporary name this process writes ``target`` under."""
+    name = f".{target.name}" if hidden else target.name
+    return target.with_name(f"{name}.partial-{os.getpid()}")
+
+
+def remove_stale(target: Path) -> list[Path]:
+    """Remove the scratch outputs of ``target`` left by processes that are gone; returns what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        for prefix in (target.name, f".{target.name}"):
+            if not entry.name.startswith(prefix):
+                continue
+            match = _PARTIAL.fullmatch(entry.name[len(prefix):])
+            if match is None or _alive(int(match.group(1))):
+                continue
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            except OSError:
+                continue
+            removed.append(entry)
+            break
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # this process's own scratch is in use
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or not a pid we can ask about: leave it
+    return True
