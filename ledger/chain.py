@@ -219,7 +219,7 @@ class ChainSource(Protocol):
 
     def sessions_with_snapshots(self) -> list[str]: ...
 
-    def snapshots_and_events(self, session_id: str) -> tuple[dict[int, bytes], list[RecordedEvent]]: ...
+    def snapshots_and_events(self, session_id: str) -> tuple[dict[int, tuple[bytes, bytes]], list[RecordedEvent]]: ...
 
 
 def verify(source: ChainSource, digest: Digest | None = None, progress: Progress | None = None) -> VerifyReport:
@@ -265,18 +265,27 @@ def _against_digest(source: ChainSource, report: VerifyReport, digest: Digest) -
 
 
 def _snapshots_hold(source: ChainSource, report: VerifyReport) -> VerifyReport:
-    """Check that every snapshot equals the fold of its session's events up to its version."""
+    """Check that every snapshot equals the fold of its session's events up to its version and names
+    the hash of the event it was taken at (a damaged one is ignored on load; here it is reported)."""
     for sid in source.sessions_with_snapshots():
         expected, events = source.snapshots_and_events(sid)
         state: Session | None = None
         for event in events:
             state = apply(state, event)
-            blob = expected.get(state.version)
-            if blob is not None and blob != encode_state(state):
-                return msgspec.structs.replace(
-                    report,
-                    ok=False,
-                    first_bad_position=state.position,
-                    reason=f"the snapshot of session {sid!r} at version {state.version} does not match its events",
-                )
+            stored = expected.get(state.version)
+            if stored is None:
+                continue
+            blob, event_hash = stored
+            if event_hash.hex() != event.hash:
+                problem = "is not taken at its event (its event hash differs)"
+            elif blob != encode_state(state):
+                problem = "does not match its events"
+            else:
+                continue
+            return msgspec.structs.replace(
+                report,
+                ok=False,
+                first_bad_position=state.position,
+                reason=f"the snapshot of session {sid!r} at version {state.version} {problem}",
+            )
     return report

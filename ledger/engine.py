@@ -547,8 +547,10 @@ class Engine:
         with self.read("verify") as storage:
             return storage.sessions_with_snapshots()
 
-    def snapshots_and_events(self, session_id: str) -> tuple[dict[int, bytes], list[RecordedEvent]]:
-        """A session's snapshots (version -> bytes) and its events up to the newest of them."""
+    def snapshots_and_events(
+        self, session_id: str
+    ) -> tuple[dict[int, tuple[bytes, bytes]], list[RecordedEvent]]:
+        """A session's snapshots (version -> (state, event hash)) and its events up to the newest of them."""
         with self.read("verify") as storage:
             stored = storage.snapshots_of(session_id)
             events = list(storage.iter_session(session_id, until_version=max(stored, default=0)))

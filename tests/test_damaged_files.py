@@ -93,3 +93,37 @@ def test_a_corrupted_page_is_an_integrity_error_or_a_failed_verify(tmp_path: Pat
             assert not report.ok or state_ok
     except LedgerError as exc:
         assert isinstance(exc, (IntegrityError, UnsupportedFormat)), exc
+
+
+def _retyped(tmp_path: Path, sql: str) -> Path:
+    path = tmp_path / "retyped.db"
+    with Ledger(path, snapshot_every=2) as led:
+        led.create_session("s")
+        for i in range(5):
+            led.add_message("s", "user", f"message {i}")
+    raw = sqlite3.connect(path)
+    raw.execute(sql)
+    raw.commit()
+    raw.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sql", "bad_position", "words"),
+    [
+        ("UPDATE events SET hash = hex(hash) WHERE position = 3", 3, "hash"),
+        ("UPDATE snapshots SET event_hash = hex(event_hash) WHERE version = 2", 2, "snapshot"),
+        ("UPDATE snapshots SET state = 'not a snapshot' WHERE version = 4", 4, "snapshot"),
+        # Bytes that are not UTF-8, stored as TEXT: the driver cannot decode them as text.
+        ("UPDATE snapshots SET state = CAST(x'ff00fe' AS TEXT) WHERE version = 4", 4, "snapshot"),
+    ],
+)
+def test_a_column_rewritten_with_another_storage_type_is_reported_by_verify_and_ignored_on_load(
+    tmp_path: Path, sql: str, bad_position: int, words: str
+) -> None:
+    path = _retyped(tmp_path, sql)
+    with Ledger(path) as led:
+        report = led.verify()
+        assert not report.ok and report.first_bad_position == bad_position and words in (report.reason or "")
+        assert [m.content for m in led.messages("s", version=5)] == [f"message {i}" for i in range(4)]
+        assert led.get_session("s").message_count == 5

@@ -231,8 +231,8 @@ class Storage(ABC):
         """Delete every snapshot of a session."""
 
     @abstractmethod
-    def snapshots_of(self, session_id: str) -> dict[int, bytes]:
-        """Every snapshot of a session: version -> encoded state."""
+    def snapshots_of(self, session_id: str) -> dict[int, tuple[bytes, bytes]]:
+        """Every snapshot of a session: version -> (encoded state, the hash of the event it was taken at)."""
 
     @abstractmethod
     def sessions_with_snapshots(self) -> list[str]:

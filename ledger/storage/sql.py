@@ -68,6 +68,9 @@ class SQLStorage(Storage):
     connection: Any
     #: The DDL types: ``int`` (64-bit) and ``blob`` (bytes).
     types: dict[str, str]
+    #: How a byte column is read so that it comes back as bytes whatever was stored in it (SQLite lets a
+    #: damaged file hold text there, which the driver would fail to decode).
+    as_bytes = "{}"
     _head: Head = EMPTY_HEAD
     _head_at_begin: Head = EMPTY_HEAD
 
@@ -218,9 +221,11 @@ class SQLStorage(Storage):
         self._head = Head(last[0], last[8], last[6])
 
     def row_hash(self, position: int) -> bytes | None:
-        """The stored hash at a position, or None when there is no such row."""
-        row = self.connection.execute("SELECT hash FROM events WHERE position = ?", (position,)).fetchone()
-        return row[0] if row else None
+        """The stored hash at a position (as bytes, whatever was stored), or None when there is no such row."""
+        row = self.connection.execute(
+            f"SELECT {self.as_bytes.format('hash')} FROM events WHERE position = ?", (position,)
+        ).fetchone()
+        return bytes(row[0]) if row else None
 
 
     def event_hash(self, session_id: str, version: int) -> bytes | None:
@@ -294,7 +299,7 @@ class SQLStorage(Storage):
         # The event's hash by a correlated lookup on (session_id, version), the session bound as a parameter:
         # a prepared, generic plan (PostgreSQL's after a few runs) then still finds that one row by index.
         cursor: Iterable[SnapshotCandidate] = self.connection.execute(
-            "SELECT s.version, s.schema, s.state,"
+            f"SELECT s.version, s.schema, {self.as_bytes.format('s.state')},"
             " s.event_hash = (SELECT e.hash FROM events AS e WHERE e.session_id = ? AND e.version = s.version)"
             " FROM snapshots AS s WHERE s.session_id = ? AND s.version <= ? ORDER BY s.version DESC LIMIT 4",
             (session_id, session_id, max_version),
@@ -316,10 +321,14 @@ class SQLStorage(Storage):
         """Delete every snapshot of a session."""
         self.connection.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
 
-    def snapshots_of(self, session_id: str) -> dict[int, bytes]:
-        """Every snapshot of a session: version -> encoded state."""
-        rows = self.connection.execute("SELECT version, state FROM snapshots WHERE session_id = ?", (session_id,))
-        return dict(rows.fetchall())
+    def snapshots_of(self, session_id: str) -> dict[int, tuple[bytes, bytes]]:
+        """Every snapshot of a session: version -> (encoded state, the hash of the event it was taken at)."""
+        rows = self.connection.execute(
+            f"SELECT version, {self.as_bytes.format('state')}, {self.as_bytes.format('event_hash')}"
+            " FROM snapshots WHERE session_id = ?",
+            (session_id,),
+        )
+        return {version: (bytes(state), bytes(event_hash)) for version, state, event_hash in rows.fetchall()}
 
     def sessions_with_snapshots(self) -> list[str]:
         """The ids of sessions with at least one snapshot, sorted."""

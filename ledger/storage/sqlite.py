@@ -73,6 +73,7 @@ class SQLiteStorage(SQLStorage):
 
     dialect = "sqlite"
     types = {"int": "INTEGER", "blob": "BLOB"}
+    as_bytes = "CAST({} AS BLOB)"
 
     def __init__(self, path: str, *, durability: str = "normal", busy_timeout: float = 5.0) -> None:
         # The arguments were checked by ``validation.check_options``; this opens, creates or refuses the file.
