@@ -271,6 +271,7 @@ class AsyncLedger:
     checkpoint = _awaitable(Ledger.checkpoint, "AsyncLedger")
     drop_snapshots = _awaitable(Ledger.drop_snapshots, "AsyncLedger")
     writer_stats = _awaitable(Ledger.writer_stats, "AsyncLedger")
+    finish_scrub = _awaitable(Ledger.finish_scrub, "AsyncLedger")
     purge_session = _awaitable(Ledger.purge_session, "AsyncLedger")
     purge_completed = _awaitable(Ledger.purge_completed, "AsyncLedger")
     cleanup = _awaitable(Ledger.cleanup, "AsyncLedger")

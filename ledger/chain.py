@@ -99,6 +99,9 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     first_bad_position: int | None = None
     reason: str | None = None
     head: Digest = Digest(0, GENESIS.hex())
+    #: A purge's text may still be in SQLite's WAL file: another connection held an older snapshot when it
+    #: committed. The ledger finishes the scrub at the first moment it can (a write, close, open, gc, verify).
+    scrub_pending: bool = False
 
 
 # One stored row: position, event_id, session_id, version, type, schema, recorded_at, data, hash.

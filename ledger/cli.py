@@ -56,6 +56,10 @@ def parse_cut(text: str | None, field: str = "until") -> tuple[int | None, datet
     return None, parse_time(text, field)
 
 
+SCRUB_PENDING = (
+    "scrub pending: a purge's text may still be in the -wal file while another connection holds an older"
+    " snapshot; it is emptied at the next write, close, open, gc or verify after that reader lets go"
+)
 _DIGEST_BYTES = 4096  # a saved digest is about 100 bytes of JSON
 
 
@@ -383,6 +387,8 @@ def verify(ctx: click.Context, db: str | None, digest_file: str | None) -> None:
     if report.ok:
         against = f"; matches the digest at position {digest.position}" if digest else ""
         click.echo(f"ok: {report.checked} events verified; head {report.head.position} {report.head.hash}{against}")
+        if report.scrub_pending:
+            click.echo(SCRUB_PENDING)
     else:
         click.echo(f"FAILED at position {report.first_bad_position}: {report.reason}", err=True)
         ctx.exit(EXIT_FAILED)
@@ -510,7 +516,10 @@ def gc(ctx: click.Context, db: str | None, idle: float | None, days: float | Non
         with progress_bar("purge ended") as progress:
             purged = ledger.purge_completed(days, by="ledger gc", progress=progress) if days is not None else []
         dropped = ledger.drop_snapshots(keep_snapshots)
+        scrubbed = ledger.finish_scrub()
     click.echo(f"abandoned {len(abandoned)} idle sessions, purged {len(purged)} ended sessions, dropped {dropped} snapshots")
+    if not scrubbed:
+        click.echo(SCRUB_PENDING)
 
 
 @main.command()

@@ -80,6 +80,8 @@ class Engine:
         # The open write transaction (a command or a batch), or None; set and cleared by ``WriteScope``.
         self.transaction: Transaction | None = None
         self.timings = Timings()
+        # A purge committed but could not yet empty the WAL of its text (see ``finish_scrub``).
+        self.scrub_pending = False
         self._closed = False
         self._projections_ready = False
         self.appended = False
@@ -107,13 +109,16 @@ class Engine:
             raise StorageError(f"the ledger {self.path!r} is closed")
 
     def close(self) -> None:
-        """Level the lazy projections if this engine appended, then close the storage (idempotent)."""
+        """Level the lazy projections if this engine appended, finish a pending scrub if it can, then close
+        the storage (idempotent)."""
         with self.lock:
             if not self._closed and self.transaction is None and self.appended:
                 try:
                     self.level_lazy()
                 except LedgerError as exc:  # a read-only or busy file: the next search levels it
                     log.debug("search index not levelled on close: %s", exc)
+            if not self._closed and self.transaction is None and self.scrub_pending:
+                self.finish_scrub()
             if not self._closed:
                 self._closed = True
                 self.storage.close()
@@ -122,6 +127,32 @@ class Engine:
         """What this ledger's write transactions have cost since it was opened (``WriterStats``)."""
         timings = self.timings
         return WriterStats(timings.transactions, timings.wait, timings.held, self.storage.round_trips)
+
+    def finish_scrub(self, *, look: bool = False) -> bool:
+        """Empty the WAL of a purge's text now if no reader's snapshot still holds it; True when no scrub
+        is pending any more. ``look``: first read the ledger's record (another process may have purged).
+
+        A purge records the scrub as pending in its own transaction and clears the record once the WAL is
+        empty, so a crash in between leaves it pending, to be finished at the next open.
+        """
+        with self.lock:
+            if self._closed or self.transaction is not None:
+                return not self.scrub_pending
+            try:
+                if look:
+                    with self.read("scrub") as storage:
+                        self.scrub_pending = storage.pending_scrub()
+                if not self.scrub_pending or not self.storage.truncate_wal():
+                    return not self.scrub_pending
+                self.scrub_pending = False
+                with self.write("scrub"):
+                    self.storage.set_pending_scrub(False)
+                self.storage.truncate_wal()  # the record's own page; nothing purged is left in it
+            except LedgerError as exc:  # busy or read-only: still pending, finished at a later moment
+                log.debug("scrub not finished: %s", exc)
+                self.scrub_pending = True
+                return False
+            return True
 
     def in_batch(self) -> bool:
         """Whether this thread is inside a batch (an open write transaction it owns)."""
@@ -239,6 +270,7 @@ class Engine:
         else:
             with self.write("open"):  # creates or catches up the projections
                 self.catch_up()
+        self.finish_scrub(look=True)  # a scrub left pending by a purge (here or in another process)
 
     def catch_up(self) -> None:
         """Inside a write transaction: set up the projections once, then replay what any of them missed."""

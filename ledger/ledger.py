@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 import pydantic
 
 from projections.base import Projector
@@ -208,7 +209,16 @@ class Ledger:
         append, purge or drop meanwhile (other threads of this ``Ledger`` wait until it is done).
         """
         with self._engine.read("verify"):
-            return verify(self._engine, digest, progress)
+            report = verify(self._engine, digest, progress)
+        if not self._engine.finish_scrub(look=True):
+            report = msgspec.structs.replace(report, scrub_pending=True)
+        return report
+
+    def finish_scrub(self) -> bool:
+        """Empty SQLite's WAL of a purge's text now, if no other connection's snapshot still holds it
+        (the purge may have been another process's); True when no scrub is pending (PostgreSQL: always).
+        The ledger also tries at its next write, close, open, gc and verify."""
+        return self._engine.finish_scrub(look=True)
 
     # -- snapshots and projections ---------------------------------------------------
 

@@ -78,6 +78,7 @@ class Retention:
         engine.project_pending()  # the purged events first: they delete the rows the projectors then scrub
         if victims:
             engine.runner.purged(engine.storage, victims, engine.storage.head.position)
+            engine.storage.set_pending_scrub(True)  # cleared once the WAL is empty of the text (``_truncate_wal``)
 
     def _purge_one(self, session_id: str, reason: str, by: str | None) -> None:
         engine = self._engine
@@ -95,17 +96,17 @@ class Retention:
         engine.forget(session_id)
 
     def _truncate_wal(self) -> None:
-        """Checkpoint and empty the WAL, where old copies of purged pages would otherwise linger."""
+        """After a purge committed: empty the WAL, where old copies of the purged pages would otherwise
+        linger. It does not wait: while another connection's read transaction holds an older snapshot the
+        WAL cannot be emptied, so the scrub stays pending (``verify`` reports it) and is finished at the
+        first moment it can: this ledger's next write, its close, the next open, gc or verify."""
         engine = self._engine
-        deadline = time.monotonic() + max(engine.storage.busy_timeout, 1.0)
-        while True:
-            with engine.lock:
-                if engine.closed or engine.storage.truncate_wal():
-                    return
-            if time.monotonic() >= deadline:
-                log.warning("could not empty the WAL after a purge (other readers are open); it empties at the next checkpoint")
-                return
-            time.sleep(0.05)
+        engine.scrub_pending = True
+        if not engine.finish_scrub():
+            log.warning(
+                "a reader holds an older snapshot, so the purged text stays in the WAL for now; the scrub finishes"
+                " at the next write, close, open, gc or verify once it lets go"
+            )
 
     def purge_completed(
         self, older_than: timedelta | float, *, by: str | None = None, progress: Progress | None = None
@@ -146,6 +147,7 @@ class Retention:
                 self._commands.complete_session(sid, "abandoned", reason=f"idle for more than {span}")
                 if progress is not None:
                     progress(done, len(ids))
+        engine.finish_scrub(look=True)  # gc is a moment to finish a purge's pending scrub
         return ids
 
 

@@ -59,6 +59,10 @@ class Host(Protocol):
 
     def project_pending(self) -> None: ...
 
+    scrub_pending: bool
+
+    def finish_scrub(self, *, look: bool = False) -> bool: ...
+
 
 class Transaction:
     """The open write transaction: its owner thread, the states written in it (not yet visible to the
@@ -170,6 +174,8 @@ class WriteScope:
                     self._held()
                     for state in tx.pending.values():
                         engine.remember(state)
+                    if engine.scrub_pending:  # the first write after a reader let go finishes a purge's scrub
+                        engine.finish_scrub()
                     return
             storage.rollback()
             self._held()

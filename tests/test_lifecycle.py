@@ -346,3 +346,67 @@ def test_a_purge_leaves_no_byte_of_the_session_in_a_projector_of_your_own(ledger
         led.purge_session("gone", reason="erasure request")
         assert b"customer-qz9-secret" not in _stored_bytes(led)
         assert led.verify().ok
+
+
+def _file_set(path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+
+
+def test_a_purge_while_a_reader_holds_a_snapshot_says_the_scrub_is_pending_and_finishes_it_later(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "l.db"
+    with Ledger(path) as led:
+        led.create_session("s")
+        led.add_message("s", "user", "secret-zq7-text")
+        led.create_session("other")
+        reader = sqlite3.connect(path)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM events").fetchone()  # an open read transaction: an older snapshot
+        try:
+            led.purge_session("s", reason="erasure")  # returns at once: it does not wait for the reader
+            report = led.verify()
+            assert report.ok and report.scrub_pending
+            assert not led.finish_scrub()
+            led.add_message("other", "user", "a later write")  # still held: still pending
+            assert led.verify().scrub_pending
+        finally:
+            reader.close()
+        led.add_message("other", "user", "the first write after the reader let go")  # finishes the scrub
+        assert not led.verify().scrub_pending and led.finish_scrub()
+        assert b"secret-zq7-text" not in _file_set(path)
+
+
+def test_a_scrub_left_pending_by_a_killed_process_is_seen_and_finished_by_another(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    path = tmp_path / "l.db"
+    with Ledger(path) as led:
+        led.create_session("s")
+        led.add_message("s", "user", "secret-qq3-text")
+        led.create_session("other")
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM events").fetchone()
+    try:
+        script = (
+            "import sys, time\nfrom ledger import Ledger\nled = Ledger(sys.argv[1])\n"
+            "led.purge_session('s', reason='erasure')\nprint('purged', flush=True)\ntime.sleep(60)\n"
+        )
+        purger = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True)
+        assert purger.stdout is not None and purger.stdout.readline().strip() == "purged"
+        purger.send_signal(signal.SIGKILL)  # dies with the scrub pending: no close, no later write
+        purger.wait()
+        purger.stdout.close()
+        with Ledger(path) as other:
+            assert other.verify().scrub_pending  # recorded in the ledger, so another process sees it
+            reader.close()
+            assert other.finish_scrub() and not other.verify().scrub_pending
+            assert b"secret-qq3-text" not in _file_set(path)
+    finally:
+        reader.close()

@@ -272,8 +272,17 @@ class Storage(ABC):
 
     @abstractmethod
     def truncate_wal(self) -> bool:
-        """Move every committed page into the main file and empty the write-ahead log; False when readers
-        kept it from emptying (it empties at a later checkpoint)."""
+        """Move every committed page into the main file and empty the write-ahead log, without waiting;
+        False when a reader's open snapshot kept it from emptying (``pending_scrub`` then says so)."""
+
+    def pending_scrub(self) -> bool:
+        """Whether a purge committed but could not yet empty the write-ahead log of its text (a reader held
+        an old snapshot), as recorded in the ledger (so every process sees it). Backends without such a log
+        have nothing pending."""
+        return False
+
+    def set_pending_scrub(self, pending: bool) -> None:
+        """Inside a write transaction: record that a scrub is pending (or done)."""
 
     def backup(self, out: str, progress: Progress | None) -> None:
         """Copy the whole ledger, as of one moment, into a new file at ``out`` (outside any transaction).

@@ -232,14 +232,31 @@ class SQLiteStorage(SQLStorage):
     # -- maintenance --------------------------------------------------------------
 
     def truncate_wal(self) -> bool:
-        """Checkpoint and empty the WAL; False when other readers kept it from emptying."""
+        """Checkpoint and empty the WAL, without waiting for readers; False when a reader's open snapshot
+        kept it from emptying."""
         if self.path == ":memory:":
             return True
+        connection = self.connection
+        connection.execute("PRAGMA busy_timeout = 0")  # a reader will not let go within any wait we could afford
         try:
-            busy, _, _ = self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.Error:
             return False
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         return not busy
+
+    def pending_scrub(self) -> bool:
+        """Whether a purge's text may still be in the WAL (recorded in ``ledger_meta``)."""
+        row = self.connection.execute("SELECT value FROM ledger_meta WHERE key = 'scrub_pending'").fetchone()
+        return row is not None
+
+    def set_pending_scrub(self, pending: bool) -> None:
+        """Record (or clear) a pending scrub."""
+        if pending:
+            self.connection.execute("INSERT OR REPLACE INTO ledger_meta (key, value) VALUES ('scrub_pending', '1')")
+        else:
+            self.connection.execute("DELETE FROM ledger_meta WHERE key = 'scrub_pending'")
 
     def backup(self, out: str, progress: Progress | None) -> None:
         """Copy the live file with SQLite's online backup API (outside any transaction: one moment)."""
