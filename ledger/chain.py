@@ -102,6 +102,8 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     #: A purge's text may still be in SQLite's WAL file: another connection held an older snapshot when it
     #: committed. The ledger finishes the scrub at the first moment it can (a write, close, open, gc, verify).
     scrub_pending: bool = False
+    #: With ``verify(projections=True)``: the first read table found to differ from the log.
+    table: str | None = None
 
 
 # One stored row: position, event_id, session_id, version, type, schema, recorded_at, data, hash.

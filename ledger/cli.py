@@ -365,8 +365,9 @@ def usage(ctx: click.Context, db: str | None, fmt: str | None, by: str, since: s
 @main.command()
 @db_option
 @click.option("--digest", "digest_file", help="Also prove nothing up to this saved digest changed.")
+@click.option("--deep", is_flag=True, help="Also rebuild the read tables from the log and compare them.")
 @click.pass_context
-def verify(ctx: click.Context, db: str | None, digest_file: str | None) -> None:
+def verify(ctx: click.Context, db: str | None, digest_file: str | None, deep: bool) -> None:
     """Walk the hash chain; exit 1 with the first bad position and the reason when it does not hold."""
     digest = None
     if digest_file is not None:
@@ -383,14 +384,16 @@ def verify(ctx: click.Context, db: str | None, digest_file: str | None) -> None:
             )
         digest = Digest.from_json(text)
     with opened(ctx, db) as ledger, progress_bar("verify") as progress:
-        report = ledger.verify(digest, progress=progress)
+        report = ledger.verify(digest, progress=progress, projections=deep)
     if report.ok:
         against = f"; matches the digest at position {digest.position}" if digest else ""
+        against += "; the read tables match the log" if deep else ""
         click.echo(f"ok: {report.checked} events verified; head {report.head.position} {report.head.hash}{against}")
         if report.scrub_pending:
             click.echo(SCRUB_PENDING)
     else:
-        click.echo(f"FAILED at position {report.first_bad_position}: {report.reason}", err=True)
+        where = f"table {report.table}" if report.table else f"position {report.first_bad_position}"
+        click.echo(f"FAILED at {where}: {report.reason}", err=True)
         ctx.exit(EXIT_FAILED)
 
 

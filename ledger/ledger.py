@@ -32,6 +32,7 @@ import pydantic
 from projections.base import Projector
 
 from .chain import Digest, VerifyReport, verify
+from .deep import check_projections
 from .commands import Commands
 from .delegation import bind_delegates, delegate, for_session
 from .engine import Engine, open_engine
@@ -199,17 +200,26 @@ class Ledger:
         """The position of the newest event (0 for an empty ledger)."""
         return self._reads.last_position
 
-    def verify(self, digest: Digest | None = None, *, progress: Progress | None = None) -> VerifyReport:
+    def verify(
+        self, digest: Digest | None = None, *, progress: Progress | None = None, projections: bool = False
+    ) -> VerifyReport:
         """Walk the whole hash chain and report the first row that breaks it.
 
         With a ``digest`` saved earlier, also prove that the log still holds,
         unchanged, every row up to the digest's position; then check every
         snapshot against its events. ``progress`` is told (rows checked, rows
-        in all) as the walk goes. It reads one consistent snapshot of the log, whatever other processes
-        append, purge or drop meanwhile (other threads of this ``Ledger`` wait until it is done).
+        in all) as the walk goes. With ``projections=True`` (the deep mode),
+        also rebuild the read tables from the log and name the first table and
+        row that differ (``ledger.deep``). It reads one consistent snapshot of
+        the log, whatever other processes append, purge or drop meanwhile
+        (other threads of this ``Ledger`` wait until it is done).
         """
+        if not isinstance(projections, bool):
+            raise InvalidInput(f"projections must be True or False; got {projections!r}", field="projections")
         with self._engine.read("verify"):
             report = verify(self._engine, digest, progress)
+            if projections and report.ok:
+                report = check_projections(self._engine, report)
         if not self._engine.finish_scrub(look=True):
             report = msgspec.structs.replace(report, scrub_pending=True)
         return report

@@ -62,6 +62,12 @@ def dialect_of(conn: object) -> str:
     return dialect if isinstance(dialect, str) else "sqlite"
 
 
+def table_rows(conn: Connection, table: str) -> list[tuple[Any, ...]]:
+    """Every row of a projector's table, in a stable order (verify's deep mode compares a live table with
+    its rebuild from the log)."""
+    return sorted((tuple(row) for row in conn.execute(f'SELECT * FROM "{table}"').fetchall()), key=repr)
+
+
 def connection_for(store: ProjectionStore, projector: Projector) -> Any:
     """The connection a projector writes with: the built-in ones get the storage's own (which may hold
     writes back until the commit); a projector of your own gets one whose every statement runs at once,

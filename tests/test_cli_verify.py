@@ -145,3 +145,11 @@ def test_a_digest_file_that_is_binary_or_endless_is_one_error_line(db: Path, tmp
     done = run("--db", str(db), "verify", "--digest", "/dev/zero")  # a real process: it must end, not read for ever
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error:") and "digest" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_verify_deep_names_a_forged_read_table(db: Path) -> None:
+    assert "the read tables match the log" in invoke("--db", str(db), "verify", "--deep").stdout
+    tamper(db, "UPDATE messages SET content = 'FORGED' WHERE position = 2")
+    assert invoke("--db", str(db), "verify").exit_code == 0
+    result = invoke("--db", str(db), "verify", "--deep")
+    assert result.exit_code == 1 and "FAILED at table messages" in result.stderr and "FORGED" in result.stderr

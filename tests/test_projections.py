@@ -397,3 +397,23 @@ def test_law3_rebuilding_from_position_0_gives_the_same_tables_as_the_inline_upd
         assert _tables(led, names) == inline
         assert {by: led.usage(by=by) for by in ("tool", "user", "model", "day", "status")} == inline_usage
         check_search_index(led)
+
+
+def test_deep_verify_names_a_hand_edited_read_table_and_its_row(ledger_path: str) -> None:
+    with Ledger(ledger_path) as ledger:
+        ledger.register(CostPerCustomer())
+        ledger.create_session("s", metadata={"customer": "acme"})
+        ledger.add_message("s", "user", "the real words")
+        ledger.link_invocation("s", "i1", "search", cost=0.5)
+        assert ledger.verify(projections=True).ok
+        with raw_sql(ledger, write=True) as conn:
+            conn.execute("UPDATE messages SET content = 'FORGED' WHERE session_id = 's'")
+        assert ledger.verify().ok  # the chain alone cannot see it: the log was not touched
+        report = ledger.verify(projections=True)
+        assert not report.ok and report.table == "messages" and "FORGED" in (report.reason or "")
+        ledger.rebuild("sessions")
+        assert ledger.verify(projections=True).ok
+        with raw_sql(ledger, write=True) as conn:
+            conn.execute("DELETE FROM customer_costs")  # a projector of your own is checked too
+        report = ledger.verify(projections=True)
+        assert not report.ok and report.table == "customer_costs" and "missing" in (report.reason or "")

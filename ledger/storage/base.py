@@ -284,6 +284,14 @@ class Storage(ABC):
     def set_pending_scrub(self, pending: bool) -> None:
         """Inside a write transaction: record that a scrub is pending (or done)."""
 
+    def twin_path(self) -> str:
+        """Where a scratch twin of this ledger can be built, on the same backend (verify's deep mode
+        rebuilds the projections there): a path or URL ``open_engine`` takes. In memory by default."""
+        return ":memory:"
+
+    def destroy_twin(self, path: str) -> None:
+        """Remove a twin made at ``twin_path`` (closed already); one in memory needs nothing."""
+
     def backup(self, out: str, progress: Progress | None) -> None:
         """Copy the whole ledger, as of one moment, into a new file at ``out`` (outside any transaction).
 

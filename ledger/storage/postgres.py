@@ -25,6 +25,7 @@ acknowledged, a crash of the server may lose the last fraction of a second.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -311,6 +312,7 @@ class PostgresStorage(SQLStorage):
         self._pooling = threading.Lock()
         self._positions_exist = False
         self._changed: tuple[int, list[str]] = (-1, [])  # (since, the sessions appended to after it)
+        self._twins = 0
         try:
             raw = psycopg.connect(connect, autocommit=True, connect_timeout=max(1, int(self.busy_timeout) or 1))
         except psycopg.Error as exc:
@@ -488,6 +490,19 @@ class PostgresStorage(SQLStorage):
                     open=True,
                 )
             return self._pool
+
+    def twin_path(self) -> str:
+        """A new schema of the same database (dropped by ``destroy_twin``), without a pool."""
+        self._twins += 1
+        schema = f"{self.schema[:30]}_twin_{os.getpid()}_{self._twins}"
+        joiner = "&" if "?" in self._connect else "?"
+        return f"{self._connect}{joiner}schema={schema}&pool_size=0"
+
+    def destroy_twin(self, path: str) -> None:
+        """Drop the twin's schema, on a connection of its own (this one may be inside a transaction)."""
+        schema = parse_url(path).schema
+        with self.errors("verify"), psycopg.connect(self._connect, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
     def wait_for_appends(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for a notification that another connection appended (LISTEN on a
