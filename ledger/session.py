@@ -213,6 +213,11 @@ def _message_retracted(s: Session, p: ev.MessageRetracted) -> dict[str, Any]:
     by_role[p.role] = by_role.get(p.role, 0) - 1
     if by_role[p.role] <= 0:
         del by_role[p.role]
+    if p.message_session == s.session_id and p.message_version >= s.run_start:
+        # A message of its current run: the read table marks the row with the version that retracted it,
+        # and a view of this run from then on leaves it out, so the state carries nothing that grows.
+        return {"message_count": s.message_count - 1, "messages_by_role": by_role}
+    # One inherited from a fork's parent, or from before a restore: hidden for this session's view only.
     hidden = (*s.hidden, (p.message_session, p.message_version, p.message_version))
     return {"message_count": s.message_count - 1, "messages_by_role": by_role, "hidden": hidden}
 

@@ -21,7 +21,7 @@ import msgspec
 from .session import Session
 from .times import parse_time
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: a session's own retracted messages are no longer listed in ``hidden``
 
 log = logging.getLogger("ledger.snapshots")
 

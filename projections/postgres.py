@@ -95,7 +95,8 @@ SESSIONS_SCHEMA: tuple[str, ...] = (
     tokens_in BIGINT,
     tokens_out BIGINT,
     recorded_at {_TEXT} NOT NULL,
-    content_exact {_TEXT}
+    content_exact {_TEXT},
+    retracted_at BIGINT
 )""",
     f"""CREATE TABLE invocations (
     position BIGINT PRIMARY KEY,

@@ -28,7 +28,7 @@ from ledger.validation import Limits, check_choice, check_filter_text, check_jso
 
 from .base import Connection, dialect_of
 from .search import PG_MATCH, pg_words, words
-from .lineage import IN_CONVERSATION, in_segments
+from .lineage import IN_CONVERSATION, in_segments, last_message
 from .sessions import json_text
 
 ORDERS = (
@@ -394,16 +394,13 @@ def message_in_conversation(
     own message at ``version``, or of the one at global ``position``; None when there is no such message."""
     if message_count == 0:
         return None
-    last_only = version is None and position is None
-    rows = in_segments(
-        conn, "messages", "session_id, version, role, position", segments,
-        limit=1 if last_only else None, offset=message_count - 1 if last_only else 0, hidden=hidden,
-    )
+    if version is None and position is None:
+        last = last_message(conn, "session_id, version, role", segments, hidden)
+        return None if last is None else (last[0], last[1], last[2])
+    rows = in_segments(conn, "messages", "session_id, version, role, position", segments, hidden=hidden)
     for origin, message_version, role, message_position in reversed(rows):
-        if (
-            last_only
-            or (position is not None and message_position == position)
-            or (version is not None and origin == session_id and message_version == version)
+        if (position is not None and message_position == position) or (
+            version is not None and origin == session_id and message_version == version
         ):
             return origin, message_version, role
     return None

@@ -165,7 +165,20 @@ def _message_retracted(c: Connection, e: RecordedEvent, p: ev.MessageRetracted, 
         " WHERE session_id = ?",
         (e.version, e.position, at, e.session_id),
     )
-    _hide(c, e.session_id, [(p.message_session, p.message_version, p.message_version)])
+    run = c.execute(  # where the session's current run starts (its open segment)
+        "SELECT first FROM session_segments WHERE session_id = ? AND seg_session = ? AND last IS NULL AND hidden = 0",
+        (e.session_id, e.session_id),
+    ).fetchone()
+    if p.message_session == e.session_id and run is not None and p.message_version >= run[0]:
+        # A message of its current run: the row says from which of its session's versions on it is out
+        # of the conversation (a view of an earlier version, a restore to one, or a fork taken before, keeps it).
+        c.execute(
+            "UPDATE messages SET retracted_at = ?"
+            " WHERE position = (SELECT position FROM events WHERE session_id = ? AND version = ?)",
+            (e.version, e.session_id, p.message_version),
+        )
+    else:  # inherited from a fork's parent, or from before a restore: hidden for this session's view only
+        _hide(c, e.session_id, [(p.message_session, p.message_version, p.message_version)])
 
 
 def _conversation_cleared(c: Connection, e: RecordedEvent, p: Any, at: str, pg: bool) -> None:
@@ -419,7 +432,7 @@ class SessionsProjector(Projector):
     """The built-in read model: sessions with their counters, tags, metadata, data, messages and invocations."""
 
     name = "sessions"
-    version = 1
+    version = 2  # 2: messages.retracted_at
     dialects = frozenset({"sqlite", "postgres"})
     builtin = True
     tables = ("session_segments", "invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
@@ -455,7 +468,8 @@ class SessionsProjector(Projector):
         )
         db.table("messages").create(
             {"position": int, "session_id": str, "version": int, "role": str, "content": str, "tool_name": str,
-             "invocation_id": str, "model": str, "tokens_in": int, "tokens_out": int, "recorded_at": str},
+             "invocation_id": str, "model": str, "tokens_in": int, "tokens_out": int, "recorded_at": str,
+             "retracted_at": int},
             pk="position",
             not_null={"session_id", "version", "role", "content", "recorded_at"},
         )

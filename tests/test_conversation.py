@@ -119,3 +119,26 @@ def test_a_fork_retracts_its_own_messages_and_can_name_inherited_ones_by_positio
         assert _contents(led, "p") == ["p-v2", "p-v3"]
         with pytest.raises(InvalidInput):
             led.retract_message("c", 2, position=inherited)
+
+
+def test_many_pop_cycles_keep_the_state_small_and_every_view_right(led: Ledger) -> None:
+    led.create_session("p")  # the fixture's "s" has messages already: a new session, snapshots every 3
+    for i in range(60):  # what the OpenAI Agents adapter's pop_item does: add, add, retract the last
+        led.add_message("p", "user", f"q{i}")
+        led.add_message("p", "assistant", f"a{i}")
+        led.retract_message("p")
+    state = led.get_session("p")
+    assert state.hidden == () and state.message_count == 60  # nothing in the state grows with retractions
+    assert [m.content for m in led.messages("p")] == [f"q{i}" for i in range(60)]
+    # A view of an earlier version still shows what was there then: a0 before its retraction (version 4).
+    assert [m.content for m in led.messages("p", version=3)] == ["q0", "a0"]
+    assert [m.content for m in led.messages("p", version=4)] == ["q0"]
+    fork = led.fork("p", version=3, new_session_id="f")  # taken before a0 was retracted: it keeps a0
+    assert [m.content for m in led.messages("f")] == ["q0", "a0"] and fork.message_count == 2
+    led.restore("p", version=6)  # q0, q1, a1 (a0 retracted at 4; a1 at 7, after the restore point)
+    assert [m.content for m in led.messages("p")] == ["q0", "q1", "a1"]
+    assert led.retract_message("p") and [m.content for m in led.messages("p")] == ["q0", "q1"]
+    assert len(led.search_messages("a0", session_id="f")) == 1  # a0 is in the fork's conversation
+    assert led.search_messages("a0", session_id="p") == []  # and out of its parent's
+    assert [m.content for m in led.messages("f")] == ["q0", "a0"]  # the parent's retraction stays its own
+    assert led.verify(projections=True).ok

@@ -322,11 +322,12 @@ class SQLStorage(Storage):
         self.connection.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
 
     def snapshots_of(self, session_id: str) -> dict[int, tuple[bytes, bytes]]:
-        """Every snapshot of a session: version -> (encoded state, the hash of the event it was taken at)."""
+        """Every snapshot of a session in the current format (older ones are ignored on load): version ->
+        (encoded state, the hash of the event it was taken at)."""
         rows = self.connection.execute(
             f"SELECT version, {self.as_bytes.format('state')}, {self.as_bytes.format('event_hash')}"
-            " FROM snapshots WHERE session_id = ?",
-            (session_id,),
+            " FROM snapshots WHERE session_id = ? AND schema = ?",
+            (session_id, SNAPSHOT_FORMAT),
         )
         return {version: (bytes(state), bytes(event_hash)) for version, state, event_hash in rows.fetchall()}
 
