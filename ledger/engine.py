@@ -15,6 +15,7 @@ either appends exactly one event or raises having written nothing.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -64,6 +65,7 @@ class Engine:
         *,
         clock: Clock,
         new_id: Callable[[], str],
+        new_salt: Callable[[], bytes] | None = None,
         snapshots: SnapshotPolicy,
         cache_size: int,
     ) -> None:
@@ -71,6 +73,7 @@ class Engine:
         self.runner = runner
         self.clock = clock
         self.new_id = new_id
+        self.new_salt = new_salt
         self.snapshots = snapshots
         self.lock = threading.RLock()
         self._cache_size = cache_size
@@ -322,6 +325,15 @@ class Engine:
 
     # -- state -----------------------------------------------------------------------
 
+    def salt(self) -> bytes:
+        """The salt of the next event: 16 random bytes, or what ``new_salt`` gives (8-64 bytes)."""
+        if self.new_salt is None:
+            return os.urandom(16)
+        salt = self.new_salt()
+        if not isinstance(salt, bytes) or not 8 <= len(salt) <= 64:
+            raise InvalidInput(f"new_salt must return 8-64 bytes; got {salt!r}", field="new_salt")
+        return salt
+
     def remember(self, state: Session) -> None:
         """Cache a committed state as current."""
         self._cache[state.session_id] = (state, self._epoch)
@@ -512,8 +524,9 @@ class Engine:
                 event = noop
             new_id = event_id or check_id(self.new_id(), "generated event_id", session_id)
             now = self.clock()
+            salt = self.salt()
             try:
-                recorded = storage.append(session_id, current + 1, event, new_id, now)
+                recorded = storage.append(session_id, current + 1, event, new_id, now, salt)
                 new_state = apply(state, recorded)
                 tx.pending[session_id] = new_state
                 if scope.outer or not self.runner.defers:
@@ -599,6 +612,7 @@ def open_engine(
     projectors: Iterable[Projector] = (),
     clock: Clock | None = None,
     new_id: Callable[[], str] | None = None,
+    new_salt: Callable[[], bytes] | None = None,
 ) -> Engine:
     """Open (or create) the ledger at ``path`` with the built-in projectors plus ``projectors``;
     the arguments were checked by ``validation.check_options``."""
@@ -612,6 +626,7 @@ def open_engine(
         runner,
         clock=clock or utc_now,
         new_id=new_id or default_new_id,
+        new_salt=new_salt,
         snapshots=SnapshotPolicy(snapshot_every),
         cache_size=cache_size,
     )

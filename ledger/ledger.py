@@ -49,7 +49,9 @@ class Ledger:
     ``Ledger(":memory:")`` keeps everything in memory (for tests). ``clock``
     returns aware datetimes; ``durability`` is ``"normal"`` or ``"full"`` (see
     ``ledger.storage.sqlite``); ``metadata_schema`` is an optional pydantic model that
-    validates metadata by key and supplies defaults at creation.
+    validates metadata by key and supplies defaults at creation. ``new_id`` makes
+    event and session ids, ``new_salt`` each event's payload salt (16 random bytes by
+    default; inject both only to make tests repeatable).
     Raises ``UnsupportedFormat`` for a file that is not a ledger or is newer.
     """
 
@@ -64,6 +66,7 @@ class Ledger:
         limits: Limits | None = None,
         busy_timeout: float = 5.0,
         new_id: Callable[[], str] | None = None,
+        new_salt: Callable[[], bytes] | None = None,
         cache_size: int = 4096,
         projectors: Iterable[Projector] = (),
         cleanup_every: float | None = None,
@@ -71,7 +74,8 @@ class Ledger:
     ) -> None:
         options = check_options(
             path, durability=durability, busy_timeout=busy_timeout, snapshot_every=snapshot_every,
-            cache_size=cache_size, clock=clock, new_id=new_id, limits=limits, cleanup_every=cleanup_every,
+            cache_size=cache_size, clock=clock, new_id=new_id, new_salt=new_salt, limits=limits,
+            cleanup_every=cleanup_every,
             max_idle=max_idle,
         )
         self._limits = limits or Limits()
@@ -79,7 +83,7 @@ class Ledger:
         engine = self._engine = open_engine(
             options.path, durability=options.durability, busy_timeout=options.busy_timeout,
             snapshot_every=options.snapshot_every, cache_size=options.cache_size, projectors=projectors,
-            clock=clock, new_id=new_id,
+            clock=clock, new_id=new_id, new_salt=new_salt,
         )
         self._commands = Commands(engine, self._limits, schema)
         self._reads = Reads(engine, self._limits)

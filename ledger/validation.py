@@ -526,6 +526,7 @@ def check_options(
     cache_size: object,
     clock: object,
     new_id: object,
+    new_salt: object = None,
     limits: object,
     cleanup_every: object,
     max_idle: object,
@@ -536,7 +537,7 @@ def check_options(
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidInput(f"{name} must be an integer >= {low}; got {value!r}", field=name)
         counts.append(value)
-    for name, function in (("clock", clock), ("new_id", new_id)):
+    for name, function in (("clock", clock), ("new_id", new_id), ("new_salt", new_salt)):
         if function is not None and not callable(function):
             raise InvalidInput(f"{name} must be a callable; got {function!r}", field=name)
     if limits is not None and not isinstance(limits, Limits):

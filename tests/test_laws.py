@@ -312,6 +312,11 @@ def _ids() -> Callable[[], str]:
     return lambda: f"id-{next(counter):06d}"
 
 
+def _salts() -> Callable[[], bytes]:
+    counter = itertools.count(1)
+    return lambda: next(counter).to_bytes(16, "big")  # the same salts on both sides: the same payloads
+
+
 def _outcome(led: Ledger, cmd: Command) -> Any:
     try:
         return ("ok", cmd(led))
@@ -366,8 +371,9 @@ def test_law7_the_same_commands_give_the_same_chain_head_and_reads_on_both_backe
 ) -> None:
     url = new_schema_url()
     try:
-        with Ledger(tmp_path_factory.mktemp("law7") / "l.db", clock=Clock(), new_id=_ids(), snapshot_every=3) as lite, \
-                Ledger(url, clock=Clock(), new_id=_ids(), snapshot_every=3) as pg:
+        with Ledger(tmp_path_factory.mktemp("law7") / "l.db", clock=Clock(), new_id=_ids(), new_salt=_salts(),
+                    snapshot_every=3) as lite, \
+                Ledger(url, clock=Clock(), new_id=_ids(), new_salt=_salts(), snapshot_every=3) as pg:
             for led in (lite, pg):
                 led.create_session("s0", tags=["t"], metadata={"m": 1})
                 led.add_message("s0", "user", "hello text", tokens={"input": 1})

@@ -410,3 +410,43 @@ def test_a_scrub_left_pending_by_a_killed_process_is_seen_and_finished_by_anothe
             assert b"secret-qq3-text" not in _file_set(path)
     finally:
         reader.close()
+
+
+def test_a_purged_value_cannot_be_confirmed_by_hashing_a_guess(ledger_path: str) -> None:
+    import hashlib
+
+    from ledger import events as ev
+    from ledger.events import read_redaction
+
+    with Ledger(ledger_path) as led:
+        led.create_session("s", metadata={"email": "alice@example.com"})
+        led.add_message("s", "user", "my card is 4111-1111")
+        payload = list(led.history("s"))[0].payload
+        assert payload == ev.Created(metadata={"email": "alice@example.com"})  # the salt is not part of the event
+        led.purge_session("s", reason="erasure")
+        with raw_sql(led) as raw:
+            kept = [read_redaction(data) for (data,) in raw.execute(
+                "SELECT data FROM events WHERE session_id = 's' AND type <> 'purged' ORDER BY version")]
+    guesses = [ev.Created(metadata={"email": "alice@example.com"}), ev.MessageAdded(role="user", content="my card is 4111-1111")]
+    for redaction, guess in zip(kept, guesses):
+        assert redaction is not None
+        assert redaction.digest != hashlib.sha256(ev.encode_payload(guess)).hexdigest()  # the guess does not match
+
+
+def test_payloads_written_before_salts_still_verify_and_the_file_is_upgraded(tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    from ledger.storage.sql import FORMAT_VERSION
+
+    old = tmp_path / "v1.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "ledger_v1.db", old)
+    with Ledger(old) as led:
+        assert led.verify().ok
+        sid = led.list_sessions().items[0].session_id
+        led.add_message(sid, "user", "a new, salted payload")
+        assert led.verify().ok
+    raw = sqlite3.connect(old)
+    assert raw.execute("SELECT value FROM ledger_meta WHERE key = 'format'").fetchone()[0] == str(FORMAT_VERSION)
+    assert b'"$salt"' in raw.execute("SELECT data FROM events ORDER BY position DESC LIMIT 1").fetchone()[0].encode()
+    raw.close()

@@ -13,6 +13,7 @@ never skip: a server that cannot start is a failure, never mistaken for a pass.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
 import uuid
@@ -59,12 +60,18 @@ def _ids() -> Callable[[], str]:
     return lambda: f"gen-{next(counter):04d}"
 
 
+def _salts() -> Callable[[], bytes]:
+    """The same payload salts on both backends, so the same commands give the same chain."""
+    counter = itertools.count(1)
+    return lambda: next(counter).to_bytes(16, "big")
+
+
 @contextlib.contextmanager
 def pair(tmp_path: Path, pg_url: str) -> Iterator[tuple[Ledger, Ledger]]:
     """A SQLite and a PostgreSQL ledger with the same clock and id source."""
     with (
-        Ledger(str(tmp_path / "ledger.db"), clock=Clock(START), new_id=_ids()) as sq,
-        Ledger(pg_url, clock=Clock(START), new_id=_ids()) as pg,
+        Ledger(str(tmp_path / "ledger.db"), clock=Clock(START), new_id=_ids(), new_salt=_salts()) as sq,
+        Ledger(pg_url, clock=Clock(START), new_id=_ids(), new_salt=_salts()) as pg,
     ):
         yield sq, pg
 
@@ -382,7 +389,7 @@ def test_retention_takes_sessions_that_ended_at_the_same_instant_in_the_same_ord
     results = []
     for path in (str(tmp_path / "ties.db"), pg_url):
         now[0] = START  # a clock that stands still: every time below is the same instant
-        with Ledger(path, clock=lambda: now[0], new_id=_ids()) as led:
+        with Ledger(path, clock=lambda: now[0], new_id=_ids(), new_salt=_salts()) as led:
             for sid in ("m", "b", "z", "a", "k", "q", "c", "r"):
                 led.create_session(sid)
             for sid, status in (("m", "completed"), ("b", "failed"), ("z", "abandoned"), ("a", "completed"),

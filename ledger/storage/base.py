@@ -134,8 +134,11 @@ class Storage(ABC):
     # -- the log ------------------------------------------------------------------------
 
     @abstractmethod
-    def append(self, session_id: str, version: int, event: Event, event_id: str, now: datetime) -> RecordedEvent:
-        """Insert one event after the head, hash-chained; ``recorded_at`` is clamped so it never goes back."""
+    def append(
+        self, session_id: str, version: int, event: Event, event_id: str, now: datetime, salt: bytes
+    ) -> RecordedEvent:
+        """Insert one event after the head, hash-chained, its payload ``salt``-ed (``events.salted``);
+        ``recorded_at`` is clamped so it never goes back."""
 
     @abstractmethod
     def insert_rows(self, rows: Sequence[Row]) -> None:

@@ -49,7 +49,7 @@ except ImportError as exc:  # the extra is optional: say which one to install
 from ..chain import Row
 from ..errors import ConcurrencyError, InvalidInput, LedgerBusy, LedgerError, StorageError, UnsupportedFormat
 from .base import CHANGES_WINDOW, EMPTY_HEAD, Head
-from .sql import FORMAT_VERSION, SCHEMA, SNAPSHOTS_SCHEMA, SQLStorage
+from .sql import FORMAT_VERSION, SCHEMA, SNAPSHOTS_SCHEMA, UPGRADE_FORMAT, SQLStorage
 
 T = TypeVar("T")
 
@@ -405,6 +405,8 @@ class PostgresStorage(SQLStorage):
                 limit=FORMAT_VERSION,
                 actual=found,
             )
+        if found < FORMAT_VERSION:  # an older ledger is marked with this format; its rows stay as they are
+            self._locked(lambda: self.connection.execute(UPGRADE_FORMAT, (str(FORMAT_VERSION),)))
 
     def close(self) -> None:
         """Close the connections and the pool (idempotent)."""

@@ -16,13 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from ..chain import Row, link, payload_digest
-from ..events import Event, RecordedEvent, decode_payload, encode_payload, read_redaction, redaction_marker
+from ..events import Event, RecordedEvent, decode_payload, encode_payload, read_redaction, redaction_marker, salted
 from ..session import Session
 from ..snapshots import SNAPSHOT_FORMAT, SnapshotCandidate, encode_state
 from ..times import format_time, parse_time
 from .base import CHANGES_WINDOW, EMPTY_HEAD, Head, SnapshotRow, Storage
 
-FORMAT_VERSION = 1
+# 2: new payloads carry a random ``"$salt"`` (``events.salted``); a format-1 ledger is upgraded when opened.
+FORMAT_VERSION = 2
 
 # The ledger's own tables; ``{int}`` is the backend's 64-bit integer (SQLite's INTEGER makes ``position``
 # the rowid) and ``{blob}`` its byte string.
@@ -41,6 +42,8 @@ SCHEMA = (
     )""",
     "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
+
+UPGRADE_FORMAT = "UPDATE ledger_meta SET value = ? WHERE key = 'format'"
 
 # Created on every open (older files may predate it); a cache, like the projections.
 SNAPSHOTS_SCHEMA = """CREATE TABLE IF NOT EXISTS snapshots (
@@ -99,14 +102,16 @@ class SQLStorage(Storage):
 
     # -- appends ------------------------------------------------------------
 
-    def append(self, session_id: str, version: int, event: Event, event_id: str, now: datetime) -> RecordedEvent:
+    def append(
+        self, session_id: str, version: int, event: Event, event_id: str, now: datetime, salt: bytes
+    ) -> RecordedEvent:
         """Insert one event after the head (inside a write transaction) and return it as recorded.
 
         ``recorded_at`` never goes backwards: a clock behind the last row is
         clamped to it, so time order and log order agree.
         """
         head = self._head
-        data = encode_payload(event)
+        data = salted(encode_payload(event), salt)
         now_text = format_time(now)
         recorded_at = now_text if now_text >= head.recorded_at else head.recorded_at
         position = head.position + 1

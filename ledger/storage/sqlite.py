@@ -34,7 +34,7 @@ from ..errors import (
 )
 from ..validation import Progress
 from .base import EMPTY_HEAD, Head
-from .sql import FORMAT_VERSION, SCHEMA, SNAPSHOTS_SCHEMA, SQLStorage
+from .sql import FORMAT_VERSION, SCHEMA, SNAPSHOTS_SCHEMA, UPGRADE_FORMAT, SQLStorage
 
 APPLICATION_ID = 0x534C4447  # "SLDG" in the SQLite header marks a ledger file
 
@@ -160,6 +160,25 @@ class SQLiteStorage(SQLStorage):
             )
         if "events" not in self._tables():
             raise UnsupportedFormat(f"{self.path!r} has no events table")
+        if found < FORMAT_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Mark an older ledger with this format (its rows stay as they are: format 1 payloads have no salt,
+        and are read and verified as before). A read-only file stays as it is: it cannot be appended to."""
+        try:
+            self._retry_busy(lambda: self.connection.execute("BEGIN IMMEDIATE"))
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                return
+            raise
+        try:
+            self.connection.execute(UPGRADE_FORMAT, (str(FORMAT_VERSION),))
+            self.connection.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self.connection.execute("ROLLBACK")
+            if "readonly" not in str(exc):
+                raise
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
