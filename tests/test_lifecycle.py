@@ -352,19 +352,25 @@ def _file_set(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
 
 
+def _reader_holding_a_snapshot(path: Path) -> Any:
+    """Another connection inside a read transaction: it holds the snapshot it began with."""
+    import sqlite3
+
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM events").fetchone()
+    return reader
+
+
 def test_a_purge_while_a_reader_holds_a_snapshot_says_the_scrub_is_pending_and_finishes_it_later(
     tmp_path: Path,
 ) -> None:
-    import sqlite3
-
     path = tmp_path / "l.db"
     with Ledger(path) as led:
         led.create_session("s")
         led.add_message("s", "user", "secret-zq7-text")
         led.create_session("other")
-        reader = sqlite3.connect(path)
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM events").fetchone()  # an open read transaction: an older snapshot
+        reader = _reader_holding_a_snapshot(path)
         try:
             led.purge_session("s", reason="erasure")  # returns at once: it does not wait for the reader
             report = led.verify()
@@ -381,7 +387,6 @@ def test_a_purge_while_a_reader_holds_a_snapshot_says_the_scrub_is_pending_and_f
 
 def test_a_scrub_left_pending_by_a_killed_process_is_seen_and_finished_by_another(tmp_path: Path) -> None:
     import signal
-    import sqlite3
     import subprocess
     import sys
 
@@ -390,9 +395,7 @@ def test_a_scrub_left_pending_by_a_killed_process_is_seen_and_finished_by_anothe
         led.create_session("s")
         led.add_message("s", "user", "secret-qq3-text")
         led.create_session("other")
-    reader = sqlite3.connect(path)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM events").fetchone()
+    reader = _reader_holding_a_snapshot(path)
     try:
         script = (
             "import sys, time\nfrom ledger import Ledger\nled = Ledger(sys.argv[1])\n"
