@@ -289,20 +289,42 @@ def test_without_the_mcp_extra_it_is_one_error_line_and_exit_2(tmp_path: Path, s
     assert not db.exists()
 
 
-def _raw_exchange(db: Path, lines: list[str]) -> list[dict[str, Any]]:
-    """Send raw lines (after the handshake) to a server subprocess, then close its stdin (it exits);
-    return its answers to them."""
+def _raw_exchange(db: Path, lines: list[str], wanted: int) -> list[dict[str, Any]]:
+    """Send raw lines (after the handshake) to a server subprocess and collect its answers to them until
+    ``wanted`` have come or 30 s have passed (a missing answer fails the test instead of hanging it)."""
+    import select
+
     handshake = [
         json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}),
         json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     ]
-    done = subprocess.run(
-        [sys.executable, "-m", "ledger", "mcp", "--db", str(db)], input="\n".join(handshake + lines) + "\n",
-        capture_output=True, env=ENV, cwd=str(db.parent), text=True, encoding="utf-8", timeout=60,
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ledger", "mcp", "--db", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=ENV, cwd=str(db.parent),
     )
-    assert "Traceback" not in done.stderr, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()][1:]  # after the initialize answer
+    assert proc.stdin is not None and proc.stdout is not None
+    answers: list[dict[str, Any]] = []
+    try:
+        proc.stdin.write(("\n".join(handshake + lines) + "\n").encode("utf-8", "surrogatepass"))
+        proc.stdin.flush()
+        deadline = time.monotonic() + 30
+        pending = b""
+        while len(answers) < wanted + 1 and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+            if not ready:
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            answers += [json.loads(line) for line in complete if line.strip()]
+    finally:
+        proc.kill()
+        _, stderr = proc.communicate(timeout=30)
+    assert b"Traceback" not in stderr, stderr.decode(errors="replace")
+    return answers[1:]  # after the initialize answer
 
 
 def test_requests_the_sdk_cannot_parse_still_get_an_answer_and_the_server_keeps_serving(tmp_path: Path) -> None:
@@ -317,7 +339,7 @@ def test_requests_the_sdk_cannot_parse_still_get_an_answer_and_the_server_keeps_
         "{not json",
         json.dumps({**call, "id": 4, "params": {"name": "create_session", "arguments": {"session_id": "ok"}}}),
     ]
-    answers = _raw_exchange(tmp_path / "l.db", lines)
+    answers = _raw_exchange(tmp_path / "l.db", lines, 4)
     assert [a.get("id") for a in answers] == [1, 2, None, 4]
     assert [a["error"]["code"] for a in answers[:3]] == [-32700, -32700, -32700]
     assert "recursion" in answers[1]["error"]["message"]
