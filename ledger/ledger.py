@@ -88,7 +88,7 @@ class Ledger:
         self._commands = Commands(engine, self._limits, schema)
         self._reads = Reads(engine, self._limits)
         self._retention = Retention(engine, self._commands, self._limits)
-        self._transfer = Transfer(engine)
+        self._transfer = Transfer(engine, self._limits)
         bind_delegates(self)
         self.path = engine.path  # for a URL: without its password
         self.durability = options.durability

@@ -25,12 +25,15 @@ from projections import queries
 from . import events as ev
 from .chain import GENESIS, ChainChecker, Digest, Row, VerifyReport, link, stored_digest, verify
 from .engine import Engine, open_engine
-from .errors import IntegrityError, InvalidInput, SessionPurged
+from .admission import admit
+from .errors import IntegrityError, InvalidInput, LedgerError, SessionPurged
 from .exchange import ExportRow, ImportReport, closing_line, header_line, read_export, row_line
 from .lineage import segments
+from .session import Session
+from .storage.sql import to_recorded
 from .scratch import remove_stale, scratch_path
 from .times import time_arg
-from .validation import Progress, check_id, check_int, check_progress, new_file_path, path_arg
+from .validation import Limits, Progress, check_id, check_int, check_progress, new_file_path, path_arg
 
 _FAR = 2**62  # a purge position beyond any real one: "purged later, in another file"
 _BATCH = 2000
@@ -69,8 +72,9 @@ def _as_stored(row: Row) -> Row:
 class Transfer:
     """Export, import, backup and replay over one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, limits: Limits) -> None:
         self._engine = engine
+        self._limits = limits
 
     def _cut(self, until_position: int | None, until: datetime | None) -> int:
         """Inside a read: the last position a cut keeps."""
@@ -256,6 +260,7 @@ class Transfer:
         read = imported = 0
         touched: set[str] = set()
         moved: dict[int, int] = {}  # position in the export -> position here, when they differ
+        states: dict[str, Session | None] = {}  # each touched session folded through the import (``admit``)
         with engine.write("import"):
             storage = engine.storage
             engine.runner.pin(storage, storage.head.position)
@@ -270,7 +275,7 @@ class Transfer:
                             session_id=row.session_id,
                         )
                     continue
-                self._import_row(row, moved)
+                self._import_row(row, moved, read + 1, states)  # line 1 is the header
                 touched.add(row.session_id)
                 imported += 1
             if moved:
@@ -287,7 +292,24 @@ class Transfer:
             head = storage.head
         return ImportReport(read=read, imported=imported, skipped=read - imported, head=Digest(head.position, head.hash.hex()))
 
-    def _import_row(self, row: ExportRow, moved: dict[int, int]) -> None:
+    def _admit(self, row: ExportRow, line: int, states: dict[str, Session | None]) -> None:
+        """Fold the row against its session with the commands' rules (``admission.admit``); refuse the file,
+        naming the line, for an event the commands would not have written."""
+        engine, sid = self._engine, row.session_id
+        state = states[sid] if sid in states else engine.state(sid)
+        try:
+            recorded = to_recorded((row.position, row.event_id, sid, row.version, row.type, row.schema,
+                                    row.recorded_at, row.data, bytes.fromhex(row.hash)))
+            states[sid] = admit(state, recorded, self._limits)
+            if row.type == ev.PURGED and any(
+                not isinstance(e.payload, ev.Redacted) for e in engine.storage.iter_session(sid)
+            ):
+                raise InvalidInput(f"session {sid!r}: its purged event would leave its earlier payloads in place",
+                                   session_id=sid, field="data")
+        except LedgerError as exc:
+            raise IntegrityError(f"line {line}: {exc.message}; nothing was imported", session_id=sid) from exc
+
+    def _import_row(self, row: ExportRow, moved: dict[int, int], line: int, states: dict[str, Session | None]) -> None:
         storage = self._engine.storage
         head = storage.head
         current = storage.session_version(row.session_id) or 0
@@ -304,6 +326,7 @@ class Transfer:
                 f" ({head.recorded_at}); import into an empty ledger or one whose events are older",
                 session_id=row.session_id,
             )
+        self._admit(row, line, states)
         position = head.position + 1
         if position == row.position and head.hash.hex() == row.prev:
             row_hash = bytes.fromhex(row.hash)  # lands exactly where it was: the same chain

@@ -383,3 +383,21 @@ def test_law7_the_same_commands_give_the_same_chain_head_and_reads_on_both_backe
             assert _reads(lite) == _reads(pg)
     finally:
         drop_schemas([url])
+
+
+# -- law 8: every event the commands write is one import would admit ------------------------------------------------
+
+
+@LAW7_SETTINGS
+@given(cmds=st.lists(law7_commands, min_size=1, max_size=25))
+def test_law8_every_event_the_commands_write_passes_the_import_rules(cmds: list[Command]) -> None:
+    from ledger.admission import admit
+    from ledger.validation import Limits
+
+    with Ledger(":memory:", clock=Clock(), snapshot_every=3) as led:
+        led.create_session("s0", tags=["t"], metadata={"m": 1})
+        for cmd in cmds:
+            _outcome(led, cmd)
+        states: dict[str, Any] = {}
+        for event in led.history():
+            states[event.session_id] = admit(states.get(event.session_id), event, Limits())

@@ -218,3 +218,68 @@ def test_the_sessions_dir_leaves_out_retracted_messages_and_stubs_purged_session
     assert "SECRET" not in conversation and len(conversation.splitlines()) == 5
     assert json.loads((tmp_path / "dir" / "a" / "metadata.json").read_text()) == {"session_id": "a", "status": "purged"}
     assert sorted(p.name for p in (tmp_path / "dir" / "a").iterdir()) == ["metadata.json"]
+
+
+# -- import holds events to the commands' rules (issue 13, item 11) ---------------------------------------------
+
+
+def _crafted_export(path: Path, events: list[tuple[str, str, dict[str, object]]]) -> Path:
+    """A well-chained export of the given (session_id, type, payload) events, as a hostile tool could write."""
+    from ledger.chain import GENESIS, link, stored_digest
+    from ledger.events import EVENT_TYPES
+    from ledger.exchange import ExportRow, closing_line, header_line, row_line
+
+    versions: dict[str, int] = {}
+    prev, lines = GENESIS, []
+    for position, (sid, kind, payload) in enumerate(events, 1):
+        versions[sid] = versions.get(sid, 0) + 1
+        data = json.dumps(payload)
+        at = f"2026-01-01T12:00:{position:02d}.000000Z"
+        schema = EVENT_TYPES[kind].schema
+        row_hash = link(prev, position, f"e{position}", sid, versions[sid], kind, schema, at, stored_digest(data.encode()))
+        lines.append(row_line(ExportRow(position=position, event_id=f"e{position}", session_id=sid,
+                                         version=versions[sid], type=kind, schema=schema, recorded_at=at, data=data,
+                                         hash=row_hash.hex(), prev=prev.hex())))
+        prev = row_hash
+    path.write_text("\n".join([header_line(len(events), prev.hex(), None), *lines, closing_line(len(events))]) + "\n")
+    return path
+
+
+_CREATED = ("s", "created", {})
+_HOSTILE: dict[str, list[tuple[str, str, dict[str, object]]]] = {
+    "a message with no created": [("s", "message_added", {"role": "user", "content": "hi"})],
+    "an integer of 2**97 in metadata": [("s", "created", {"metadata": {"n": 2**97}})],
+    "a fork with an empty state": [("s", "forked", {"parent_id": "p", "parent_version": 1, "state": {}})],
+    "1,000 tags with control characters": [("s", "created", {"tags": [f"t\x07{i}" for i in range(1000)]})],
+    "a 100 KB metadata value": [("s", "created", {"metadata": {"k": "x" * 100_000}})],
+    "a negative cost": [_CREATED, ("s", "invocation_linked", {"invocation_id": "i", "tool_name": "t", "cost": -5.0})],
+    "negative tokens": [_CREATED, ("s", "message_added", {"role": "user", "content": "hi", "tokens_in": -3})],
+    "a message after completion": [_CREATED, ("s", "completed", {}), ("s", "message_added",
+                                                                        {"role": "user", "content": "late"})],
+    "a purge that leaves the text": [_CREATED, ("s", "message_added", {"role": "user", "content": "secret"}),
+                                     ("s", "purged", {"reason": "gdpr", "redacted": 2})],
+}
+
+
+@pytest.mark.parametrize("case", sorted(_HOSTILE))
+def test_import_refuses_an_event_the_commands_would_not_have_written_and_names_its_line(
+    ledger_path: str, tmp_path: Path, case: str
+) -> None:
+    events = _HOSTILE[case]
+    export = _crafted_export(tmp_path / "hostile.jsonl", events)
+    with Ledger(ledger_path) as led:
+        with pytest.raises(IntegrityError, match=f"line {len(events) + 1}:"):  # the last event, after the header
+            led.import_events(export)
+        assert led.last_position == 0 and led.verify().ok  # nothing was written
+
+
+def test_a_crafted_export_of_admissible_events_imports(ledger_path: str, tmp_path: Path) -> None:
+    export = _crafted_export(tmp_path / "fine.jsonl", [
+        ("s", "created", {"tags": ["a"], "metadata": {"k": 1}}),
+        ("s", "message_added", {"role": "user", "content": "hi", "tokens_in": 3}),
+        ("s", "completed", {}),
+        ("s", "metadata_set", {"values": {"after": True}}),  # metadata may change after completion
+    ])
+    with Ledger(ledger_path) as led:
+        assert led.import_events(export).imported == 4
+        assert led.get_session("s").metadata == {"k": 1, "after": True}
