@@ -352,6 +352,16 @@ def _file_set(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
 
 
+def _secret_and_other(tmp_path: Path, secret: str) -> Path:
+    """A ledger file with session "s" holding ``secret`` in a message, and an "other" session."""
+    path = tmp_path / "l.db"
+    with Ledger(path) as led:
+        led.create_session("s")
+        led.add_message("s", "user", secret)
+        led.create_session("other")
+    return path
+
+
 def _reader_holding_a_snapshot(path: Path) -> Any:
     """Another connection inside a read transaction: it holds the snapshot it began with."""
     import sqlite3
@@ -365,11 +375,8 @@ def _reader_holding_a_snapshot(path: Path) -> Any:
 def test_a_purge_while_a_reader_holds_a_snapshot_says_the_scrub_is_pending_and_finishes_it_later(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "l.db"
+    path = _secret_and_other(tmp_path, "secret-zq7-text")
     with Ledger(path) as led:
-        led.create_session("s")
-        led.add_message("s", "user", "secret-zq7-text")
-        led.create_session("other")
         reader = _reader_holding_a_snapshot(path)
         try:
             led.purge_session("s", reason="erasure")  # returns at once: it does not wait for the reader
@@ -390,11 +397,7 @@ def test_a_scrub_left_pending_by_a_killed_process_is_seen_and_finished_by_anothe
     import subprocess
     import sys
 
-    path = tmp_path / "l.db"
-    with Ledger(path) as led:
-        led.create_session("s")
-        led.add_message("s", "user", "secret-qq3-text")
-        led.create_session("other")
+    path = _secret_and_other(tmp_path, "secret-qq3-text")
     reader = _reader_holding_a_snapshot(path)
     try:
         script = (
