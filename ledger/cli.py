@@ -91,6 +91,9 @@ class _Group(click.Group):
                      **extra: Any) -> click.Context:
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # ``ledger`` alone: the help, as help, not as an error
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else self.get_help(click.Context(self)))
+            raise click.exceptions.Exit(0) from exc
         except click.UsageError as exc:  # the group's own options, before any subcommand runs
             click.echo(f"error: {exc.format_message()} (see '{info_name or 'ledger'} --help')", err=True)
             raise click.exceptions.Exit(EXIT_INPUT) from exc
@@ -134,7 +137,7 @@ def opened(ctx: click.Context, db: str | None) -> Iterator[Ledger]:
 # -- the commands ---------------------------------------------------------------------------
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db", default=None, metavar="PATH", help="The ledger file [default: $LEDGER_PATH or ./ledger.db].")
 @click.version_option(package_name="session-ledger")
 @click.pass_context
@@ -224,7 +227,9 @@ def sessions_command(ctx: click.Context, /, db: str | None, fmt: str | None, **o
 def _target_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--position", type=int, help="As it stood right after this log position.")(command)
     command = click.option("--at", "at", help="As it stood at this time (ISO 8601; UTC if no zone).")(command)
-    return click.option("--version", "version", type=int, help="As it stood right after this version.")(command)
+    # ``--at-version``: ``--version`` is the program's version on ``ledger`` itself (the old spelling still works).
+    return click.option("--at-version", "--version", "version", type=int,
+                        help="As it stood right after this version of the session.")(command)
 
 
 @main.command()
@@ -235,7 +240,7 @@ def _target_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_context
 def show(ctx: click.Context, db: str | None, fmt: str | None, session: str, version: int | None, at: str | None,
          position: int | None) -> None:
-    """Show a session's state, now or as of --version, --at or --position (Ledger.get_session)."""
+    """Show a session's state, now or as of --at-version, --at or --position (Ledger.get_session)."""
     with opened(ctx, db) as ledger:
         state = ledger.get_session(session, version=version, position=position, at=when(at, "at"))
     record = msgspec.to_builtins(state)
