@@ -139,7 +139,7 @@ def opened(ctx: click.Context, db: str | None) -> Iterator[Ledger]:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db", default=None, metavar="PATH", help="The ledger file [default: $LEDGER_PATH or ./ledger.db].")
-@click.version_option(package_name="session-ledger")
+@click.version_option(package_name="session-ledger", prog_name="ledger")
 @click.pass_context
 def main(ctx: click.Context, db: str | None) -> None:
     """session-ledger: an event-sourced, hash-chained ledger of AI-agent sessions."""
