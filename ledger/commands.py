@@ -226,8 +226,20 @@ class Commands:
             artifact=check_text(artifact, "artifact", limits.max_text_bytes, sid),
         )
 
-        def decide(state: Session | None) -> ev.Event:
+        details = (event.tool_name, event.duration_ms, tokens_in, tokens_out, event.cost, event.status, event.artifact)
+
+        def decide(state: Session | None) -> ev.Event | None:
             state = self._open(state, "link an invocation")
+            linked = queries.linked_invocation(self._engine.projected(), segments(state), event.invocation_id)
+            if linked is not None:
+                if tuple(linked) == details:
+                    return None  # the same invocation linked again: a retry, recorded once
+                raise InvalidInput(
+                    f"session {sid!r}: invocation {event.invocation_id!r} is already linked with other details"
+                    f" (tool, duration, tokens, cost, status, artifact {tuple(linked)!r}); give a new invocation_id",
+                    session_id=sid,
+                    field="invocation_id",
+                )
             check_totals(state, tokens_in, tokens_out, event.duration_ms, event.cost)
             return event
 

@@ -121,6 +121,7 @@ SESSIONS_SCHEMA: tuple[str, ...] = (
     "CREATE INDEX idx_session_tags_tag_session_id ON session_tags (tag, session_id)",
     "CREATE INDEX idx_session_metadata_value ON session_metadata USING hash (value)",
     "CREATE INDEX idx_session_segments_seg_session_first ON session_segments (seg_session, first)",
+    "CREATE INDEX idx_invocations_invocation_id ON invocations (invocation_id)",
 )
 
 SEARCH_SCHEMA: tuple[str, ...] = (

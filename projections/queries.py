@@ -413,6 +413,23 @@ def invocations(conn: Connection, segments: Sequence[tuple[str, int, int]]) -> l
     return [dict(zip(columns, row)) for row in in_segments(conn, "invocations", ", ".join(columns), segments)]
 
 
+def linked_invocation(
+    conn: Connection, segments: Sequence[tuple[str, int, int]], invocation_id: str
+) -> tuple[Any, ...] | None:
+    """(tool_name, duration_ms, tokens_in, tokens_out, cost, status, artifact) of the invocation already
+    linked under ``invocation_id`` in a lineage's history, or None: found by the invocation_id index."""
+    for session_id, first, last in segments:
+        row: tuple[Any, ...] | None = conn.execute(
+            "SELECT t.tool_name, t.duration_ms, t.tokens_in, t.tokens_out, t.cost, t.status, t.artifact"
+            " FROM invocations AS t JOIN events AS e ON e.position = t.position"
+            " WHERE t.invocation_id = ? AND e.session_id = ? AND e.version BETWEEN ? AND ? LIMIT 1",
+            (invocation_id, session_id, first, last),
+        ).fetchone()
+        if row is not None:
+            return row
+    return None
+
+
 def descendants(conn: Connection, session_id: str) -> list[str]:
     """Every fork of the session, and every fork of those, sorted by id."""
     rows = conn.execute(

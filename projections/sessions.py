@@ -432,7 +432,7 @@ class SessionsProjector(Projector):
     """The built-in read model: sessions with their counters, tags, metadata, data, messages and invocations."""
 
     name = "sessions"
-    version = 2  # 2: messages.retracted_at
+    version = 2  # 2: messages.retracted_at, the invocation_id index
     dialects = frozenset({"sqlite", "postgres"})
     builtin = True
     tables = ("session_segments", "invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
@@ -491,6 +491,7 @@ class SessionsProjector(Projector):
             ("session_tags", ["tag", "session_id"]),
             ("session_metadata", ["key", "value", "session_id"]),
             ("session_segments", ["seg_session", "first"]),
+            ("invocations", ["invocation_id"]),  # a repeated link_invocation is found by it
         ):
             db.table(table).create_index(columns, if_not_exists=True)
         for statement in analytics.view_statements():

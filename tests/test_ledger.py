@@ -580,3 +580,18 @@ def test_closing_inside_a_batch_is_refused_and_the_batch_stands(ledger_path: str
             led.close()
     assert [m.content for m in led.messages("a")] == ["kept"]
     led.close()
+
+
+def test_linking_the_same_invocation_again_is_a_retry_and_a_conflicting_one_is_refused(ledger: Ledger) -> None:
+    ledger.create_session("s")
+    version = ledger.link_invocation("s", "inv-1", "search", duration_ms=12.5, cost=0.25, tokens={"input": 3})
+    assert ledger.link_invocation("s", "inv-1", "search", duration_ms=12.5, cost=0.25, tokens={"input": 3}) == version
+    stats = ledger.statistics("s")
+    assert (stats.invocation_count, stats.estimated_cost, ledger.get_session("s").version) == (1, 0.25, version)
+    before = ledger.last_position
+    with pytest.raises(InvalidInput) as caught:
+        ledger.link_invocation("s", "inv-1", "search", duration_ms=12.5, cost=0.50, tokens={"input": 3})
+    assert caught.value.field == "invocation_id" and "inv-1" in caught.value.message
+    assert ledger.last_position == before  # nothing written
+    fork = ledger.fork("s", new_session_id="f")
+    assert ledger.link_invocation("f", "inv-1", "search", duration_ms=12.5, cost=0.25, tokens={"input": 3}) == fork.version
