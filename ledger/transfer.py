@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, cast
@@ -117,7 +118,7 @@ class Transfer:
         try:
             if format == "jsonl":
                 if isinstance(out, str):
-                    with open(out, "w", encoding="utf-8") as stream:
+                    with _written(Path(out)) as scratch, open(scratch, "w", encoding="utf-8") as stream:
                         return self._export_jsonl(stream, wanted, until_position, until, progress)
                 return self._export_jsonl(out, wanted, until_position, until, progress)
             if not isinstance(out, str):
@@ -351,9 +352,10 @@ class Transfer:
         check_progress(progress)
         target = new_file_path(out, "out")
         if engine.storage.dialect == "sqlite":
-            with engine.lock:  # outside any transaction, so the copy is one moment
-                engine.usable()
-                engine.storage.backup(target, progress)
+            with _written(Path(target)) as scratch:  # a backup cut short leaves no file that looks like one
+                with engine.lock:  # outside any transaction, so the copy is one moment
+                    engine.usable()
+                    engine.storage.backup(str(scratch), progress)
         else:
             self.replay(into=target, progress=progress)
         copy = open_engine(target, durability=engine.storage.durability)
@@ -385,10 +387,8 @@ class Transfer:
         # The copy is a SQLite file: it keeps the custom projectors written for SQLite.
         projectors = [p for p in engine.runner.projectors if not p.builtin and "sqlite" in p.dialects]
         # Built under a temporary name and renamed when complete: a failed replay leaves nothing behind.
-        remove_stale(Path(target_path))
-        scratch = str(scratch_path(Path(target_path)))
-        try:
-            target = open_engine(scratch, durability=engine.storage.durability,
+        with _written(Path(target_path)) as scratch:
+            target = open_engine(str(scratch), durability=engine.storage.durability,
                                  snapshot_every=engine.snapshots.every, projectors=projectors)
             try:
                 with target.write("replay"):
@@ -411,12 +411,7 @@ class Transfer:
                 head = storage.head
             finally:
                 target.close()
-            os.replace(scratch, target_path)
-            return Digest(head.position, head.hash.hex())
-        finally:
-            for leftover in (scratch, f"{scratch}-wal", f"{scratch}-shm"):
-                if os.path.exists(leftover):
-                    os.remove(leftover)
+        return Digest(head.position, head.hash.hex())
 
     def _copy_batches(self, cut: int) -> Iterator[list[Any]]:
         """Stored rows up to the cut, as bytes (so damaged text is reported by the chain check, not raised)."""
@@ -428,3 +423,18 @@ class Transfer:
                 return
             yield rows
             after = rows[-1][0]
+
+
+@contextmanager
+def _written(target: Path) -> Iterator[Path]:
+    """A file written under a scratch name beside ``target`` and renamed onto it when the block ends well;
+    on an error or an interrupt the scratch (and any -wal/-shm of it) is removed and ``target`` untouched."""
+    remove_stale(target)
+    scratch = scratch_path(target)
+    try:
+        yield scratch
+        os.replace(scratch, target)
+    finally:
+        for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+            if leftover.exists():
+                leftover.unlink()

@@ -225,3 +225,50 @@ def test_export_shows_a_progress_bar_on_a_terminal(db: Path, tmp_path: Path) -> 
         os.close(controller)
     assert proc.returncode == 0
     assert b"export" in drawn and b"100%" in drawn
+
+
+def _big(path: Path, events: int = 30_000) -> None:
+    with Ledger(path) as led:
+        led.create_session("s")
+        for start in range(0, events, 1000):
+            with led.batch():
+                for i in range(start, start + 1000):
+                    led.add_message("s", "user", f"message {i} " + "x" * 200)
+
+
+def test_an_interrupted_export_or_backup_leaves_no_file_behind(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    _big(db, 3000)
+
+    def interrupt(done: int, total: int) -> None:
+        if done > 0:
+            raise KeyboardInterrupt
+
+    with Ledger(db) as led:
+        for name, call in (("out.jsonl", lambda out: led.export(out, progress=interrupt)),
+                           ("copy.db", lambda out: led.backup(out, progress=interrupt)),
+                           ("dir", lambda out: led.export(out, format="sessions-dir", progress=interrupt))):
+            with pytest.raises(KeyboardInterrupt):
+                call(tmp_path / name)
+            assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["l.db", "l.db-wal", "l.db-shm"]), name
+
+
+def test_ctrl_c_during_a_real_export_leaves_no_half_written_file(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "l.db"
+    _big(db)
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", "--db", str(db), "export", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith("out.jsonl.partial-") for p in tmp_path.iterdir()):
+        assert time.monotonic() < deadline and proc.poll() is None, "the export never started writing"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert not out.exists() and not any("partial" in p.name for p in tmp_path.iterdir())
