@@ -9,6 +9,7 @@ of a ledger at that path, removes every scratch whose process is gone.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -17,9 +18,17 @@ from pathlib import Path
 _PARTIAL = re.compile(r"\.partial-(\d+)(?:-wal|-shm|-journal)?")
 
 
+def _stem(target: Path) -> str:
+    # A name near the file system's limit is shortened (and made unique by its hash), so the suffix fits.
+    name = target.name
+    if len(name.encode()) <= 200:
+        return name
+    return f"{name[:40]}~{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+
+
 def scratch_path(target: Path, *, hidden: bool = False) -> Path:
     """The temporary name this process writes ``target`` under."""
-    name = f".{target.name}" if hidden else target.name
+    name = f".{_stem(target)}" if hidden else _stem(target)
     return target.with_name(f"{name}.partial-{os.getpid()}")
 
 
@@ -31,7 +40,7 @@ def remove_stale(target: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        for prefix in (target.name, f".{target.name}"):
+        for prefix in (_stem(target), f".{_stem(target)}"):
             if not entry.name.startswith(prefix):
                 continue
             match = _PARTIAL.fullmatch(entry.name[len(prefix):])

@@ -118,7 +118,7 @@ class Transfer:
         try:
             if format == "jsonl":
                 if isinstance(out, str):
-                    with _written(Path(out)) as scratch, open(scratch, "w", encoding="utf-8") as stream:
+                    with _written(Path(out), "out") as scratch, open(scratch, "w", encoding="utf-8") as stream:
                         return self._export_jsonl(stream, wanted, until_position, until, progress)
                 return self._export_jsonl(out, wanted, until_position, until, progress)
             if not isinstance(out, str):
@@ -352,7 +352,7 @@ class Transfer:
         check_progress(progress)
         target = new_file_path(out, "out")
         if engine.storage.dialect == "sqlite":
-            with _written(Path(target)) as scratch:  # a backup cut short leaves no file that looks like one
+            with _written(Path(target), "out") as scratch:  # a backup cut short leaves no file that looks like one
                 with engine.lock:  # outside any transaction, so the copy is one moment
                     engine.usable()
                     engine.storage.backup(str(scratch), progress)
@@ -387,7 +387,7 @@ class Transfer:
         # The copy is a SQLite file: it keeps the custom projectors written for SQLite.
         projectors = [p for p in engine.runner.projectors if not p.builtin and "sqlite" in p.dialects]
         # Built under a temporary name and renamed when complete: a failed replay leaves nothing behind.
-        with _written(Path(target_path)) as scratch:
+        with _written(Path(target_path), "into") as scratch:
             target = open_engine(str(scratch), durability=engine.storage.durability,
                                  snapshot_every=engine.snapshots.every, projectors=projectors)
             try:
@@ -426,15 +426,20 @@ class Transfer:
 
 
 @contextmanager
-def _written(target: Path) -> Iterator[Path]:
+def _written(target: Path, field: str) -> Iterator[Path]:
     """A file written under a scratch name beside ``target`` and renamed onto it when the block ends well;
     on an error or an interrupt the scratch (and any -wal/-shm of it) is removed and ``target`` untouched."""
     remove_stale(target)
     scratch = scratch_path(target)
     try:
         yield scratch
-        os.replace(scratch, target)
+        try:
+            os.replace(scratch, target)
+        except OSError as exc:
+            raise InvalidInput(f"{field}: cannot write {str(target)!r}: {exc.strerror or exc}", field=field) from exc
     finally:
         for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
-            if leftover.exists():
-                leftover.unlink()
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError:  # nothing there that can be removed
+                pass

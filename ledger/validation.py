@@ -482,7 +482,13 @@ def path_arg(path: object, field: str) -> str:
         text.encode()
     except UnicodeEncodeError as exc:
         raise InvalidInput(f"{field} is not a usable file name (lone surrogate)", field=field) from exc
+    if len(os.path.basename(text).encode()) > _NAME_MAX:
+        raise InvalidInput(f"{field}: a file name is at most {_NAME_MAX} bytes; got {text[:60]!r}…", field=field,
+                           limit=_NAME_MAX)
     return text
+
+
+_NAME_MAX = 255  # bytes in one file name, on every file system the ledger runs on
 
 
 def new_file_path(path: object, field: str) -> str:

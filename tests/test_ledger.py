@@ -508,7 +508,7 @@ def test_running_totals_cannot_overflow(ledger: Ledger) -> None:
     assert err.value.field == "tokens.input"
     ledger.link_invocation("s", "i", "t", cost=1e308)
     with pytest.raises(LimitExceeded, match="infinite"):
-        ledger.link_invocation("s", "i", "t", cost=1e308)
+        ledger.link_invocation("s", "i2", "t", cost=1e308)
     assert ledger.get_session("s").version == 3
 
 

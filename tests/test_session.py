@@ -31,7 +31,7 @@ steps = st.lists(
 
 def _play(led: Ledger, plan: list[tuple[str, Any, Any]]) -> None:
     led.create_session("s")
-    for kind, a, b in plan:
+    for step, (kind, a, b) in enumerate(plan):
         if kind == "message":
             led.add_message("s", a, "text", tokens={"input": b, "output": b})
         elif kind == "meta":
@@ -43,7 +43,7 @@ def _play(led: Ledger, plan: list[tuple[str, Any, Any]]) -> None:
         elif kind == "undata":
             led.delete_data("s", a)
         elif kind == "invoke":
-            led.link_invocation("s", f"i{a}", a, duration_ms=b, cost=b / 1000, tokens={"input": 1})
+            led.link_invocation("s", f"i{step}", a, duration_ms=b, cost=b / 1000, tokens={"input": 1})
         elif b:
             led.add_tags("s", [a])
         else:
