@@ -167,6 +167,11 @@ def fmt_ratio(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:.2f}x"
 
 
+def goal_cell(met: bool, text: str) -> str:
+    """A goal cell: its text and whether this run met it."""
+    return f"{text} " + ("(met)" if met else "(not met)")
+
+
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> str:
     """A GitHub-flavoured markdown table; ``align`` holds one of ``l``/``r``/``c`` per column (default left)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]

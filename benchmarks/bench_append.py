@@ -65,6 +65,7 @@ from ._harness import (
     ScratchDir,
     fmt_rate,
     fmt_ratio,
+    goal_cell,
     markdown_table,
     paired,
     rate,
@@ -165,8 +166,11 @@ def _text(rng: random.Random, size: int) -> str:
     return " ".join(words)[:size]
 
 
-def make_workload(events: int, sessions: int, seed: int) -> Workload:
-    """Build the fixed-seed workload: ``sessions`` creations, then ``events`` mixed commands."""
+def make_workload(
+    events: int, sessions: int, seed: int, mix: tuple[int, int, int, int] = (70, 10, 10, 10)
+) -> Workload:
+    """Build the fixed-seed workload: ``sessions`` creations, then ``events`` commands, mixed by the
+    ``mix`` weights of messages, metadata, data and invocations."""
     rng = random.Random(seed)
     session_ids = [f"bench-session-{i:03d}" for i in range(sessions)]
     versions = dict.fromkeys(session_ids, 0)
@@ -201,7 +205,7 @@ def make_workload(events: int, sessions: int, seed: int) -> Workload:
 
     commands: list[Command] = []
     rows: list[RawRow] = []
-    kinds = rng.choices(("message", "metadata", "data", "invocation"), weights=(70, 10, 10, 10), k=events)
+    kinds = rng.choices(("message", "metadata", "data", "invocation"), weights=mix, k=events)
     for n, kind in enumerate(kinds):
         sid = rng.choice(session_ids)
         event: ev.Event
@@ -382,7 +386,7 @@ def run(options: Options) -> dict[str, Any]:
                         fmt_rate(ledger_eps.median),
                         fmt_ratio(ratio.median),
                         f"{ratio.min:.2f}..{ratio.max:.2f}",
-                        f">= {target:.2f}x " + ("(met)" if ratio.median >= target else "(not met)"),
+                        goal_cell(ratio.median >= target, f">= {target:.2f}x"),
                     ]
                 )
                 results.append(

@@ -105,6 +105,7 @@ from ._harness import (
     fmt_ms,
     fmt_rate,
     fmt_ratio,
+    goal_cell,
     markdown_table,
     memory_mb,
     paired,
@@ -606,10 +607,6 @@ class Opened:
             conn.close()
 
 
-def _goal(met: bool, text: str) -> str:
-    return f"{text} " + ("(met)" if met else "(not met)")
-
-
 def run(options: Options) -> dict[str, Any]:
     """Build the session, time every load, measure storage, replay and memory; return tables and figures."""
     base = QUICK if options.quick else FULL
@@ -747,7 +744,7 @@ def run(options: Options) -> dict[str, Any]:
             goal = "measured once: one load does not fit the time budget twice" if cell.single else ""
             if variant == "snapshots":
                 limit = CURRENT_P50_MS if cell.kind == "current" else AS_OF_P50_MS
-                goal = _goal(p["ledger_p50_ms"] <= limit, f"p50 <= {limit:g} ms")
+                goal = goal_cell(p["ledger_p50_ms"] <= limit, f"p50 <= {limit:g} ms")
             load_rows.append(
                 [
                     f"{cell.events:,}", snap_text, load_text, str(len(ours_all)),
@@ -779,7 +776,7 @@ def run(options: Options) -> dict[str, Any]:
             figures[f"{name}.raw_{label(largest)}_over_{label(smallest)}"] = raw_scale.median
             goal = ""
             if variant == "snapshots" and kind == "current":
-                goal = _goal(scale.median <= FLAT_TARGET, f"<= {FLAT_TARGET:g}x")
+                goal = goal_cell(scale.median <= FLAT_TARGET, f"<= {FLAT_TARGET:g}x")
                 if largest != max(sizes):
                     goal += f" (only up to {label(largest)})"
             flat_rows.append(
@@ -832,7 +829,7 @@ def run(options: Options) -> dict[str, Any]:
                 f"{st['raw_bytes_per_event']:.0f}",
                 fmt_ratio(ratio_bytes),
                 f"{fts:.0f} ({fts / st['raw_bytes_per_event']:.2f}x)" if fts is not None else "not measured",
-                _goal(ratio_bytes <= BYTES_TARGET, f"<= {BYTES_TARGET:g}x raw"),
+                goal_cell(ratio_bytes <= BYTES_TARGET, f"<= {BYTES_TARGET:g}x raw"),
             ]
         )
     results["storage"] = {str(size): built.storage[size] for size in sizes}
@@ -854,7 +851,7 @@ def run(options: Options) -> dict[str, Any]:
                 f"{min(values):.2f}",
                 f"{max(values):.2f}",
                 fmt_ratio(spread),
-                _goal(spread <= target, f"constant: <= {target:g}x") if target is not None else "",
+                goal_cell(spread <= target, f"constant: <= {target:g}x") if target is not None else "",
             ]
         )
 
@@ -902,7 +899,7 @@ def run(options: Options) -> dict[str, Any]:
             "largest / first sample",
             fmt_ratio(growth),
             fmt_ratio(max(m[2] for m in samples_mem) / samples_mem[0][2]),
-            _goal(growth <= RSS_TARGET, f"flat: <= {RSS_TARGET:.2f}x"),
+            goal_cell(growth <= RSS_TARGET, f"flat: <= {RSS_TARGET:.2f}x"),
         ]
     )
 

@@ -100,6 +100,7 @@ from ._harness import (
     fmt_ms,
     fmt_rate,
     fmt_ratio,
+    goal_cell,
     markdown_table,
     percentile,
     rate,
@@ -355,10 +356,6 @@ def append_trials(scratch: ScratchDir, work: Workload, mode: str, batch: int) ->
     return trials
 
 
-def _goal(met: bool, text: str) -> str:
-    return f"{text} " + ("(met)" if met else "(not met)")
-
-
 def appends(
     scratch: ScratchDir, params: Params, figures: dict[str, float], results: dict[str, Any]
 ) -> str:
@@ -391,7 +388,7 @@ def appends(
                 vs_raw, vs_raw_spread = fmt_ratio(ratio.median), f"{ratio.min:.2f}..{ratio.max:.2f}"
                 target = TARGETS.get((mode, key))
                 if target is not None:
-                    goal = _goal(ratio.median >= target, f">= {target:.2f}x raw")
+                    goal = goal_cell(ratio.median >= target, f">= {target:.2f}x raw")
                 elif key == "peer":
                     goal = PEER_QUOTES[mode]
             if key.startswith("ledger") and "peer" in eps:
@@ -582,7 +579,7 @@ def loads(scratch: ScratchDir, params: Params, figures: dict[str, float], result
             goal = PEER_LOAD_QUOTES[key]
         elif key == "ledger":
             vs_ledger = "1.00x"
-            goal = _goal(p50 * 1000 < LOAD_TARGET_MS, f"< {LOAD_TARGET_MS:g} ms")
+            goal = goal_cell(p50 * 1000 < LOAD_TARGET_MS, f"< {LOAD_TARGET_MS:g} ms")
         out[key] = entry
         rows.append(
             [what, str(len(values)), fmt_ms(p50), fmt_ms(p95), base_text, vs_base, vs_base_spread,

@@ -114,16 +114,12 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
 
 from ledger import Ledger
-from ledger import events as ev
 from ledger.errors import LedgerBusy
-from ledger.ids import new_id
-from ledger.times import format_time
 
 from ._harness import (
     Options,
@@ -132,6 +128,7 @@ from ._harness import (
     fmt_ms,
     fmt_rate,
     fmt_ratio,
+    goal_cell,
     markdown_table,
     paired,
     percentile,
@@ -139,7 +136,7 @@ from ._harness import (
     summarize,
     timed,
 )
-from .bench_append import _MODELS, RawRow, Workload, _chunks, _text
+from .bench_append import _MODELS, Workload, _chunks, _text, make_workload
 from .bench_load import session_commands
 from .bench_queries import PURPOSES, TAGS, TEAMS, SteppingClock
 
@@ -282,42 +279,6 @@ class Server:
 # -- appends ------------------------------------------------------------------------------
 
 
-def make_workload(events: int, sessions: int, seed: int) -> Workload:
-    """``sessions`` creations, then ``events`` ``add_message`` commands (the append benchmark's payloads),
-    as ledger commands and as ready-made rows of the events table."""
-    rng = random.Random(seed)
-    session_ids = [f"bench-session-{i:03d}" for i in range(sessions)]
-    versions = dict.fromkeys(session_ids, 0)
-    clock = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
-    rows: list[RawRow] = []
-
-    def row(session_id: str, event: ev.Event) -> RawRow:
-        nonlocal clock
-        versions[session_id] += 1
-        clock += timedelta(milliseconds=1)
-        data = ev.encode_payload(event).decode()
-        return (len(rows) + 1, new_id(), session_id, versions[session_id], event.type, event.schema,
-                format_time(clock), data, rng.randbytes(32))
-
-    creates = []
-    for i, sid in enumerate(session_ids):
-        kwargs = {"user_id": f"user-{i % 5}", "purpose": _text(rng, 60)}
-        creates.append(("create_session", (sid,), kwargs))
-        rows.append(row(sid, ev.Created(**kwargs)))
-    setup_rows = tuple(rows)
-    commands = []
-    for _ in range(events):
-        sid = rng.choice(session_ids)
-        role = ("user", "assistant")[versions[sid] % 2]
-        content, model = _text(rng, 200), rng.choice(_MODELS)
-        tokens_in, tokens_out = rng.randint(10, 4000), rng.randint(10, 1500)
-        tokens = {"input": tokens_in, "output": tokens_out}
-        commands.append(("add_message", (sid, role, content), {"model": model, "tokens": tokens}))
-        event = ev.MessageAdded(role=role, content=content, model=model, tokens_in=tokens_in, tokens_out=tokens_out)
-        rows.append(row(sid, event))
-    return Workload(tuple(creates), setup_rows, tuple(commands), tuple(rows[len(setup_rows) :]))
-
-
 def raw_trial(server: Server, work: Workload, durability: str, mode: str, batch: int) -> Callable[[], float]:
     """The baseline: a new schema with the events table, the setup rows, then the timed rows; returns seconds."""
 
@@ -437,12 +398,10 @@ def round_trips(server: Server, work: Workload, batch: int) -> dict[str, float]:
 
 def appends(server: Server, params: Params, figures: dict[str, float], results: dict[str, Any]) -> tuple[str, str]:
     """The append pairs; returns the table and a note."""
-    everything = make_workload(max(params.events, params.batch_events), params.sessions, params.seed)
+    everything = make_workload(max(params.events, params.batch_events), params.sessions, params.seed, mix=(1, 0, 0, 0))
     workloads = {
-        "single": Workload(everything.creates, everything.setup_rows, everything.commands[: params.events],
-                           everything.rows[: params.events]),
-        "batch": Workload(everything.creates, everything.setup_rows, everything.commands[: params.batch_events],
-                          everything.rows[: params.batch_events]),
+        "single": everything.prefix(params.events),
+        "batch": everything.prefix(params.batch_events),
     }
     calls = round_trips(server, everything, params.batch)
     raw_calls = {"single": 3.0, "batch": 3.0 / params.batch}  # BEGIN, INSERT/executemany, COMMIT
@@ -478,7 +437,7 @@ def appends(server: Server, params: Params, figures: dict[str, float], results: 
                     fmt_ratio(ratio.median),
                     f"{ratio.min:.2f}..{ratio.max:.2f}",
                     f"{calls[mode]:.2f} / {raw_calls[mode]:.2f}",
-                    _goal(ratio.median >= target, f">= {target:.2f}x"),
+                    goal_cell(ratio.median >= target, f">= {target:.2f}x"),
                 ]
             )
             results["appends"].append(
@@ -774,7 +733,7 @@ def concurrent_writers(
                 figures[f"{key}.round_trips_per_append"] = m["round_trips_per_append"]
             goal = ""
             if n == most:
-                goal = _goal(ratio.median >= WRITERS_TARGET and ok, f">= {WRITERS_TARGET:.2f}x 1 writer, nothing lost")
+                goal = goal_cell(ratio.median >= WRITERS_TARGET and ok, f">= {WRITERS_TARGET:.2f}x 1 writer, nothing lost")
             rows.append(
                 [
                     backend,
@@ -1094,10 +1053,6 @@ def reads(server: Server, params: Params, figures: dict[str, float], results: di
 
 
 # -- the benchmark ----------------------------------------------------------------------------
-
-
-def _goal(met: bool, text: str) -> str:
-    return f"{text} " + ("(met)" if met else "(not met)")
 
 
 def run(options: Options) -> dict[str, Any]:

@@ -54,6 +54,7 @@ from ._harness import (
     ScratchDir,
     fmt_ms,
     fmt_ratio,
+    goal_cell,
     markdown_table,
     percentile,
     summarize,
@@ -307,7 +308,7 @@ def run(options: Options) -> dict[str, Any]:
             figures[f"{key}.ledger_over_raw"] = ratio.median
             if label == "large":
                 met = p["ledger_p50_ms"] <= P50_TARGET_MS
-                goal = f"p50 <= {P50_TARGET_MS:g} ms " + ("(met)" if met else "(not met)")
+                goal = goal_cell(met, f"p50 <= {P50_TARGET_MS:g} ms")
             else:
                 goal = ""
             latency_rows.append(
@@ -354,7 +355,7 @@ def run(options: Options) -> dict[str, Any]:
                 fmt_ratio(scale.median),
                 f"{scale.min:.2f}..{scale.max:.2f}",
                 fmt_ratio(raw_scale.median),
-                f"<= {SCALE_TARGET:.2f}x " + ("(met)" if met else "(not met)"),
+                goal_cell(met, f"<= {SCALE_TARGET:.2f}x"),
             ]
         )
         results.append(

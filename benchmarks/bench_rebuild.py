@@ -48,6 +48,7 @@ from ._harness import (
     ScratchDir,
     fmt_rate,
     fmt_ratio,
+    goal_cell,
     markdown_table,
     paired,
     rate,
@@ -216,7 +217,7 @@ def run(options: Options) -> dict[str, Any]:
             figures[f"{key}.ledger_events_per_s"] = ledger_eps.median
             figures[f"{key}.ratio"] = ratio.median
             goal = (
-                f">= {target:.2f}x " + ("(met)" if ratio.median >= target else "(not met)")
+                goal_cell(ratio.median >= target, f">= {target:.2f}x")
                 if target is not None
                 else "none set"
             )
