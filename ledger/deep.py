@@ -57,16 +57,20 @@ def check_projections(engine: Engine, report: VerifyReport) -> VerifyReport:
 
 
 def _difference(live: list[tuple[object, ...]], rebuilt: list[tuple[object, ...]]) -> str | None:
-    """The first row that differs (its key is its first column), or None when the tables are equal."""
-    if live == rebuilt:
-        return None
-    missing = [row for row in rebuilt if row not in live]
-    extra = [row for row in live if row not in rebuilt]
-    if missing and extra and missing[0][0] == extra[0][0]:
-        return f"the row with key {missing[0][0]!r} holds {_shown(extra[0])} where the log gives {_shown(missing[0])}"
-    if extra:
-        return f"the row with key {extra[0][0]!r} ({_shown(extra[0])}) is not in the log"
-    return f"the row with key {missing[0][0]!r} ({_shown(missing[0])}) is missing"
+    """The first row that differs (its key is its first column), or None when the tables are equal. Both
+    lists are in the same order (``table_rows``), so one walk finds it."""
+    for have, want in zip(live, rebuilt):
+        if have != want:
+            if have[0] == want[0]:
+                return f"the row with key {have[0]!r} holds {_shown(have)} where the log gives {_shown(want)}"
+            if repr(have) < repr(want):
+                return f"the row with key {have[0]!r} ({_shown(have)}) is not in the log"
+            return f"the row with key {want[0]!r} ({_shown(want)}) is missing"
+    if len(live) > len(rebuilt):
+        return f"the row with key {live[len(rebuilt)][0]!r} ({_shown(live[len(rebuilt)])}) is not in the log"
+    if len(rebuilt) > len(live):
+        return f"the row with key {rebuilt[len(live)][0]!r} ({_shown(rebuilt[len(live)])}) is missing"
+    return None
 
 
 def _shown(row: tuple[object, ...], width: int = 200) -> str:

@@ -148,9 +148,10 @@ class Engine:
                 if not self.scrub_pending or not self.storage.truncate_wal():
                     return not self.scrub_pending
                 self.scrub_pending = False
-                with self.write("scrub"):
-                    self.storage.set_pending_scrub(False)
-                self.storage.truncate_wal()  # the record's own page; nothing purged is left in it
+                if self.storage.pending_scrub():  # a backend that records scrubs (SQLite): clear the record
+                    with self.write("scrub"):
+                        self.storage.set_pending_scrub(False)
+                    self.storage.truncate_wal()  # the record's own page; nothing purged is left in it
             except LedgerError as exc:  # busy or read-only: still pending, finished at a later moment
                 log.debug("scrub not finished: %s", exc)
                 self.scrub_pending = True

@@ -13,7 +13,11 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import InvalidInput
 
 _PARTIAL = re.compile(r"\.partial-(\d+)(?:-wal|-shm|-journal)?")
 
@@ -68,3 +72,28 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError, OSError):
         return True  # another user's process, or not a pid we can ask about: leave it
     return True
+
+
+@contextmanager
+def written(target: Path, field: str, *, directory: bool = False) -> Iterator[Path]:
+    """A file (or, with ``directory``, a new private directory) written under a scratch name beside
+    ``target`` and renamed onto it when the block ends well; on an error or an interrupt the scratch is
+    removed and ``target`` is left untouched. Scratches of dead writers of ``target`` are removed first."""
+    remove_stale(target)
+    scratch = scratch_path(target, hidden=directory)
+    if directory:
+        scratch.mkdir(mode=0o700)
+    try:
+        yield scratch
+        try:
+            os.replace(scratch, target)
+        except OSError as exc:
+            raise InvalidInput(f"{field}: cannot write {str(target)!r}: {exc.strerror or exc}", field=field) from exc
+    finally:
+        if directory:
+            shutil.rmtree(scratch, ignore_errors=True)
+        for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError:  # a directory, or nothing there that can be removed
+                pass

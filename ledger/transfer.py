@@ -12,9 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, cast
@@ -32,7 +30,7 @@ from .exchange import ExportRow, ImportReport, closing_line, header_line, read_e
 from .lineage import segments
 from .session import Session
 from .storage.sql import to_recorded
-from .scratch import remove_stale, scratch_path
+from .scratch import written
 from .times import time_arg
 from .validation import Limits, Progress, check_id, check_int, check_progress, new_file_path, path_arg
 
@@ -118,7 +116,7 @@ class Transfer:
         try:
             if format == "jsonl":
                 if isinstance(out, str):
-                    with _written(Path(out), "out") as scratch, open(scratch, "w", encoding="utf-8") as stream:
+                    with written(Path(out), "out") as scratch, open(scratch, "w", encoding="utf-8") as stream:
                         return self._export_jsonl(stream, wanted, until_position, until, progress)
                 return self._export_jsonl(out, wanted, until_position, until, progress)
             if not isinstance(out, str):
@@ -187,15 +185,8 @@ class Transfer:
         out.parent.mkdir(parents=True, exist_ok=True)
         # Written into a new private directory beside ``out`` (so nothing planted inside can redirect a
         # write), then renamed into place whole: an interrupted export leaves no half-written directory.
-        remove_stale(out)
-        scratch = scratch_path(out, hidden=True)
-        scratch.mkdir(mode=0o700)
-        try:
+        with written(out, "out", directory=True) as scratch:
             self._write_dir(scratch, ids, cut, progress)
-            os.replace(scratch, out)
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
         return len(ids)
 
     def _write_dir(self, out: Path, ids: list[str], cut: int, progress: Progress | None) -> None:
@@ -352,7 +343,7 @@ class Transfer:
         check_progress(progress)
         target = new_file_path(out, "out")
         if engine.storage.dialect == "sqlite":
-            with _written(Path(target), "out") as scratch:  # a backup cut short leaves no file that looks like one
+            with written(Path(target), "out") as scratch:  # a backup cut short leaves no file that looks like one
                 with engine.lock:  # outside any transaction, so the copy is one moment
                     engine.usable()
                     engine.storage.backup(str(scratch), progress)
@@ -387,7 +378,7 @@ class Transfer:
         # The copy is a SQLite file: it keeps the custom projectors written for SQLite.
         projectors = [p for p in engine.runner.projectors if not p.builtin and "sqlite" in p.dialects]
         # Built under a temporary name and renamed when complete: a failed replay leaves nothing behind.
-        with _written(Path(target_path), "into") as scratch:
+        with written(Path(target_path), "into") as scratch:
             target = open_engine(str(scratch), durability=engine.storage.durability,
                                  snapshot_every=engine.snapshots.every, projectors=projectors)
             try:
@@ -423,23 +414,3 @@ class Transfer:
                 return
             yield rows
             after = rows[-1][0]
-
-
-@contextmanager
-def _written(target: Path, field: str) -> Iterator[Path]:
-    """A file written under a scratch name beside ``target`` and renamed onto it when the block ends well;
-    on an error or an interrupt the scratch (and any -wal/-shm of it) is removed and ``target`` untouched."""
-    remove_stale(target)
-    scratch = scratch_path(target)
-    try:
-        yield scratch
-        try:
-            os.replace(scratch, target)
-        except OSError as exc:
-            raise InvalidInput(f"{field}: cannot write {str(target)!r}: {exc.strerror or exc}", field=field) from exc
-    finally:
-        for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
-            try:
-                leftover.unlink(missing_ok=True)
-            except OSError:  # nothing there that can be removed
-                pass
