@@ -5,9 +5,10 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test bench clean
 
+# setuptools in the venv too: the packaging test builds the editable wheel with the backend pyproject.toml names.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip 'setuptools>=77'
 
 # Stamps re-run the install whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python

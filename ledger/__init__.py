@@ -12,11 +12,15 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from .errors import (
     ConcurrencyError,
+    FileAccessError,
     IntegrityError,
     InvalidInput,
     LedgerBusy,
     LedgerError,
+    LedgerNotFound,
     LimitExceeded,
+    MissingExtra,
+    ReadOnlyLedger,
     SessionClosed,
     SessionExists,
     SessionNotFound,
@@ -29,6 +33,7 @@ if _TYPE_CHECKING:
     from projections import ANY, Page, Projector, SearchHit, SessionFilter, SessionSummary, Statistics, ToolUsage
 
     from .chain import Digest, VerifyReport
+    from .datasette import datasette_metadata
     from .events import Event, RecordedEvent
     from .ledger import Ledger, SessionHandle
     from .session import Message, Session
@@ -57,6 +62,7 @@ _LAZY = {
     "ToolUsage": "projections",
     "VerifyReport": "ledger.chain",
     "WriterStats": "ledger.transactions",
+    "datasette_metadata": "ledger.datasette",
 }
 
 __all__ = [
@@ -64,16 +70,20 @@ __all__ = [
     "ConcurrencyError",
     "Digest",
     "Event",
+    "FileAccessError",
     "IntegrityError",
     "InvalidInput",
     "Ledger",
     "LedgerBusy",
     "LedgerError",
+    "LedgerNotFound",
     "LimitExceeded",
     "Limits",
     "Message",
+    "MissingExtra",
     "Page",
     "Projector",
+    "ReadOnlyLedger",
     "RecordedEvent",
     "SearchHit",
     "Session",
@@ -90,6 +100,7 @@ __all__ = [
     "UnsupportedFormat",
     "VerifyReport",
     "WriterStats",
+    "datasette_metadata",
 ]
 
 

@@ -290,6 +290,7 @@ class AsyncLedger:
     starred_sessions = _awaitable(Ledger.starred_sessions, "AsyncLedger")
     search_messages = _awaitable(Ledger.search_messages, "AsyncLedger")
     usage = _awaitable(Ledger.usage, "AsyncLedger")
+    sessions_by_status = _awaitable(Ledger.sessions_by_status, "AsyncLedger")
     digest = _awaitable(Ledger.digest, "AsyncLedger")
     verify = _awaitable(Ledger.verify, "AsyncLedger")
 

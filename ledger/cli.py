@@ -1,59 +1,58 @@
 """The ``ledger`` command: one subcommand per library method, for auditors and operators.
 
 ``--db PATH`` goes before or after the subcommand (default ``$LEDGER_PATH``,
-else ``./ledger.db``). Listings print a table for people, ``--json`` or
-``--csv`` for machines. A ``LedgerError`` is one line on stderr and exit 2
-(1 for a damaged or unwritable file), never a traceback; ``verify`` exits 1
-when the chain does not hold. Long work shows a progress bar on a terminal
-and stays quiet when piped.
+else ``./ledger.db``); only ``init``, ``demo`` and ``import`` create a missing
+ledger, every other command refuses it. Listings stream a table fitted to the
+terminal for people, ``--json``, ``--nl`` (one JSON object a line) or ``--csv``
+for programs. Exit codes: 0 success; 1 failure (a chain that does not hold, a
+missing session or ledger, a path that cannot be written, a damaged file, a
+missing extra); 2 a usage error (a bad option or value); 130 interrupted.
+Every error is one line on stderr, never a traceback. Long work shows a
+progress bar on a terminal and stays quiet when piped.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import collections
+import itertools
 import json
-import math
+import os
+import shlex
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any, get_args, get_origin
+from typing import Any
 
 import click
 import msgspec
 
-from . import ANY, Digest, IntegrityError, InvalidInput, Ledger, LedgerError, SessionFilter, StorageError
-from .output import cell, emit, emit_one, plain, progress_bar
+from projections.search import SEARCH_SYNTAX_HELP
+
+from . import Digest, FileAccessError, InvalidInput, Ledger, LedgerError, LedgerNotFound, datasette_metadata
+from .arguments import (
+    STDOUT,
+    db_option,
+    filter_from_options,
+    filter_options,
+    finite,
+    output_options,
+    parse_cut,
+    target_options,
+    when,
+)
+from .extras import require_extra
+from .output import emit, emit_one, plain, progress_bar, save_text, transcript
 from .settings import Settings
-from .times import parse_instant as parse_time
 from .validation import duration_arg, path_arg
 
-EXIT_INPUT = 2  # usage and input errors
-EXIT_FAILED = 1  # the chain does not hold, or the file could not be read or written
+EXIT_FAILED = 1  # the work failed: a chain that does not hold, a missing session or file, an unwritable path
+EXIT_USAGE = 2  # the command line itself is wrong: an unknown option, a bad value
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 
 
-# -- arguments ----------------------------------------------------------------------------
-
-
-def _finite(value: float | None, param: click.Parameter) -> float | None:
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"must be a finite number, not {value}", param=param)
-    return value
-
-
-def when(text: str | None, field: str) -> datetime | None:
-    """An optional ``--at``/``--since``/``--until`` time."""
-    return None if text is None else parse_time(text, field)
-
-
-def parse_cut(text: str | None, field: str = "until") -> tuple[int | None, datetime | None]:
-    """``--until``: a log position (a number) or a time."""
-    if text is None:
-        return None, None
-    if text.strip().isascii() and text.strip().isdigit():
-        return int(text), None
-    return None, parse_time(text, field)
+def exit_code(exc: LedgerError) -> int:
+    """A ``LedgerError``'s exit code: 2 for a bad value on the command line, 1 for everything else."""
+    return EXIT_USAGE if isinstance(exc, InvalidInput) and not isinstance(exc, FileAccessError) else EXIT_FAILED
 
 
 SCRUB_PENDING = (
@@ -61,27 +60,6 @@ SCRUB_PENDING = (
     " snapshot; it is emptied at the next write, close, open, gc or verify after that reader lets go"
 )
 _DIGEST_BYTES = 4096  # a saved digest is about 100 bytes of JSON
-
-
-def parse_meta(items: Sequence[str]) -> dict[str, Any] | None:
-    """``--meta KEY=VALUE`` (VALUE as JSON when it parses, else text) and ``--meta KEY`` (present)."""
-    if not items:
-        return None
-    out: dict[str, Any] = {}
-    for item in items:
-        key, eq, raw = item.partition("=")
-        if not key:
-            raise InvalidInput(f"--meta wants KEY=VALUE or KEY; got {item!r}", field="metadata")
-        if not eq:
-            out[key] = ANY
-            continue
-        try:
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
-        except RecursionError:
-            raise InvalidInput(f"--meta {key}: the JSON value is nested too deeply", field="metadata") from None
-    return out
 
 
 class _Group(click.Group):
@@ -96,29 +74,25 @@ class _Group(click.Group):
             raise click.exceptions.Exit(0) from exc
         except click.UsageError as exc:  # the group's own options, before any subcommand runs
             click.echo(f"error: {exc.format_message()} (see '{info_name or 'ledger'} --help')", err=True)
-            raise click.exceptions.Exit(EXIT_INPUT) from exc
+            raise click.exceptions.Exit(EXIT_USAGE) from exc
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LedgerError as exc:
             click.echo(f"error: {exc}", err=True)
-            ctx.exit(EXIT_FAILED if isinstance(exc, (IntegrityError, StorageError)) else EXIT_INPUT)
+            ctx.exit(exit_code(exc))
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             click.echo(f"error: {exc.format_message()}{hint}", err=True)
-            ctx.exit(EXIT_INPUT)
-
-
-def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--db`` after the subcommand too (``ledger sessions --db x.db``)."""
-    return click.option("--db", "db", default=None, metavar="PATH", help="The ledger file (also accepted before the command).")(command)
-
-
-def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--json`` / ``--csv`` instead of the table."""
-    command = click.option("--csv", "fmt", flag_value="csv", help="Print CSV.")(command)
-    return click.option("--json", "fmt", flag_value="json", help="Print JSON.")(command)
+            ctx.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            # Every file the command was writing is still under its temporary name, removed on the way out.
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # the reader went away (``ledger history | head``): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(EXIT_FAILED)
 
 
 def settings(ctx: click.Context, db: str | None) -> Settings:
@@ -127,10 +101,16 @@ def settings(ctx: click.Context, db: str | None) -> Settings:
 
 
 @contextmanager
-def opened(ctx: click.Context, db: str | None) -> Iterator[Ledger]:
-    """The ledger named by the settings, open for the command."""
+def opened(ctx: click.Context, db: str | None, *, create: bool = False) -> Iterator[Ledger]:
+    """The ledger named by the settings, open for the command; a missing one is refused unless ``create``
+    (a mistyped path must not become a new, empty ledger that verifies)."""
     s = settings(ctx, db)
-    with Ledger(s.path, durability=s.durability, snapshot_every=s.snapshot_every) as ledger:
+    try:
+        ledger = Ledger(s.path, durability=s.durability, snapshot_every=s.snapshot_every, create=create)
+    except LedgerNotFound as exc:
+        shown = exc.actual or s.path  # the backend's own name for it: a URL without its password
+        raise LedgerNotFound(f"{exc}; create one with: ledger --db {shlex.quote(shown)} init", actual=shown) from exc
+    with ledger:
         yield ledger
 
 
@@ -151,7 +131,7 @@ def main(ctx: click.Context, db: str | None) -> None:
 @click.pass_context
 def init(ctx: click.Context, db: str | None) -> None:
     """Create an empty ledger file, or check an existing one."""
-    with opened(ctx, db) as ledger:
+    with opened(ctx, db, create=True) as ledger:
         click.echo(f"ledger {ledger.path} ready: {ledger.last_position} events, durability {ledger.durability}")
 
 
@@ -165,77 +145,45 @@ def demo(ctx: click.Context, db: str | None) -> None:
     run_demo(settings(ctx, db).path, click.echo)
 
 
-def _takes(kind: Any, wanted: type) -> bool:
-    return any(get_origin(arg) is wanted or arg is wanted for arg in (get_args(kind) or (kind,)))
-
-
-def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``SessionFilter`` fields as options: lists repeat, times are ISO 8601, ``--asc`` turns the order."""
-    for name, kind, default, text, flag, _schema in reversed(SessionFilter.fields()):
-        if name == "descending":
-            option = click.option(flag, name, is_flag=True, help="Oldest (smallest) first.")
-        elif name == "metadata":
-            option = click.option(flag, name, multiple=True, metavar="KEY[=VALUE]",
-                                  help="Metadata equal to VALUE (JSON or text), or just present (repeatable).")
-        elif _takes(kind, Iterable):
-            option = click.option(flag, name, multiple=True, help=f"{text} (repeatable)")
-        elif _takes(kind, datetime):
-            option = click.option(flag, name, metavar="TIME", help=f"{text} (ISO 8601; UTC if no zone)")
-        elif kind is int:
-            option = click.option(flag, name, type=int, default=default, show_default=True, help=text)
-        else:
-            option = click.option(flag, name, default=default, show_default=default is not None, help=text)
-        command = option(command)
-    return command
-
-
-def filter_from_options(values: dict[str, Any]) -> SessionFilter:
-    """The ``SessionFilter`` the ``filter_options`` values describe."""
-    given: dict[str, Any] = {}
-    for name, kind, *_ in SessionFilter.fields():
-        value = values[name]
-        if name == "descending":
-            value = not value
-        elif name == "metadata":
-            value = parse_meta(value)
-        elif _takes(kind, Iterable):
-            value = list(value) or None
-        elif _takes(kind, datetime) and value is not None:
-            value = parse_time(value, name)
-        given[name] = value
-    return SessionFilter(**given)
-
-
 @main.command("sessions")
 @db_option
 @output_options
 @filter_options
 @click.pass_context
 def sessions_command(ctx: click.Context, /, db: str | None, fmt: str | None, **options: Any) -> None:
-    """List sessions matching every filter given (Ledger.list_sessions)."""
+    """List sessions matching every filter given (Ledger.list_sessions).
+
+    A page at a time: the next page's --cursor is printed on stderr, or as "cursor" in --json output
+    ({"items": [...], "cursor": ...}).
+    """
     criteria = filter_from_options(options)
     with opened(ctx, db) as ledger:
         page = ledger.list_sessions(**msgspec.structs.asdict(criteria))
-    rows = [msgspec.to_builtins(s) | {"created_at": s.created_at, "updated_at": s.updated_at} for s in page.items]
-    columns = ["session_id", "status", "user_id", "created_at", "updated_at", "version", "message_count",
-               "invocation_count", "tokens_in", "tokens_out", "estimated_cost", "tags"]
-    emit(rows, fmt, columns=None if fmt == "json" else columns)
+    rows = [msgspec.structs.asdict(s) for s in page.items]
+    if fmt == "json":
+        emit_document({"items": [{k: r[k] for k in _SESSION_FIELDS} for r in rows], "cursor": page.cursor})
+        return
+    emit(rows, fmt, columns=_SESSION_FIELDS if fmt else _SESSION_COLUMNS)
     if page.cursor:
         click.echo(f"more: --cursor {page.cursor}", err=True)
 
 
-def _target_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option("--position", type=int, help="As it stood right after this log position.")(command)
-    command = click.option("--at", "at", help="As it stood at this time (ISO 8601; UTC if no zone).")(command)
-    # ``--at-version``: ``--version`` is the program's version on ``ledger`` itself (the old spelling still works).
-    return click.option("--at-version", "--version", "version", type=int,
-                        help="As it stood right after this version of the session.")(command)
+_SESSION_COLUMNS = ["session_id", "status", "user_id", "created_at", "updated_at", "message_count",
+                    "invocation_count", "tokens_in", "tokens_out", "estimated_cost", "tags"]
+_SESSION_FIELDS = ["session_id", "status", "user_id", "purpose", "created_at", "updated_at", "version",
+                   "message_count", "invocation_count", "tokens_in", "tokens_out", "estimated_cost", "tags",
+                   "parent_id"]
+
+
+def emit_document(document: Any) -> None:
+    """Print one JSON document (times as ISO 8601 with ``Z``)."""
+    click.echo(json.dumps(plain(document), indent=2, ensure_ascii=False))
 
 
 @main.command()
 @db_option
 @output_options
-@_target_options
+@target_options
 @click.argument("session")
 @click.pass_context
 def show(ctx: click.Context, db: str | None, fmt: str | None, session: str, version: int | None, at: str | None,
@@ -243,28 +191,47 @@ def show(ctx: click.Context, db: str | None, fmt: str | None, session: str, vers
     """Show a session's state, now or as of --at-version, --at or --position (Ledger.get_session)."""
     with opened(ctx, db) as ledger:
         state = ledger.get_session(session, version=version, position=position, at=when(at, "at"))
-    record = msgspec.to_builtins(state)
+    record = msgspec.structs.asdict(state)
     for internal in ("lineage", "run_start"):
         record.pop(internal)
     emit_one(record, fmt)
 
 
+_MESSAGE_FIELDS = ["session_id", "version", "position", "recorded_at", "role", "tool_name", "invocation_id",
+                   "model", "tokens_in", "tokens_out", "content"]
+
+
+def _message_row(session: str, m: Any) -> dict[str, Any]:
+    # Flat, for CSV as much as JSON: the session asked for, and the token counts as two columns.
+    tokens = m.tokens or {}
+    return msgspec.structs.asdict(m) | {"session_id": session, "tokens_in": tokens.get("input"),
+                                        "tokens_out": tokens.get("output")}
+
+
 @main.command()
 @db_option
 @output_options
-@_target_options
-@click.option("--limit", type=int, help="At most this many messages.")
-@click.option("--offset", type=int, default=0, help="Skip this many first.")
+@target_options
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many messages.")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
 @click.argument("session")
 @click.pass_context
 def messages(ctx: click.Context, db: str | None, fmt: str | None, session: str, version: int | None, at: str | None,
              position: int | None, limit: int | None, offset: int) -> None:
-    """Print a session's conversation, now or as of a target (Ledger.messages)."""
+    """Print a session's conversation, now or as of a target (Ledger.messages): a transcript wrapped to
+    the terminal, or every field with --json, --nl or --csv."""
     with opened(ctx, db) as ledger:
         found = ledger.messages(session, version=version, position=position, at=when(at, "at"),
                                 limit=limit, offset=offset)
-    rows = [msgspec.to_builtins(m) | {"recorded_at": m.recorded_at} for m in found]
-    emit(rows, fmt, columns=None if fmt == "json" else ["version", "recorded_at", "role", "tool_name", "content"], shorten=100)
+    rows = [_message_row(session, m) for m in found]
+    if fmt is None:
+        transcript(rows)
+    else:
+        emit(rows, fmt, columns=_MESSAGE_FIELDS)
+
+
+_EVENT_FIELDS = ["position", "recorded_at", "session_id", "version", "type", "event_id", "hash", "payload"]
+_EVENT_COLUMNS = ["position", "recorded_at", "session_id", "version", "type", "payload"]
 
 
 def _event_row(e: Any) -> dict[str, Any]:
@@ -274,97 +241,103 @@ def _event_row(e: Any) -> dict[str, Any]:
     }
 
 
+def _tail_after(ledger: Ledger, session: str | None, after: int, count: int) -> int:
+    """The position after which the last ``count`` events (of ``session``, or all) begin."""
+    if session is None:
+        return max(after, ledger.last_position - count)  # positions have no gaps
+    last = collections.deque((e.position for e in ledger.history(session, after=after)), maxlen=count)
+    return last[0] - 1 if len(last) == count else after
+
+
 @main.command()
 @db_option
 @output_options
 @click.argument("session", required=False)
-@click.option("--after", type=int, default=0, help="Only events after this position.")
+@click.option("--after", type=click.IntRange(min=0), default=0, help="Only events after this position.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@click.option("--tail", type=click.IntRange(min=1), metavar="N", help="Only the last N events (then new ones, with --follow).")
 @click.option("--follow", is_flag=True, help="Keep printing new events as other processes append them.")
-@click.option("--interval", type=click.FloatRange(0.01, 3600), default=0.2, show_default=True, callback=lambda c, p, v: _finite(v, p),
+@click.option("--interval", type=click.FloatRange(0.01, 3600), default=0.2, show_default=True, callback=lambda c, p, v: finite(v, p),
               help="Seconds between looks when following.")
 @click.option("--timeout", type=click.FloatRange(0, 1e7), default=None, help="Stop following after this many seconds.")
 @click.pass_context
-def history(ctx: click.Context, db: str | None, fmt: str | None, session: str | None, after: int, follow: bool,
-            interval: float, timeout: float | None) -> None:
-    """Print the audit timeline, of one session or all (Ledger.history)."""
-    columns = None if fmt == "json" else ["position", "recorded_at", "session_id", "version", "type", "payload"]
+def history(ctx: click.Context, db: str | None, fmt: str | None, session: str | None, after: int, limit: int | None,
+            tail: int | None, follow: bool, interval: float, timeout: float | None) -> None:
+    """Print the audit timeline, of one session or all (Ledger.history), as it is read: the first line
+    comes at once and memory stays flat however long the log."""
     with opened(ctx, db) as ledger:
-        if not follow:
-            emit([_event_row(e) for e in ledger.history(session, after=after)], fmt, columns=columns)
-            return
-        try:
-            for printed, event in enumerate(ledger.follow(session, after=after, poll=interval, timeout=timeout)):
-                _print_event(_event_row(event), fmt, printed == 0)
-        except KeyboardInterrupt:
-            pass
+        if tail is not None:
+            after = _tail_after(ledger, session, after, tail)
+        events = (
+            ledger.follow(session, after=after, poll=interval, timeout=timeout) if follow
+            else ledger.history(session, after=after)
+        )
+        rows = (_event_row(e) for e in itertools.islice(events, limit))
+        emit(rows, fmt, columns=_EVENT_FIELDS if fmt else _EVENT_COLUMNS, sample=1 if follow else None)
 
 
-_FOLLOWED = ("position", "recorded_at", "session_id", "version", "type", "payload")
+_HIT_FIELDS = ["session_id", "position", "version", "role", "rank", "snippet"]
 
 
-def _print_event(row: dict[str, Any], fmt: str | None, first: bool) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(plain(row), ensure_ascii=False, default=str))
-    elif fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        if first:
-            writer.writerow(_FOLLOWED)
-        writer.writerow([cell(row[k], None) for k in _FOLLOWED])
-        click.echo(out.getvalue(), nl=False)
-    else:
-        click.echo("  ".join(cell(row[k], 100) for k in _FOLLOWED))
-    sys.stdout.flush()
-
-
-@main.command()
+# "\b" keeps click from re-flowing the syntax table's lines.
+@main.command(epilog="\n\n".join("\b\n" + part for part in SEARCH_SYNTAX_HELP.split("\n\n")))
 @db_option
 @output_options
 @click.argument("query")
-@click.option("--session", help="Only this session.")
+@click.option("--session", help="Only this session's conversation.")
 @click.option("--role", help="Only messages of this role.")
 @click.option("--limit", type=int, default=20, show_default=True, help="At most this many hits.")
 @click.pass_context
 def search(ctx: click.Context, db: str | None, fmt: str | None, query: str, session: str | None, role: str | None,
            limit: int) -> None:
-    """Full-text search over every conversation (Ledger.search_messages)."""
+    """Full-text search over every conversation, best match first (Ledger.search_messages)."""
     with opened(ctx, db) as ledger:
         hits = ledger.search_messages(query, session_id=session, role=role, limit=limit)
-    emit([msgspec.to_builtins(h) for h in hits], fmt, shorten=100)
+    # The table leaves the rank out (the hits are in its order); programs get it, higher is better.
+    columns = _HIT_FIELDS if fmt else [c for c in _HIT_FIELDS if c != "rank"]
+    emit((msgspec.structs.asdict(h) for h in hits), fmt, columns=columns)
+
+
+_STATUS_FIELDS = ["status", "sessions", "messages", "invocations", "tokens_in", "tokens_out", "cost"]
 
 
 @main.command()
 @db_option
 @output_options
-@_target_options
+@target_options
 @click.argument("session", required=False)
 @click.pass_context
 def stats(ctx: click.Context, db: str | None, fmt: str | None, session: str | None, version: int | None,
           at: str | None, position: int | None) -> None:
-    """A session's statistics (Ledger.statistics), or the whole ledger's by status."""
+    """A session's statistics (Ledger.statistics), or the whole ledger's sessions by status, purged ones
+    included (Ledger.sessions_by_status)."""
     with opened(ctx, db) as ledger:
         if session is None:
-            rows = ledger.usage(by="status")
-            emit(rows, fmt)
+            emit(ledger.sessions_by_status(), fmt, columns=_STATUS_FIELDS)
             click.echo(f"{ledger.last_position} events in all", err=True)
             return
         figures = ledger.statistics(session, version=version, position=position, at=when(at, "at"))
-    emit_one(msgspec.to_builtins(figures), fmt)
+    emit_one(msgspec.structs.asdict(figures), fmt)
+
+
+_USAGE_FIELDS = ["sessions", "messages", "invocations", "tokens_in", "tokens_out", "cost", "total_duration_ms",
+                 "p95_duration_ms"]
 
 
 @main.command()
 @db_option
 @output_options
 @click.option("--by", type=click.Choice(["tool", "user", "model", "day", "status"]), default="tool", show_default=True,
-              help="What to group by.")
+              help="What to group by; activity without a tool, user or model is one group, (none).")
 @click.option("--since", help="Activity from this time on (ISO 8601).")
 @click.option("--until", help="Activity before this time.")
 @click.pass_context
 def usage(ctx: click.Context, db: str | None, fmt: str | None, by: str, since: str | None, until: str | None) -> None:
-    """Tokens, cost and durations grouped by tool, user, model, day or status (Ledger.usage)."""
+    """Tokens, cost and durations grouped by tool, user, model, day or status (Ledger.usage); the groups add
+    up to the whole."""
     with opened(ctx, db) as ledger:
         rows = ledger.usage(by=by, since=when(since, "since"), until=when(until, "until"))
-    emit(rows, fmt)
+    emit(rows, fmt, columns=[by, *_USAGE_FIELDS], none={by: "(none)"})
 
 
 @main.command()
@@ -380,7 +353,7 @@ def verify(ctx: click.Context, db: str | None, digest_file: str | None, deep: bo
             with open(path_arg(digest_file, "digest"), "rb") as stream:
                 text = stream.read(_DIGEST_BYTES + 1)  # bounded: a digest is one short line (not /dev/zero)
         except OSError as exc:
-            raise InvalidInput(f"cannot read digest file {digest_file!r}: {exc.strerror or exc}", field="digest") from exc
+            raise FileAccessError(f"cannot read digest file {digest_file!r}: {exc.strerror or exc}", field="digest") from exc
         if len(text) > _DIGEST_BYTES:
             raise InvalidInput(
                 f"digest file {digest_file!r} is not a digest: longer than {_DIGEST_BYTES} bytes",
@@ -404,20 +377,16 @@ def verify(ctx: click.Context, db: str | None, digest_file: str | None, deep: bo
 
 @main.command()
 @db_option
-@click.option("--out", help="Write the digest to this file instead of printing it.")
+@click.option("--out", help="Write the digest to this file ('-': standard output, as without --out).")
 @click.pass_context
 def digest(ctx: click.Context, db: str | None, out: str | None) -> None:
     """Print (or save) the chain head, to verify against later."""
     with opened(ctx, db) as ledger:
         head = ledger.digest()
-    if out is None:
+    if out is None or out == STDOUT:
         click.echo(head.to_json())
         return
-    try:
-        with open(path_arg(out, "out"), "w", encoding="utf-8") as stream:
-            stream.write(head.to_json() + "\n")
-    except OSError as exc:
-        raise InvalidInput(f"out: cannot write the digest to {out!r}: {exc.strerror}", field="out") from exc
+    save_text(out, head.to_json(), "the digest")
     click.echo(f"digest of position {head.position} written to {out}")
 
 
@@ -430,12 +399,16 @@ def digest(ctx: click.Context, db: str | None, out: str | None) -> None:
 @click.argument("out")
 @click.pass_context
 def export(ctx: click.Context, db: str | None, sessions: tuple[str, ...], until: str | None, fmt: str, out: str) -> None:
-    """Write the event stream (jsonl) or one folder per session (sessions-dir) to OUT."""
+    """Write the event stream (jsonl; OUT '-' for standard output) or one folder per session (sessions-dir)
+    to OUT, under a temporary name renamed at the end: an interrupted export leaves nothing behind."""
     position, moment = parse_cut(until)
+    if out == STDOUT and fmt != "jsonl":
+        raise click.UsageError("a sessions-dir export needs a directory, not '-'")
+    target: Any = sys.stdout if out == STDOUT else out
     with opened(ctx, db) as ledger, progress_bar("export") as progress:
-        count = ledger.export(out, format=fmt, sessions=list(sessions) or None, until_position=position, until=moment,
-                              progress=progress)
-    click.echo(f"exported {count} {'events' if fmt == 'jsonl' else 'sessions'} to {out}")
+        count = ledger.export(target, format=fmt, sessions=list(sessions) or None, until_position=position,
+                              until=moment, progress=progress)
+    click.echo(f"exported {count} {'events' if fmt == 'jsonl' else 'sessions'} to {out}", err=out == STDOUT)
 
 
 @main.command("import")
@@ -443,9 +416,11 @@ def export(ctx: click.Context, db: str | None, sessions: tuple[str, ...], until:
 @click.argument("file")
 @click.pass_context
 def import_command(ctx: click.Context, db: str | None, file: str) -> None:
-    """Append a JSONL export, checking its chain; importing twice changes nothing."""
-    with opened(ctx, db) as ledger, progress_bar("import") as progress:
-        report = ledger.import_events(file, progress=progress)
+    """Append a JSONL export (FILE '-' for standard input), checking its chain; importing twice changes
+    nothing. Creates the ledger when it does not exist."""
+    source: Any = sys.stdin if file == "-" else file
+    with opened(ctx, db, create=True) as ledger, progress_bar("import") as progress:
+        report = ledger.import_events(source, progress=progress)
     click.echo(f"read {report.read}, imported {report.imported}, already present {report.skipped};"
                f" head {report.head.position} {report.head.hash}")
 
@@ -530,17 +505,29 @@ def gc(ctx: click.Context, db: str | None, idle: float | None, days: float | Non
         click.echo(SCRUB_PENDING)
 
 
+@main.command("datasette-metadata")
+@db_option
+@click.option("--out", help="Write it to this file instead of printing it ('-': standard output).")
+@click.option("--database", help="The database's name in Datasette [default: the file's stem, as Datasette names it].")
+@click.pass_context
+def datasette_metadata_command(ctx: click.Context, db: str | None, out: str | None, database: str | None) -> None:
+    """Print Datasette's metadata for the ledger file: every table, view and column described, with units
+    (tokens, USD, ms) and the search index (datasette FILE --metadata metadata.json)."""
+    with opened(ctx, db) as ledger:  # opening brings an older file's tables and views up to date first
+        document = datasette_metadata(ledger, database=database)
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if out is None or out == STDOUT:
+        click.echo(text)
+        return
+    save_text(out, text, "the metadata")
+    click.echo(f"Datasette metadata written to {out}: datasette {ledger.path} --metadata {out}")
+
+
 @main.command()
 @db_option
 @click.pass_context
 def mcp(ctx: click.Context, db: str | None) -> None:
     """Serve the ledger to MCP clients (agents) over stdio; needs the mcp extra."""
-    try:
-        from .mcp_server import serve
-    except ImportError as exc:  # the extra is optional: say what to install, not a traceback
-        if (exc.name or "").partition(".")[0] not in ("mcp", "mcp_types"):
-            raise
-        click.echo(f"error: ledger mcp needs the MCP SDK 2.x: pip install 'session-ledger[mcp]' ({exc})", err=True)
-        ctx.exit(EXIT_INPUT)
+    server = require_extra("ledger.mcp_server", "mcp", "ledger mcp")  # one line naming the extra when missing
     with opened(ctx, db) as ledger:
-        serve(ledger)
+        server.serve(ledger)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import Ledger
-from .output import table
+from .output import table, wrapped
 
 
 def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
@@ -82,50 +82,49 @@ def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
         echo(f"Recorded {ledger.last_position - before} events in 3 sessions into {ledger.path}.\n")
         echo("Sessions")
         echo(table(
-            [[s.session_id, s.metadata.get("agent_role"), s.status, s.version, s.message_count,
-              s.invocation_count, f"{s.total_duration_ms:.0f}", s.tokens_in, s.tokens_out,
-              f"{s.estimated_cost:.4f}", ",".join(s.tools_used), ",".join(s.tags)] for s in sessions],
-            ["session", "role", "status", "ver", "msgs", "invs", "ms", "tok_in", "tok_out", "cost", "tools", "tags"],
+            [[s.session_id, s.metadata.get("agent_role"), s.status, s.message_count, s.invocation_count,
+              s.tokens_in, s.tokens_out, round(s.estimated_cost, 4), ",".join(s.tags)] for s in sessions],
+            ["session", "role", "status", "msgs", "calls", "tok in", "tok out", "cost $", "tags"],
         ))
         echo(f"\nConversation of the coder session {cid}")
         for m in ledger.messages(cid):
             who = m.role + (f"[{m.tool_name}]" if m.tool_name else "")
-            echo(f"  v{m.version:<3} {who:<14} {m.content}")
-        echo(f"\nWorkflow data of the coder session: {ledger.get_data(cid)}")
+            echo(wrapped(f"  v{m.version:<3} {who:<14} {m.content}", 22))
+        echo(wrapped(f"\nWorkflow data of the coder session: {ledger.get_data(cid)}", 4))
         echo("\nQueries")
         fixes = ledger.list_sessions(tags=["bug-fix"], status="completed", created_after=plan.created_at)
-        echo(f"  completed bug-fix sessions this run: {[x.session_id for x in fixes.items]}")
+        echo(wrapped(f"  completed bug-fix sessions this run: {[x.session_id for x in fixes.items]}", 4))
         coders = ledger.list_sessions(metadata={"agent_role": "coder"}, created_after=plan.created_at)
-        echo(f"  sessions whose agent_role is coder: {[x.session_id for x in coders.items]}")
+        echo(wrapped(f"  sessions whose agent_role is coder: {[x.session_id for x in coders.items]}", 4))
         for hit in ledger.search_messages("timeout", limit=2):
-            echo(f"  search 'timeout': {hit.session_id} v{hit.version} {hit.snippet}")
+            echo(wrapped(f"  search 'timeout': {hit.session_id} v{hit.version} {hit.snippet}", 4))
         echo("\nUsage by tool (the whole file)")
         echo(table(
-            [[r["tool"], r["sessions"], r["invocations"], r["tokens_in"], r["tokens_out"], f"{r['cost']:.4f}",
-              f"{r['p95_duration_ms'] or 0:.0f}"] for r in ledger.usage(by="tool")],
-            ["tool", "sessions", "invocations", "tok_in", "tok_out", "cost", "p95_ms"],
+            [[r["tool"] or "(none)", r["sessions"], r["invocations"], r["tokens_in"], r["tokens_out"],
+              round(r["cost"], 4), round(r["p95_duration_ms"] or 0)] for r in ledger.usage(by="tool")],
+            ["tool", "sessions", "calls", "tok in", "tok out", "cost $", "p95 ms"],
         ))
         echo("\nTime travel")
         before_fix = ledger.get_session(cid, version=4)
-        echo(f"  coder at version 4: {before_fix.message_count} messages, data {before_fix.data}, status {before_fix.status}")
+        echo(wrapped(f"  coder at version 4: {before_fix.message_count} messages, data {before_fix.data},"
+                     f" status {before_fix.status}", 4))
         alt = ledger.fork(cid, version=4)
         ledger.add_message(alt.session_id, "assistant", "Alternative: mock the clock instead of raising the timeout.")
-        echo(f"  forked {alt.session_id} from {alt.parent_id} v{alt.parent_version}: "
-             f"{[m.content[:40] for m in ledger.messages(alt.session_id)][-2:]}")
+        echo(wrapped(f"  forked {alt.session_id} from {alt.parent_id} v{alt.parent_version}: "
+                     f"{[m.content[:40] for m in ledger.messages(alt.session_id)][-2:]}", 4))
         ledger.set_data(alt.session_id, "draft", "clock-mock")
         ledger.restore(alt.session_id, version=2)
         kept = len(list(ledger.history(alt.session_id)))
-        echo(f"  restored the fork to v2: data now {ledger.get_data(alt.session_id)}, "
-             f"{len(ledger.messages(alt.session_id))} messages, all {kept} events still in its history")
+        echo(wrapped(f"  restored the fork to v2: data now {ledger.get_data(alt.session_id)}, "
+                     f"{len(ledger.messages(alt.session_id))} messages, all {kept} events still in its history", 4))
         echo("\nLast 6 events of the audit trail")
         tail = list(ledger.history(after=max(ledger.last_position - 6, 0)))
         echo(table(
-            [[e.position, e.recorded_at.isoformat(timespec="milliseconds"), e.session_id, e.version, e.type,
-              e.hash[:16]] for e in tail],
-            ["pos", "recorded_at", "session", "ver", "type", "hash"],
+            [[e.position, e.recorded_at, e.session_id, e.version, e.type, e.hash[:16]] for e in tail],
+            ["pos", "recorded", "session", "ver", "type", "hash"],
         ))
         report = ledger.verify()
         head = report.head
         status = "ok" if report.ok else f"FAILED at {report.first_bad_position}: {report.reason}"
-        echo(f"\nverify: {status}, {report.checked} events checked; chain head {head.position} {head.hash[:16]}...")
+        echo(wrapped(f"\nverify: {status}, {report.checked} events checked; chain head {head.position} {head.hash[:16]}...", 4))
         return ids

@@ -33,6 +33,7 @@ from .errors import (
     IntegrityError,
     InvalidInput,
     LedgerError,
+    ReadOnlyLedger,
     SessionExists,
     SessionNotFound,
     SessionPurged,
@@ -191,6 +192,7 @@ class Engine:
                 self.saw_changes(before)
                 if self.runner.behind(storage, storage.head.position):
                     storage.commit()
+                    self.writable_to(doing)
                     with self.write("catch up"):
                         self.catch_up()
                     storage.begin(write=False)
@@ -272,8 +274,12 @@ class Engine:
         if ready:
             self._projections_ready = True
         else:
+            self.writable_to("open")
             with self.write("open"):  # creates or catches up the projections
                 self.catch_up()
+            # A new or upgraded search index is filled now, not at the first search, so SQL tools reading the
+            # file (Datasette's ?_search=) find what is in it.
+            self.level_lazy()
         self.finish_scrub(look=True)  # a scrub left pending by a purge (here or in another process)
 
     def catch_up(self) -> None:
@@ -287,12 +293,21 @@ class Engine:
         if behind:
             self.runner.catch_up(storage, behind, head)
 
+    def writable_to(self, doing: str) -> None:
+        """Before bringing the read tables level with the log: refuse, saying why, on a read-only ledger."""
+        if self.storage.read_only:
+            raise ReadOnlyLedger(
+                f"{doing}: {self.path!r} is open read-only and its read tables are behind its log (a writer has"
+                " not brought them level, or an older version wrote them); open it once with write access"
+            )
+
     def level_lazy(self) -> None:
         """Bring the lazy projectors (the search index) level before a read that uses them."""
         with self.lock:
             with self.read("catch up") as storage:
                 behind = self.runner.behind(storage, storage.head.position, lazy=True)
             if behind:
+                self.writable_to("search")
                 with self.write("catch up"):
                     storage = self.storage
                     head = storage.head.position
@@ -614,14 +629,15 @@ def open_engine(
     clock: Clock | None = None,
     new_id: Callable[[], str] | None = None,
     new_salt: Callable[[], bytes] | None = None,
+    create: bool = True,
 ) -> Engine:
-    """Open (or create) the ledger at ``path`` with the built-in projectors plus ``projectors``;
+    """Open (or, with ``create``, create) the ledger at ``path`` with the built-in projectors plus ``projectors``;
     the arguments were checked by ``validation.check_options``."""
     custom = list(projectors)
     for projector in custom:
         check_custom(projector)
     runner = ProjectionRunner([SessionsProjector(), SearchProjector(), *custom])
-    storage = open_storage(path, durability=durability, busy_timeout=busy_timeout)
+    storage = open_storage(path, durability=durability, busy_timeout=busy_timeout, create=create)
     return Engine(
         storage,
         runner,

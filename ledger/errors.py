@@ -10,11 +10,15 @@ Every failure a user can see is a :class:`LedgerError`; nothing raw from
     │   └── SessionPurged
     ├── ConcurrencyError
     ├── InvalidInput           (also a ValueError)
-    │   └── LimitExceeded
+    │   ├── LimitExceeded
+    │   └── FileAccessError    (also an OSError)
     ├── IntegrityError
     ├── UnsupportedFormat
     └── StorageError
-        └── LedgerBusy
+        ├── LedgerBusy
+        ├── LedgerNotFound     (also a FileNotFoundError)
+        ├── ReadOnlyLedger
+        └── MissingExtra       (also an ImportError)
 
 Errors carry structured attributes (``session_id``, ``field``, ``limit``,
 ``expected``, ``actual``) so callers can act on them without parsing text.
@@ -90,3 +94,24 @@ class StorageError(LedgerError):
 
 class LedgerBusy(StorageError):
     """Another connection held the write lock for longer than the busy timeout."""
+
+
+class FileAccessError(InvalidInput, OSError):
+    """A file or directory named by an argument cannot be read or written (``field`` names the argument)."""
+
+
+class LedgerNotFound(StorageError, FileNotFoundError):
+    """Opened with ``create=False``: there is no ledger at the path (no file, an empty file, or no schema);
+    ``actual`` is where it looked (a URL without its password)."""
+
+
+class ReadOnlyLedger(StorageError):
+    """The ledger was opened read-only (its file or directory is not writable): it can be read, not changed."""
+
+
+class MissingExtra(StorageError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra

@@ -52,6 +52,10 @@ class Ledger:
     validates metadata by key and supplies defaults at creation. ``new_id`` makes
     event and session ids, ``new_salt`` each event's payload salt (16 random bytes by
     default; inject both only to make tests repeatable).
+    ``create=False`` opens an existing ledger only (``LedgerNotFound`` when there is none),
+    so a mistyped path is an error rather than a new, empty ledger. A file in a read-only
+    directory, or itself read-only, opens read-only: every read works, a change raises
+    ``ReadOnlyLedger``.
     Raises ``UnsupportedFormat`` for a file that is not a ledger or is newer.
     """
 
@@ -71,7 +75,10 @@ class Ledger:
         projectors: Iterable[Projector] = (),
         cleanup_every: float | None = None,
         max_idle: timedelta | float | None = None,
+        create: bool = True,
     ) -> None:
+        if not isinstance(create, bool):
+            raise InvalidInput(f"create must be True or False; got {create!r}", field="create")
         options = check_options(
             path, durability=durability, busy_timeout=busy_timeout, snapshot_every=snapshot_every,
             cache_size=cache_size, clock=clock, new_id=new_id, new_salt=new_salt, limits=limits,
@@ -83,7 +90,7 @@ class Ledger:
         engine = self._engine = open_engine(
             options.path, durability=options.durability, busy_timeout=options.busy_timeout,
             snapshot_every=options.snapshot_every, cache_size=options.cache_size, projectors=projectors,
-            clock=clock, new_id=new_id, new_salt=new_salt,
+            clock=clock, new_id=new_id, new_salt=new_salt, create=create,
         )
         self._commands = Commands(engine, self._limits, schema)
         self._reads = Reads(engine, self._limits)
@@ -197,6 +204,7 @@ class Ledger:
     starred_sessions = delegate("_reads", Reads.starred_sessions)
     search_messages = delegate("_reads", Reads.search_messages)
     usage = delegate("_reads", Reads.usage)
+    sessions_by_status = delegate("_reads", Reads.sessions_by_status)
     digest = delegate("_reads", Reads.digest)
 
     @property

@@ -270,9 +270,13 @@ class Reads:
     def search_messages(
         self, query: str, *, session_id: str | None = None, role: str | None = None, limit: int = 20
     ) -> list[search.SearchHit]:
-        """Full-text search over every conversation: the best ``limit`` messages holding all the words.
+        """Full-text search over every conversation: the best ``limit`` messages matching ``query``, best
+        first (a hit's ``rank``: higher is better).
 
-        ``session_id`` limits it to that session's effective conversation (inherited messages included).
+        The query syntax (words, "phrases", ``OR``, ``NOT``/``-``, ``prefix*``, parentheses) is
+        ``projections.search_syntax.SEARCH_SYNTAX_HELP``; a query that cannot be read is ``InvalidInput``
+        naming ``query``. ``session_id`` limits it to that session's effective conversation (inherited
+        messages included).
         """
         sid = None if session_id is None else check_id(session_id, "session_id")
         if role is not None:
@@ -291,3 +295,9 @@ class Reads:
         """Usage grouped by tool, user, model, day or status: sessions, messages, invocations, tokens, cost, durations."""
         with self._engine.query("usage") as connection:
             return analytics.usage(connection, by, since, until)
+
+    def sessions_by_status(self) -> list[dict[str, Any]]:
+        """Sessions per status, purged ones included: ``status``, ``sessions``, ``messages``, ``invocations``,
+        ``tokens_in``, ``tokens_out`` and ``cost``, so the rows add up to the whole ledger."""
+        with self._engine.query("sessions by status") as connection:
+            return analytics.sessions_by_status(connection)

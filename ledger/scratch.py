@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import InvalidInput
+from .errors import FileAccessError
 
 _PARTIAL = re.compile(r"\.partial-(\d+)(?:-wal|-shm|-journal)?")
 
@@ -88,7 +88,7 @@ def written(target: Path, field: str, *, directory: bool = False) -> Iterator[Pa
         try:
             os.replace(scratch, target)
         except OSError as exc:
-            raise InvalidInput(f"{field}: cannot write {str(target)!r}: {exc.strerror or exc}", field=field) from exc
+            raise FileAccessError(f"{field}: cannot write {str(target)!r}: {exc.strerror or exc}", field=field) from exc
     finally:
         if directory:
             shutil.rmtree(scratch, ignore_errors=True)

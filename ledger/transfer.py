@@ -25,7 +25,7 @@ from . import events as ev
 from .chain import GENESIS, ChainChecker, Digest, Row, VerifyReport, link, stored_digest, verify
 from .engine import Engine, open_engine
 from .admission import admit
-from .errors import IntegrityError, InvalidInput, LedgerError, SessionPurged
+from .errors import FileAccessError, IntegrityError, InvalidInput, LedgerError, SessionPurged
 from .exchange import ExportRow, ImportReport, closing_line, header_line, read_export, row_line
 from .lineage import segments
 from .session import Session
@@ -122,10 +122,13 @@ class Transfer:
             if not isinstance(out, str):
                 raise InvalidInput("out: a sessions-dir export needs a directory path", field="out")
             return self._export_dir(Path(out), wanted, until_position, until, progress)
+        except LedgerError:
+            raise  # already says what is wrong with ``out``
         except (OSError, ValueError) as exc:
             where = out if isinstance(out, str) else "the stream"
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise InvalidInput(f"out: cannot write the export to {where!r}: {detail}", field="out") from exc
+            kind = FileAccessError if isinstance(exc, OSError) else InvalidInput
+            raise kind(f"out: cannot write the export to {where!r}: {detail}", field="out") from exc
 
     def _export_jsonl(
         self,
@@ -240,7 +243,7 @@ class Transfer:
                     return self._import(stream, progress)
             return self._import(source, progress)
         except OSError as exc:
-            raise InvalidInput(f"source: cannot read {source!r}: {exc.strerror or exc}", field="source") from exc
+            raise FileAccessError(f"source: cannot read {source!r}: {exc.strerror or exc}", field="source") from exc
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"source: {source!r} is not a session-ledger export (not UTF-8 text)", field="source") from exc
         except ValueError as exc:  # a closed stream, and the like

@@ -6,7 +6,8 @@ can query directly (``sqlite3 ledger.db 'SELECT * FROM usage_by_tool'``):
 * ``activity``: one row per message or invocation, with its session's user and
   status, its ``day``, tokens, cost and duration;
 * ``usage_by_tool``, ``usage_by_user``, ``usage_by_model``, ``usage_by_day``,
-  ``usage_by_status``: per group, ``sessions`` (distinct), ``messages``,
+  ``usage_by_status``: per group (rows with no tool, user or model form one group
+  whose key is NULL, last, so the groups add up to the whole), ``sessions`` (distinct), ``messages``,
   ``invocations``, ``tokens_in``, ``tokens_out``, ``cost``,
   ``total_duration_ms`` and ``p95_duration_ms`` (nearest rank, over
   invocation durations; NULL where no duration applies).
@@ -79,7 +80,7 @@ def usage_sql(by: str, where: str = "", dialect: str = "sqlite") -> str:
     key = GROUPS[by]
     d = _USAGE_DIALECT[dialect]
     return f"""
-WITH a AS (SELECT {key} AS grp, * FROM {d["source"]} WHERE {key} IS NOT NULL {where}),
+WITH a AS (SELECT {key} AS grp, * FROM {d["source"]} WHERE TRUE {where}),
 ranked AS (
     SELECT grp, duration_ms,
            ROW_NUMBER() OVER (PARTITION BY grp ORDER BY duration_ms) AS rn,
@@ -90,8 +91,10 @@ SELECT a.grp AS {by}, COUNT(DISTINCT a.session_id) AS sessions, SUM(a.is_message
        SUM(a.is_invocation) AS invocations, COALESCE(SUM(a.tokens_in), 0){d["int"]} AS tokens_in,
        COALESCE(SUM(a.tokens_out), 0){d["int"]} AS tokens_out, COALESCE(SUM(a.cost{d["ordered"]}), 0.0) AS cost,
        SUM(a.duration_ms{d["ordered"]}) AS total_duration_ms,
-       (SELECT r.duration_ms FROM ranked AS r WHERE r.grp = a.grp AND r.rn = (r.n * 95 + 99) / 100) AS p95_duration_ms
-FROM a GROUP BY a.grp ORDER BY a.grp"""
+       (SELECT r.duration_ms FROM ranked AS r
+        -- the keyless group (NULL) too; spelled out, as SQLite before 3.39 and DuckDB's reading of the view take it
+        WHERE (r.grp = a.grp OR r.grp IS NULL AND a.grp IS NULL) AND r.rn = (r.n * 95 + 99) / 100) AS p95_duration_ms
+FROM a GROUP BY a.grp ORDER BY a.grp IS NULL, a.grp"""
 
 
 def view_statements(dialect: str = "sqlite") -> list[str]:
@@ -105,7 +108,8 @@ def view_statements(dialect: str = "sqlite") -> list[str]:
 def usage(
     conn: Connection, by: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Usage rows grouped by tool, user, model, day or status, over activity in ``[since, until)``."""
+    """Usage rows grouped by tool, user, model, day or status, over activity in ``[since, until)``; activity
+    with no tool, user or model is one group keyed None (last), so the groups add up to the whole."""
     check_choice(by, "by", tuple(GROUPS), None)
     where, args = "", []
     for name, bound, op in (("since", since, ">="), ("until", until, "<")):
@@ -157,3 +161,19 @@ def invocation_figures(
         entry[1] += duration or 0.0
         by_status[status] = by_status.get(status, 0) + 1
     return tuple(ToolUsage(t, n, d) for t, (n, d) in tools.items()), dict(sorted(by_status.items()))
+
+
+_BY_STATUS = """
+SELECT status, COUNT(*) AS sessions, CAST(COALESCE(SUM(message_count), 0) AS BIGINT) AS messages,
+       CAST(COALESCE(SUM(invocation_count), 0) AS BIGINT) AS invocations,
+       CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT) AS tokens_in, CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT) AS tokens_out,
+       COALESCE(SUM(estimated_cost), 0.0) AS cost
+FROM sessions GROUP BY status ORDER BY status"""
+
+
+def sessions_by_status(conn: Connection) -> list[dict[str, Any]]:
+    """Every session counted by its status (purged ones included), with their messages, invocations, tokens
+    and cost as the sessions table holds them."""
+    cursor = conn.execute(_BY_STATUS)
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor]

@@ -17,6 +17,7 @@ PostgreSQL tables are in ``projections.postgres``.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,10 +29,14 @@ from ledger.lineage import merge_segments
 from ledger.times import format_time, parse_time
 
 from . import analytics
+from . import views as tool_views
 from .base import Connection, Projector, dialect_of
 from .postgres import ORDER_STEP, SESSIONS_SCHEMA
 
 _canonical = msgspec.json.Encoder(order="sorted")
+
+# STRICT tables need SQLite 3.37 (2021); with an older library the tables are made as before.
+_STRICT = sqlite3.sqlite_version_info >= (3, 37, 0)
 
 
 def json_text(value: Any) -> str:
@@ -432,16 +437,23 @@ class SessionsProjector(Projector):
     """The built-in read model: sessions with their counters, tags, metadata, data, messages and invocations."""
 
     name = "sessions"
-    version = 2  # 2: messages.retracted_at, the invocation_id index
+    # 2: messages.retracted_at, the invocation_id index; 3: STRICT tables, the views of ``projections.views``
+    version = 3
     dialects = frozenset({"sqlite", "postgres"})
     builtin = True
     tables = ("session_segments", "invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
-    views = analytics.VIEWS
+    views = (*tool_views.VIEWS, *analytics.VIEWS)
 
     def create(self, db: Any) -> None:
-        """Create the tables, the indexes the queries use, and the analytics views."""
+        """Create the tables, the indexes the queries use, the analytics views and the views for SQL tools.
+
+        On SQLite the tables are STRICT (where the library has SQLite 3.37 or later): a value of another
+        type than its column's is refused when written, so every column holds its declared type and tools
+        that trust the declared types (DuckDB's sqlite scanner) read every row.
+        """
         if dialect_of(db) == "postgres":
-            for statement in (*SESSIONS_SCHEMA, *analytics.view_statements("postgres")):
+            for statement in (*SESSIONS_SCHEMA, *analytics.view_statements("postgres"),
+                              *tool_views.view_statements("postgres")):
                 db.execute(statement)
             return
         db.table("sessions").create(
@@ -456,15 +468,21 @@ class SessionsProjector(Projector):
             not_null={"status", "created_at", "updated_at", "version", "position"},
             defaults={"message_count": 0, "invocation_count": 0, "total_duration_ms": 0.0, "tokens_in": 0,
                       "tokens_out": 0, "estimated_cost": 0.0, "tools_used": "[]"},
+            strict=_STRICT,
         )
-        db.table("session_tags").create({"session_id": str, "tag": str}, pk=("session_id", "tag"), not_null={"tag"})
+        db.table("session_tags").create(
+            {"session_id": str, "tag": str}, pk=("session_id", "tag"), not_null={"tag"}, strict=_STRICT
+        )
         for name in ("session_metadata", "session_data"):
-            db.table(name).create({"session_id": str, "key": str, "value": str}, pk=("session_id", "key"), not_null={"value"})
+            db.table(name).create(
+                {"session_id": str, "key": str, "value": str}, pk=("session_id", "key"), not_null={"value"}, strict=_STRICT
+            )
         db.table("session_segments").create(
             {"session_id": str, "seq": int, "seg_session": str, "first": int, "last": int, "hidden": int},
             pk=("session_id", "seq"),
             not_null={"seg_session", "first", "hidden"},
             defaults={"hidden": 0},
+            strict=_STRICT,
         )
         db.table("messages").create(
             {"position": int, "session_id": str, "version": int, "role": str, "content": str, "tool_name": str,
@@ -472,6 +490,7 @@ class SessionsProjector(Projector):
              "retracted_at": int},
             pk="position",
             not_null={"session_id", "version", "role", "content", "recorded_at"},
+            strict=_STRICT,
         )
         db.table("invocations").create(
             {"position": int, "session_id": str, "version": int, "invocation_id": str, "tool_name": str,
@@ -479,6 +498,7 @@ class SessionsProjector(Projector):
              "artifact": str, "recorded_at": str},
             pk="position",
             not_null={"session_id", "version", "invocation_id", "tool_name", "status", "recorded_at"},
+            strict=_STRICT,
         )
         # Only indexes a query needs: each one is written on every append that touches its table.
         # Messages and invocations are found by session through the events table's index.
@@ -494,7 +514,7 @@ class SessionsProjector(Projector):
             ("invocations", ["invocation_id"]),  # a repeated link_invocation is found by it
         ):
             db.table(table).create_index(columns, if_not_exists=True)
-        for statement in analytics.view_statements():
+        for statement in (*analytics.view_statements(), *tool_views.view_statements()):
             db.execute(statement)
 
     def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:

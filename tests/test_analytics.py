@@ -135,7 +135,7 @@ def _usage_scenario(led: Ledger, clock: Clock) -> None:
     led.link_invocation("s3", "i1", "search", duration_ms=7, tokens={"input": 4}, cost=0.25)
 
 
-def row(key: str, value: str, sessions: int, messages: int, invocations: int, tokens_in: int, tokens_out: int,
+def row(key: str, value: str | None, sessions: int, messages: int, invocations: int, tokens_in: int, tokens_out: int,
         cost: float, total: float | None, p95: float | None) -> dict[str, Any]:
     return {
         key: value, "sessions": sessions, "messages": messages, "invocations": invocations, "tokens_in": tokens_in,
@@ -147,6 +147,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "tool": [
         row("tool", "git", 2, 1, 2, 1, 2, 2.0, 400.0, 300.0),
         row("tool", "search", 2, 0, 2, 4, 0, 0.25, 27.0, 20.0),
+        row("tool", None, 3, 4, 0, 110, 57, 0.0, None, None),  # the messages no tool wrote: the whole adds up
     ],
     "user": [
         row("user", "alice", 2, 4, 2, 115, 52, 0.75, 107.0, 100.0),
@@ -155,6 +156,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "model": [
         row("model", "claude", 1, 1, 0, 0, 7, 0.0, None, None),
         row("model", "gpt", 1, 1, 0, 100, 50, 0.0, None, None),
+        row("model", None, 3, 3, 4, 15, 2, 2.25, 427.0, 300.0),  # invocations and messages without a model
     ],
     "day": [
         row("day", "2026-01-01", 1, 3, 1, 111, 52, 0.5, 100.0, 100.0),
@@ -212,7 +214,7 @@ def test_usage_since_is_inclusive_and_until_exclusive(ledger: Ledger, clock: Clo
     _usage_scenario(ledger, clock)
     # from the git invocation of s1 (10:03, day 1) up to, not including, the git invocation of s2 (09:02, day 2)
     rows = ledger.usage(by="tool", since=at(1, 10, 3), until=at(2, 9, 2))
-    assert rows == [row("tool", "git", 1, 1, 1, 1, 2, 0.5, 100.0, 100.0)]
+    assert rows == [row("tool", "git", 1, 1, 1, 1, 2, 0.5, 100.0, 100.0), row("tool", None, 1, 1, 0, 0, 7, 0.0, None, None)]
     assert ledger.usage(by="day", since=at(2, 0)) == [EXPECTED["day"][1]]
     assert ledger.usage(by="day", until=at(2, 0)) == [EXPECTED["day"][0]]
     assert ledger.usage(by="user", since=at(2, 9, 2), until=at(2, 10, 2)) == [
@@ -263,7 +265,7 @@ def test_the_usage_views_give_the_same_rows_as_usage(ledger_path: str, clock: Cl
         _usage_scenario(led, clock)
         expected = led.usage(by=by)
         assert _rows(led, f"SELECT * FROM usage_by_{by}") == expected == EXPECTED[by]  # while the ledger is open
-    assert _rows(led, f"SELECT * FROM usage_by_{by} ORDER BY {by}") == EXPECTED[by]  # and after it closed
+    assert _rows(led, f"SELECT * FROM usage_by_{by} ORDER BY {by} IS NULL, {by}") == EXPECTED[by]  # and after it closed
 
 
 def test_the_activity_view_has_one_row_per_message_or_invocation(ledger_path: str, clock: Clock) -> None:

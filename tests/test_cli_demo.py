@@ -59,6 +59,6 @@ def test_a_ledger_error_is_one_line_without_a_traceback(tmp_path: Path) -> None:
     not_a_ledger = tmp_path / "x.db"
     not_a_ledger.write_bytes(b"garbage" * 1000)
     result = CliRunner().invoke(main, ["--db", str(not_a_ledger), "init"])
-    assert result.exit_code != 0
+    assert result.exit_code == 1  # a damaged or foreign file: a failure, not a usage error
     assert "Traceback" not in result.output
     assert "not a ledger" in result.output

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledger import Digest, Ledger
-from tests.cli_helpers import invoke, run
+from tests.cli_helpers import assert_one_error_line, invoke, run
 from tests.conftest import Clock
 
 
@@ -37,9 +37,19 @@ def test_digest_prints_the_chain_head_as_json(db: Path) -> None:
 
 
 def test_digest_of_an_empty_ledger_is_position_0(tmp_path: Path) -> None:
-    result = invoke("--db", str(tmp_path / "empty.db"), "digest")
+    empty = str(tmp_path / "empty.db")
+    assert invoke("--db", empty, "init").exit_code == 0
+    result = invoke("--db", empty, "digest")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["position"] == 0
+
+
+def test_digest_of_a_missing_ledger_is_one_error_line_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    result = invoke("--db", str(missing), "digest")
+    assert_one_error_line(result, "no ledger at", str(missing), "init", codes=(1,))
+    assert result.stdout == ""
+    assert not missing.exists()
 
 
 def test_digest_out_saves_a_file_the_library_and_verify_read(db: Path, tmp_path: Path) -> None:
@@ -72,7 +82,7 @@ def test_digest_reads_ledger_path_from_the_environment(db: Path) -> None:
 
 def test_digest_out_to_an_unwritable_place_is_one_error_line(db: Path, tmp_path: Path) -> None:
     result = invoke("--db", str(db), "digest", "--out", str(tmp_path / "no-such-dir" / "d.json"))
-    assert result.exit_code in (1, 2), result.output
+    assert result.exit_code == 1, result.output  # a path that cannot be written: a failure
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
@@ -82,7 +92,7 @@ def test_digest_of_a_file_that_is_not_a_ledger_is_one_error_line(tmp_path: Path)
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"junk" * 2000)
     result = invoke("--db", str(junk), "digest")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error:")
     assert "Traceback" not in result.output
 

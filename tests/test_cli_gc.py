@@ -62,7 +62,9 @@ def old_db(tmp_path: Path) -> Path:
 def statuses(db: Path) -> dict[str, str]:
     result = invoke("--db", str(db), "sessions", "--json")
     assert result.exit_code == 0, result.output
-    return {row["session_id"]: row["status"] for row in json.loads(result.stdout)}
+    page = json.loads(result.stdout)
+    assert page["cursor"] is None  # one page holds every session
+    return {row["session_id"]: row["status"] for row in page["items"]}
 
 
 def test_gc_idle_abandons_sessions_idle_that_long(idle_db: Path) -> None:

@@ -53,10 +53,11 @@ def test_history_prints_every_event_in_order_as_a_table(db: Path) -> None:
     result = invoke("--db", str(db), "history")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["position", "recorded_at", "session_id", "version", "type", "payload"]
+    assert lines[0].split() == ["pos", "recorded", "session", "ver", "type", "payload"]
     assert [line.split()[0] for line in lines[2:]] == ["1", "2", "3", "4", "5"]
-    assert lines[3].split()[1:5] == ["2026-01-01T12:01:00+00:00", "alpha", "2", "message_added"]
+    assert lines[3].split()[1:6] == ["2026-01-01", "12:01:00", "alpha", "2", "message_added"]
     assert '"content": "hello"' in lines[3]
+    assert all(len(line) <= 100 for line in lines)  # fitted to the piped width
 
 
 def test_history_json_holds_position_time_ids_payload_and_hash(db: Path) -> None:
@@ -94,19 +95,80 @@ def test_history_reads_ledger_path_from_the_environment(db: Path) -> None:
 
 
 def test_history_of_a_missing_session_is_one_error_line(db: Path) -> None:
-    assert_one_error_line(invoke("--db", str(db), "history", "nobody"), "nobody", "does not exist")
+    assert_one_error_line(invoke("--db", str(db), "history", "nobody"), "nobody", "does not exist", codes=(1,))
 
 
 def test_history_refuses_a_negative_after_with_one_error_line(db: Path) -> None:
     assert_one_error_line(invoke("--db", str(db), "history", "--after", "-1"), "after")
 
 
+def test_history_limit_and_tail_cut_the_timeline(db: Path) -> None:
+    def positions(*args: str) -> list[int]:
+        return [e["position"] for e in timeline(invoke("--db", str(db), "history", *args, "--json"))]
+
+    assert positions("--limit", "2") == [1, 2]
+    assert positions("--tail", "2") == [4, 5]
+    assert positions("alpha", "--tail", "3") == [2, 4, 5]
+    assert positions("alpha", "--tail", "3", "--limit", "1") == [2]
+    assert positions("--after", "3", "--limit", "1") == [4]
+    assert positions("--tail", "99") == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("args", [["--limit", "0"], ["--tail", "0"], ["--tail", "-2"]])
+def test_history_refuses_a_bad_limit_or_tail_with_one_error_line(db: Path, args: list[str]) -> None:
+    assert_one_error_line(invoke("--db", str(db), "history", *args), args[0])
+
+
+def test_history_nl_prints_one_json_object_a_line(db: Path) -> None:
+    result = invoke("--db", str(db), "history", "--nl")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows == timeline(invoke("--db", str(db), "history", "--json"))
+    assert rows[1]["recorded_at"] == "2026-01-01T12:01:00Z"
+
+
 def test_follow_prints_what_is_there_and_stops_at_its_timeout(db: Path) -> None:
     started = time.monotonic()
-    result = invoke("--db", str(db), "history", "--follow", "--json", "--timeout", "0.3", "--interval", "0.05")
+    result = invoke("--db", str(db), "history", "--follow", "--nl", "--timeout", "0.3", "--interval", "0.05")
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["position"] for line in result.stdout.splitlines()] == [1, 2, 3, 4, 5]
     assert time.monotonic() - started < 5
+
+
+def test_follow_with_json_prints_one_array_when_it_stops(db: Path) -> None:
+    result = invoke("--db", str(db), "history", "--follow", "--json", "--timeout", "0.2", "--interval", "0.05")
+    assert [e["position"] for e in timeline(result)] == [1, 2, 3, 4, 5]
+
+
+def test_follow_without_a_format_prints_a_table(db: Path) -> None:
+    result = invoke("--db", str(db), "history", "--follow", "--timeout", "0.2", "--interval", "0.05")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["pos", "recorded", "session", "ver", "type", "payload"]
+    assert [line.split()[0] for line in lines[2:]] == ["1", "2", "3", "4", "5"]
+    assert lines[2].split()[1:5] == ["2026-01-01", "12:00:00", "alpha", "1"]
+
+
+def test_follow_table_never_cuts_event_types_ids_or_numbers(db: Path) -> None:
+    # Sized on the first row ("created"), yet the later, longer types are whole.
+    result = invoke("--db", str(db), "history", "--follow", "--timeout", "0.2", "--interval", "0.05")
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert [row[5] for row in rows] == ["created", "message_added", "created", "metadata_set", "completed"]
+    assert "…" not in "".join(" ".join(row[:6]) for row in rows)
+
+
+def test_a_long_history_table_never_cuts_positions_or_ids_after_the_rows_it_was_sized_on(tmp_path: Path) -> None:
+    path = tmp_path / "long.db"
+    with Ledger(path) as led:
+        led.create_session("a")
+        for _ in range(1005):
+            led.add_message("a", "user", "x")
+        led.create_session("a-much-longer-session-id")
+    result = invoke("--db", str(path), "history")
+    assert result.exit_code == 0, result.output
+    last = result.stdout.splitlines()[-1].split()
+    assert (last[0], last[3], last[4]) == ("1007", "a-much-longer-session-id", "1")
 
 
 def test_follow_with_csv_prints_csv_rows(db: Path) -> None:
@@ -132,7 +194,7 @@ def _wait_for(lines: queue.Queue[str], wanted: Callable[[dict[str, Any]], bool],
 
 
 def test_follow_sees_an_event_appended_by_another_process(db: Path) -> None:
-    args = [sys.executable, "-m", "ledger", "--db", str(db), "history", "--follow", "--json", "--timeout", "20",
+    args = [sys.executable, "-m", "ledger", "--db", str(db), "history", "--follow", "--nl", "--timeout", "20",
             "--interval", "0.05"]
     with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_environ()) as proc:
         lines: queue.Queue[str] = queue.Queue()
@@ -161,7 +223,7 @@ def test_history_as_a_real_process(db: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert [e["type"] for e in json.loads(proc.stdout)] == ["created"]
     missing = run("--db", str(db), "history", "nobody")
-    assert missing.returncode == 2 and missing.stderr.splitlines() == ["error: session 'nobody' does not exist"]
+    assert missing.returncode == 1 and missing.stderr.splitlines() == ["error: session 'nobody' does not exist"]
 
 
 # The library's follow, under the command's tests: on both backends, as the rest of the contract suite.

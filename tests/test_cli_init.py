@@ -97,8 +97,27 @@ def test_init_refuses_a_file_that_is_not_a_ledger(tmp_path: Path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all " * 500)
     result = invoke("--db", str(junk), "init")
-    assert_one_error_line(result, "not a ledger")
+    assert_one_error_line(result, "not a ledger", codes=(1,))
     assert junk.read_bytes() == b"not a database at all " * 500
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["sessions"], ["show", "s"], ["messages", "s"], ["history"], ["search", "x"], ["stats"], ["stats", "s"],
+     ["usage"], ["verify"], ["digest"], ["export", "OUT"], ["backup", "OUT"], ["rebuild"],
+     ["replay", "--until", "1", "OUT"], ["purge", "s", "--reason", "r"], ["gc"]],
+    ids=lambda command: command[0],
+)
+def test_only_init_demo_and_import_create_a_ledger_every_other_command_refuses_a_missing_one(
+    tmp_path: Path, command: list[str]
+) -> None:
+    db = tmp_path / "typo.db"
+    out = tmp_path / "out"
+    result = invoke("--db", str(db), *[str(out) if arg == "OUT" else arg for arg in command])
+    assert_one_error_line(result, codes=(1,))
+    assert result.stderr == f"error: no ledger at '{db}': no such file; create one with: ledger --db {db} init\n"
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no ledger, no -wal, no output
 
 
 def test_init_as_a_real_process_creates_a_ledger_and_is_idempotent(tmp_path: Path) -> None:

@@ -107,7 +107,9 @@ def test_demo_runs_twice_on_the_same_url(url: str) -> None:
 def test_sessions_show_and_messages_read_the_ledger_at_the_url(demo_url: str) -> None:
     with Ledger(demo_url) as led:
         sessions = {s.session_id: s for s in led.list_sessions().items}
-        listed = json.loads(ok(invoke("--db", demo_url, "sessions", "--json")).stdout)
+        page = json.loads(ok(invoke("--db", demo_url, "sessions", "--json")).stdout)
+        assert page["cursor"] is None
+        listed = page["items"]
         assert {row["session_id"] for row in listed} == set(sessions)
         assert {row["session_id"]: row["version"] for row in listed} == {k: s.version for k, s in sessions.items()}
         table = ok(invoke("--db", demo_url, "sessions")).stdout  # the table names every session
@@ -120,7 +122,7 @@ def test_sessions_show_and_messages_read_the_ledger_at_the_url(demo_url: str) ->
             messages = json.loads(ok(invoke("--db", demo_url, "messages", session_id, "--json")).stdout)
             assert [(m["version"], m["content"]) for m in messages] == [
                 (m.version, m.content) for m in led.messages(session_id)]
-        with_tag = json.loads(ok(invoke("--db", demo_url, "sessions", "--tag", "review", "--json")).stdout)
+        with_tag = json.loads(ok(invoke("--db", demo_url, "sessions", "--tag", "review", "--json")).stdout)["items"]
         assert [row["session_id"] for row in with_tag] == [s.session_id for s in led.list_sessions(tags=["review"])]
 
 
@@ -133,7 +135,7 @@ def test_history_prints_the_timeline(demo_url: str) -> None:
 
 def test_history_follow_prints_what_is_there_and_stops_at_its_timeout(demo_url: str) -> None:
     started = time.monotonic()
-    result = ok(invoke("--db", demo_url, "history", "--follow", "--json", "--timeout", "0.5"))
+    result = ok(invoke("--db", demo_url, "history", "--follow", "--nl", "--timeout", "0.5"))
     assert [json.loads(line)["position"] for line in result.stdout.splitlines()] == list(range(1, EVENTS_PER_RUN + 1))
     assert time.monotonic() - started < 10
 
@@ -153,7 +155,7 @@ def _wait_for(lines: queue.Queue[str], wanted: Callable[[dict[str, Any]], bool],
 
 
 def test_history_follow_in_a_real_process_sees_an_event_another_process_appends(demo_url: str) -> None:
-    args = [sys.executable, "-m", "ledger", "--db", demo_url, "history", "--follow", "--json", "--timeout", "20"]
+    args = [sys.executable, "-m", "ledger", "--db", demo_url, "history", "--follow", "--nl", "--timeout", "20"]
     with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_environ()) as proc:
         lines: queue.Queue[str] = queue.Queue()
         assert proc.stdout is not None
@@ -214,7 +216,7 @@ def test_the_url_can_come_from_ledger_path_in_a_real_process(demo_url: str) -> N
     proc = subprocess.run([sys.executable, "-m", "ledger", "sessions", "--json"], capture_output=True, text=True,
                           timeout=30, env={**clean_environ(), "LEDGER_PATH": demo_url})
     assert proc.returncode == 0, proc.stderr
-    assert len(json.loads(proc.stdout)) == 4
+    assert len(json.loads(proc.stdout)["items"]) == 4
     no_password(proc.stdout, proc.stderr)
 
 
@@ -277,8 +279,18 @@ def test_every_other_command_works_on_the_url_without_showing_the_password(demo_
 
 def test_a_missing_session_is_one_error_line_without_the_password(demo_url: str) -> None:
     result = invoke("--db", demo_url, "show", "nobody")
-    assert_one_error_line(result, "nobody")
+    assert_one_error_line(result, "nobody", codes=(1,))
     no_password(result.output, result.stderr)
+
+
+def test_a_url_without_a_ledger_is_one_error_line_without_the_password_until_init(url: str) -> None:
+    for command in (["sessions"], ["verify"], ["digest"], ["history"]):
+        result = invoke("--db", url, *command)
+        assert_one_error_line(result, "no ledger at", "init", codes=(1,))
+        assert result.stdout == ""
+        no_password(result.output, result.stderr)
+    ok(invoke("--db", url, "init"))
+    assert ok(invoke("--db", url, "sessions")).stdout == "(nothing)\n"
 
 
 def test_a_wrong_password_or_an_unreachable_server_is_one_error_line_without_any_password(
@@ -288,9 +300,9 @@ def test_a_wrong_password_or_an_unreachable_server_is_one_error_line_without_any
     unreachable = url.replace(f":{postgres.port}/", ":1/", 1)
     for bad in (wrong, unreachable):
         result = invoke("--db", bad, "verify")
-        assert_one_error_line(result, "127.0.0.1", codes=(1, 2))
+        assert_one_error_line(result, "127.0.0.1", codes=(1,))  # a ledger that cannot be opened: a failure
         no_password(result.output, result.stderr)
         proc = run("--db", bad, "sessions")
-        assert proc.returncode in (1, 2) and proc.stdout == ""
+        assert proc.returncode == 1 and proc.stdout == ""
         assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("error:"), proc.stderr
         no_password(proc.stdout, proc.stderr)

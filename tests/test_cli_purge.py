@@ -99,9 +99,10 @@ def test_a_purged_session_reads_as_purged_in_show_and_sessions(db: Path) -> None
     assert (shown["user_id"], shown["purpose"], shown["tags"], shown["metadata"], shown["data"]) == (None, None, [], {}, {})
     table = invoke("--db", str(db), "show", "secret")
     assert any(line.split() == ["status", "purged"] for line in table.stdout.splitlines())
-    listed = {row["session_id"]: row["status"] for row in json.loads(invoke("--db", str(db), "sessions", "--json").stdout)}
+    listed = {row["session_id"]: row["status"]
+              for row in json.loads(invoke("--db", str(db), "sessions", "--json").stdout)["items"]}
     assert listed == {"secret": "purged", "child": "purged", "grandchild": "purged", "other": "completed"}
-    purged = json.loads(invoke("--db", str(db), "sessions", "--status", "purged", "--json").stdout)
+    purged = json.loads(invoke("--db", str(db), "sessions", "--status", "purged", "--json").stdout)["items"]
     assert sorted(row["session_id"] for row in purged) == ["child", "grandchild", "secret"]
     assert json.loads(invoke("--db", str(db), "messages", "secret", "--json").stdout) == []
 
@@ -143,7 +144,7 @@ def test_a_replay_or_export_cut_before_the_purge_still_verifies(db: Path, tmp_pa
 
 def test_a_purged_sessions_past_is_gone_with_one_error_line(db: Path) -> None:
     assert invoke("--db", str(db), "purge", "secret", "--reason", "gdpr").exit_code == 0
-    assert_one_error_line(invoke("--db", str(db), "show", "secret", "--version", "2"), "purged")
+    assert_one_error_line(invoke("--db", str(db), "show", "secret", "--version", "2"), "purged", codes=(1,))
 
 
 def test_purging_twice_changes_nothing(db: Path) -> None:
@@ -169,12 +170,15 @@ def test_purge_reads_ledger_path_from_the_environment(db: Path) -> None:
     assert state(db, "other")["status"] == "purged"
 
 
-@pytest.mark.parametrize(("args", "word"), [(["nobody", "--reason", "r"], "does not exist"), (["secret", "--reason", ""], "reason"),
-                                            (["bad id!", "--reason", "r"], "session_id")])
-def test_purge_refuses_a_missing_session_or_bad_reason_with_one_error_line(db: Path, args: list[str], word: str) -> None:
+@pytest.mark.parametrize(("args", "word", "code"), [(["nobody", "--reason", "r"], "does not exist", 1),
+                                                    (["secret", "--reason", ""], "reason", 2),
+                                                    (["bad id!", "--reason", "r"], "session_id", 2)])
+def test_purge_refuses_a_missing_session_or_bad_reason_with_one_error_line(
+    db: Path, args: list[str], word: str, code: int
+) -> None:
     with Ledger(db) as led:
         head = led.digest()
-    assert_one_error_line(invoke("--db", str(db), "purge", *args), word)
+    assert_one_error_line(invoke("--db", str(db), "purge", *args), word, codes=(code,))
     with Ledger(db) as led:
         assert led.digest() == head
 

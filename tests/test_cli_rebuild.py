@@ -43,7 +43,9 @@ def wreck(db: Path, *tables: str) -> None:
 def session_ids(db: Path) -> list[str]:
     result = invoke("--db", str(db), "sessions", "--json")
     assert result.exit_code == 0, result.output
-    return sorted(row["session_id"] for row in json.loads(result.stdout))
+    page = json.loads(result.stdout)
+    assert page["cursor"] is None
+    return sorted(row["session_id"] for row in page["items"])
 
 
 def test_rebuild_restores_every_projection_from_the_log(db: Path) -> None:
@@ -95,6 +97,12 @@ def test_rebuild_reads_ledger_path_from_the_environment(db: Path) -> None:
 
 def test_rebuild_of_an_unknown_projection_is_one_error_line_naming_the_known_ones(db: Path) -> None:
     assert_one_error_line(invoke("--db", str(db), "rebuild", "--projection", "nonesuch"), "nonesuch", "sessions", "search")
+
+
+def test_rebuild_of_a_missing_ledger_is_one_error_line_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    assert_one_error_line(invoke("--db", str(missing), "rebuild"), "no ledger at", str(missing), "init", codes=(1,))
+    assert not missing.exists()
 
 
 def test_rebuild_as_a_real_process_is_quiet_when_piped(db: Path) -> None:

@@ -67,7 +67,7 @@ def test_replay_until_a_time_cuts_at_the_last_event_recorded_by_then(db: Path, t
 def test_replay_copy_answers_queries_as_the_ledger_stood_then(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "at5.db"
     assert invoke("--db", str(db), "replay", "--until", "5", str(out)).exit_code == 0
-    listed = json.loads(invoke("--db", str(out), "sessions", "--json").stdout)
+    listed = json.loads(invoke("--db", str(out), "sessions", "--json").stdout)["items"]
     assert {(row["session_id"], row["status"]) for row in listed} == {("alpha", "active"), ("beta", "active")}
     messages = json.loads(invoke("--db", str(out), "messages", "alpha", "--json").stdout)
     assert [m["content"] for m in messages] == ["first question", "an answer"]

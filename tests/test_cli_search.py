@@ -38,8 +38,9 @@ def test_search_prints_ranked_hits_with_the_matches_highlighted(db: Path) -> Non
     result = invoke("--db", str(db), "search", "zebra login")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["session_id", "position", "version", "role", "snippet", "rank"]
+    assert lines[0].split() == ["session", "pos", "ver", "role", "snippet"]  # no rank: the order shows it
     assert len(lines) == 2 + 2  # positions 2 and 5 hold both words; 3 does not
+    assert sorted(line.split()[:2] for line in lines[2:]) == [["alpha", "2"], ["beta", "5"]]
     assert "[zebra]" in result.stdout and "[login]" in result.stdout
 
 
@@ -47,8 +48,9 @@ def test_search_json_holds_where_each_hit_is(db: Path) -> None:
     found = hits(invoke("--db", str(db), "search", "zebra", "--json"))
     assert {(h["session_id"], h["position"], h["role"]) for h in found} == {
         ("alpha", 2, "user"), ("alpha", 3, "assistant"), ("beta", 5, "user")}
+    assert all(list(h) == ["session_id", "position", "version", "role", "rank", "snippet"] for h in found)
     ranks = [h["rank"] for h in found]
-    assert ranks == sorted(ranks)  # lower is better, best first
+    assert ranks == sorted(ranks, reverse=True)  # higher is better, best first
     assert all("[zebra]" in h["snippet"] for h in found)
 
 
@@ -57,6 +59,8 @@ def test_search_csv_has_a_header_and_one_row_per_hit(db: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["session_id"], r["position"]) for r in rows] == [("beta", "5")]
+    assert list(rows[0]) == ["session_id", "position", "version", "role", "rank", "snippet"]  # programs keep the rank
+    assert float(rows[0]["rank"]) == hits(invoke("--db", str(db), "search", "stripes", "--json"))[0]["rank"]
 
 
 def test_search_narrows_by_session_and_role_and_limits(db: Path) -> None:
@@ -92,7 +96,8 @@ def test_search_refuses_a_bad_argument_with_one_error_line(db: Path, args: list[
 
 
 def test_search_in_a_missing_session_is_one_error_line_like_history(db: Path) -> None:
-    assert_one_error_line(invoke("--db", str(db), "search", "zebra", "--session", "nobody"), "nobody", "does not exist")
+    assert_one_error_line(invoke("--db", str(db), "search", "zebra", "--session", "nobody"), "nobody", "does not exist",
+                          codes=(1,))
 
 
 def test_search_as_a_real_process(db: Path) -> None:

@@ -48,6 +48,24 @@ def test_show_prints_the_current_state_as_field_value_lines(db: Path) -> None:
     assert json.loads(fields["metadata"]) == {"model": "m1"}
     assert json.loads(fields["data"]) == {"step": {"name": "diagnose"}}
     assert "lineage" not in fields and "run_start" not in fields
+    assert fields["created_at"] == "2026-01-01 12:00:00"  # times to the second, in UTC
+    assert result.stdout.splitlines()[0].split() == ["field", "value"]
+
+
+def test_show_fits_the_table_to_the_width_cutting_long_values(tmp_path: Path) -> None:
+    path = tmp_path / "long.db"
+    purpose = "untangle the login flow " * 20
+    with Ledger(path) as led:
+        led.create_session("wordy", purpose=purpose)
+    for columns in (None, "60"):
+        result = invoke("--db", str(path), "show", "wordy", env={"COLUMNS": columns} if columns else None)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert max(map(len, lines)) <= int(columns or 100)
+        (line,) = [line for line in lines if line.startswith("purpose ")]
+        assert line.endswith("…") and line.split(None, 1)[1].startswith("untangle the login flow")
+        assert any(line.split() == ["session_id", "wordy"] for line in lines)  # ids are not cut
+    assert json.loads(invoke("--db", str(path), "show", "wordy", "--json").stdout)["purpose"] == purpose
 
 
 def test_show_json_equals_the_librarys_state(db: Path) -> None:
@@ -91,16 +109,17 @@ def test_show_reads_ledger_path_from_the_environment(db: Path) -> None:
 
 
 def test_show_of_a_missing_session_is_one_error_line(db: Path) -> None:
-    assert_one_error_line(invoke("--db", str(db), "show", "nobody"), "nobody", "does not exist")
+    assert_one_error_line(invoke("--db", str(db), "show", "nobody"), "nobody", "does not exist", codes=(1,))
 
 
 @pytest.mark.parametrize(
-    ("args", "word"),
-    [(["bad id!"], "session_id"), (["alpha", "--at", "noon"], "at"), (["alpha", "--version", "99"], "99"),
-     (["alpha", "--at", "2025-12-31T00:00:00Z"], "did not exist yet"), (["alpha", "--version", "2", "--at", "2026-01-01T12:00:00Z"], "")],
+    ("args", "word", "code"),
+    [(["bad id!"], "session_id", 2), (["alpha", "--at", "noon"], "at", 2), (["alpha", "--version", "99"], "99", 2),
+     (["alpha", "--at", "2025-12-31T00:00:00Z"], "did not exist yet", 1),  # missing then: a failure, not bad input
+     (["alpha", "--version", "2", "--at", "2026-01-01T12:00:00Z"], "", 2)],
 )
-def test_show_refuses_a_bad_target_with_one_error_line(db: Path, args: list[str], word: str) -> None:
-    assert_one_error_line(invoke("--db", str(db), "show", *args), word)
+def test_show_refuses_a_bad_target_with_one_error_line(db: Path, args: list[str], word: str, code: int) -> None:
+    assert_one_error_line(invoke("--db", str(db), "show", *args), word, codes=(code,))
 
 
 def test_show_as_a_real_process(db: Path) -> None:
@@ -108,5 +127,5 @@ def test_show_as_a_real_process(db: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["purpose"] == "fix login"
     missing = run("--db", str(db), "show", "nobody")
-    assert missing.returncode == 2
+    assert missing.returncode == 1
     assert missing.stderr.splitlines() == ["error: session 'nobody' does not exist"]

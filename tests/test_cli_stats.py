@@ -50,11 +50,16 @@ def test_stats_of_a_session_prints_its_figures_as_field_value_lines(db: Path) ->
 
 
 def test_stats_table_shows_nested_figures_as_json_not_python_reprs(db: Path) -> None:
-    result = invoke("--db", str(db), "stats", "alpha")
-    assert result.exit_code == 0, result.output
-    tools = next(line for line in result.stdout.splitlines() if line.startswith("tools "))
+    wide = invoke("--db", str(db), "stats", "alpha", env={"COLUMNS": "400"})  # room for the whole value
+    assert wide.exit_code == 0, wide.output
+    tools = next(line for line in wide.stdout.splitlines() if line.startswith("tools "))
     assert "{'" not in tools
     assert sorted(t["tool_name"] for t in json.loads(tools.split(None, 1)[1])) == ["grep", "pytest"]
+    result = invoke("--db", str(db), "stats", "alpha")  # piped: 100 columns, the long value cut
+    assert result.exit_code == 0, result.output
+    assert max(map(len, result.stdout.splitlines())) <= 100
+    tools = next(line for line in result.stdout.splitlines() if line.startswith("tools "))
+    assert tools.split(None, 1)[1].startswith('[{"') and tools.endswith("…")
 
 
 def test_stats_json_equals_the_librarys_statistics(db: Path) -> None:
@@ -78,20 +83,45 @@ def test_stats_as_of_a_time_or_version(db: Path) -> None:
 
 def test_stats_without_a_session_sums_the_ledger_by_status(db: Path) -> None:
     result = invoke("--db", str(db), "stats", "--json")
-    rows = {row["status"]: row for row in figures(result)}
+    found = figures(result)
+    assert all(list(row) == ["status", "sessions", "messages", "invocations", "tokens_in", "tokens_out", "cost"]
+               for row in found)
+    rows = {row["status"]: row for row in found}
     assert set(rows) == {"active", "completed"}
     assert (rows["active"]["sessions"], rows["active"]["invocations"], rows["active"]["cost"]) == (1, 2, 0.75)
     assert rows["completed"]["tokens_out"] == 2
     assert result.stderr.strip() == "7 events in all"
 
 
+def test_stats_without_a_session_counts_purged_sessions_too(db: Path) -> None:
+    assert invoke("--db", str(db), "purge", "beta", "--reason", "test").exit_code == 0
+    rows = {row["status"]: row for row in figures(invoke("--db", str(db), "stats", "--json"))}
+    assert set(rows) == {"active", "purged"}
+    assert rows["purged"]["sessions"] == 1
+    assert rows["active"]["sessions"] == 1
+
+
+def test_stats_of_an_empty_ledger_says_nothing_and_of_a_missing_one_is_one_error_line(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    assert_one_error_line(invoke("--db", str(missing), "stats"), "no ledger at", str(missing), "init", codes=(1,))
+    assert not missing.exists()
+    assert invoke("--db", str(missing), "init").exit_code == 0
+    empty = invoke("--db", str(missing), "stats")
+    assert empty.exit_code == 0, empty.output
+    assert empty.stdout == "(nothing)\n" and empty.stderr.strip() == "0 events in all"
+    assert figures(invoke("--db", str(missing), "stats", "--json")) == []
+
+
 def test_stats_without_a_session_as_table_and_csv(db: Path) -> None:
     table = invoke("--db", str(db), "stats")
     assert table.exit_code == 0, table.output
-    assert table.stdout.splitlines()[0].split()[:3] == ["status", "sessions", "messages"]
+    assert table.stdout.splitlines()[0].split() == ["status", "sessions", "msgs", "calls", "tok", "in", "tok", "out",
+                                                    "cost", "$"]
+    assert table.stdout.splitlines()[2].split() == ["active", "1", "1", "2", "105", "10", "0.75"]
     assert [line.split()[0] for line in table.stdout.splitlines()[2:]] == ["active", "completed"]
     rows = list(csv.DictReader(io.StringIO(invoke("--db", str(db), "stats", "--csv").stdout)))
     assert [(r["status"], r["sessions"]) for r in rows] == [("active", "1"), ("completed", "1")]
+    assert list(rows[0]) == ["status", "sessions", "messages", "invocations", "tokens_in", "tokens_out", "cost"]
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
@@ -105,7 +135,7 @@ def test_stats_reads_ledger_path_from_the_environment(db: Path) -> None:
 
 
 def test_stats_of_a_missing_session_is_one_error_line(db: Path) -> None:
-    assert_one_error_line(invoke("--db", str(db), "stats", "nobody"), "nobody", "does not exist")
+    assert_one_error_line(invoke("--db", str(db), "stats", "nobody"), "nobody", "does not exist", codes=(1,))
 
 
 @pytest.mark.parametrize(("args", "word"), [(["--at", "soon"], "at"), (["--version", "42"], "42")])
@@ -118,4 +148,4 @@ def test_stats_as_a_real_process(db: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["tools_used"] == ["pytest", "grep"]
     missing = run("--db", str(db), "stats", "nobody")
-    assert missing.returncode == 2 and missing.stderr.splitlines() == ["error: session 'nobody' does not exist"]
+    assert missing.returncode == 1 and missing.stderr.splitlines() == ["error: session 'nobody' does not exist"]

@@ -33,7 +33,7 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def grouped(result: Result, key: str) -> dict[str, dict[str, Any]]:
+def grouped(result: Result, key: str) -> dict[str | None, dict[str, Any]]:
     assert result.exit_code == 0, result.output
     return {row[key]: row for row in json.loads(result.stdout)}
 
@@ -42,22 +42,42 @@ def test_usage_by_tool_is_the_default_and_prints_a_table(db: Path) -> None:
     result = invoke("--db", str(db), "usage")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["tool", "sessions", "messages", "invocations", "tokens_in", "tokens_out", "cost",
-                                "total_duration_ms", "p95_duration_ms"]
-    assert [line.split()[:4] for line in lines[2:]] == [["grep", "1", "0", "1"], ["pytest", "1", "0", "2"]]
+    assert lines[0].split() == ["tool", "sessions", "msgs", "calls", "tok", "in", "tok", "out", "cost", "$",
+                                "total", "ms", "p95", "ms"]
+    assert [line.split() for line in lines[2:]] == [
+        ["grep", "1", "0", "1", "0", "0", "0", "10", "10"],
+        ["pytest", "1", "0", "2", "30", "3", "0.75", "4000", "3000"],
+        ["(none)", "1", "1", "0", "7", "70", "0"],  # bob's message used no tool; it has no durations
+    ]
 
 
 def test_usage_json_by_each_grouping(db: Path) -> None:
     base = ["--db", str(db), "usage", "--json"]
     tools = grouped(invoke(*base, "--by", "tool"), "tool")
+    assert set(tools) == {"grep", "pytest", None}
+    assert (tools[None]["messages"], tools[None]["tokens_out"]) == (1, 70)
     assert (tools["pytest"]["invocations"], tools["pytest"]["cost"], tools["pytest"]["total_duration_ms"]) == (2, 0.75, 4000.0)
     assert tools["pytest"]["p95_duration_ms"] == 3000.0
     users = grouped(invoke(*base, "--by", "user"), "user")
     assert (users["alice"]["tokens_in"], users["bob"]["tokens_out"]) == (30, 70)
-    assert set(grouped(invoke(*base, "--by", "model"), "model")) == {"gpt-x"}
+    models = grouped(invoke(*base, "--by", "model"), "model")
+    assert set(models) == {"gpt-x", None}  # the invocations named no model
+    assert (models[None]["invocations"], models["gpt-x"]["messages"]) == (3, 1)
     assert set(grouped(invoke(*base, "--by", "day"), "day")) == {"2026-01-01", "2026-01-02"}
     statuses = grouped(invoke(*base, "--by", "status"), "status")
     assert (statuses["active"]["sessions"], statuses["completed"]["messages"]) == (1, 1)
+
+
+@pytest.mark.parametrize("by", ["tool", "user", "model", "day", "status"])
+def test_usage_always_has_the_same_columns_and_its_groups_add_up_to_the_whole(db: Path, by: str) -> None:
+    rows = json.loads(invoke("--db", str(db), "usage", "--by", by, "--json").stdout)
+    assert all(list(row) == [by, "sessions", "messages", "invocations", "tokens_in", "tokens_out", "cost",
+                             "total_duration_ms", "p95_duration_ms"] for row in rows)
+    totals = {field: sum(row[field] for row in rows) for field in ("messages", "invocations", "tokens_in", "tokens_out")}
+    assert totals == {"messages": 1, "invocations": 3, "tokens_in": 37, "tokens_out": 73}
+    assert sum(row["cost"] for row in rows) == pytest.approx(0.75)
+    header = invoke("--db", str(db), "usage", "--by", by, "--csv").stdout.splitlines()[0]
+    assert header == f"{by},sessions,messages,invocations,tokens_in,tokens_out,cost,total_duration_ms,p95_duration_ms"
 
 
 def test_usage_json_equals_the_librarys_usage(db: Path) -> None:
@@ -85,11 +105,11 @@ def test_usage_since_and_until_bound_the_activity(db: Path) -> None:
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_usage_takes_db_before_or_after_the_command(db: Path, where: str) -> None:
     args = ["--db", str(db), "usage", "--json"] if where == "before" else ["usage", "--json", "--db", str(db)]
-    assert set(grouped(invoke(*args), "tool")) == {"grep", "pytest"}
+    assert set(grouped(invoke(*args), "tool")) == {"grep", "pytest", None}
 
 
 def test_usage_reads_ledger_path_from_the_environment(db: Path) -> None:
-    assert set(grouped(invoke("usage", "--by", "model", "--json", env={"LEDGER_PATH": str(db)}), "model")) == {"gpt-x"}
+    assert set(grouped(invoke("usage", "--by", "model", "--json", env={"LEDGER_PATH": str(db)}), "model")) == {"gpt-x", None}
 
 
 def test_usage_refuses_a_bad_time_with_one_error_line(db: Path) -> None:

@@ -47,9 +47,19 @@ def test_verify_exits_0_and_names_the_head_when_the_chain_holds(db: Path) -> Non
 
 
 def test_verify_of_an_empty_ledger_passes(tmp_path: Path) -> None:
-    result = invoke("--db", str(tmp_path / "empty.db"), "verify")
+    empty = str(tmp_path / "empty.db")
+    assert invoke("--db", empty, "init").exit_code == 0
+    result = invoke("--db", empty, "verify")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("ok: 0 events verified")
+
+
+def test_verify_of_a_missing_ledger_fails_with_one_error_line_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    result = invoke("--db", str(missing), "verify")
+    assert_one_error_line(result, "no ledger at", str(missing), f"ledger --db {missing} init", codes=(1,))
+    assert result.stdout == ""
+    assert not missing.exists()
 
 
 def test_verify_exits_1_with_the_first_bad_position_and_the_reason_after_tampering(db: Path) -> None:
@@ -116,15 +126,16 @@ def test_verify_reads_ledger_path_from_the_environment(db: Path) -> None:
     assert result.exit_code == 0 and result.stdout.startswith("ok: 6 events verified")
 
 
-@pytest.mark.parametrize(("content", "word"), [(None, "cannot read"), ("not json", "not a ledger digest"),
-                                                ('{"position": -1, "hash": "00"}', "position")])
+@pytest.mark.parametrize(("content", "word", "code"), [(None, "cannot read", 1), ("not json", "not a ledger digest", 2),
+                                                        ('{"position": -1, "hash": "00"}', "position", 2)])
 def test_verify_refuses_a_missing_or_bad_digest_file_with_one_error_line(
-    db: Path, tmp_path: Path, content: str | None, word: str
+    db: Path, tmp_path: Path, content: str | None, word: str, code: int
 ) -> None:
     path = tmp_path / "digest.json"
     if content is not None:
         path.write_text(content)
-    assert_one_error_line(invoke("--db", str(db), "verify", "--digest", str(path)), word)
+    # A file that cannot be read is a failure (1); one that is not a digest is a bad value (2).
+    assert_one_error_line(invoke("--db", str(db), "verify", "--digest", str(path)), word, codes=(code,))
 
 
 def test_verify_as_a_real_process_exits_0_then_1_after_tampering(db: Path) -> None:

@@ -51,8 +51,15 @@ class Client:
         return result.content[0].text, result.structured_content
 
 
+def created(db: Path) -> Path:
+    """``db`` as a ledger file (``ledger mcp``, like every command but init, demo and import, refuses a missing one)."""
+    Ledger(db).close()
+    return db
+
+
 @asynccontextmanager
 async def connected(db: Path, errlog: TextIO) -> AsyncIterator[Client]:
+    created(db)
     params = StdioServerParameters(command=sys.executable, args=["-m", "ledger", "mcp", "--db", str(db)], cwd=str(db.parent))
     async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
@@ -254,12 +261,12 @@ def test_a_restarted_server_sees_the_same_data(serve: Any, tmp_path: Path) -> No
 
 
 def _server(db: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ledger", "mcp", "--db", str(db)], stdin=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "ledger", "mcp", "--db", str(created(db))], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
 
 
 def test_the_server_exits_0_when_stdin_closes_or_on_sigterm(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "ledger", "mcp", "--db", str(tmp_path / "a.db")], input="",
+    done = subprocess.run([sys.executable, "-m", "ledger", "mcp", "--db", str(created(tmp_path / "a.db"))], input="",
                           capture_output=True, text=True, timeout=30, env=ENV)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     if sys.platform == "win32":
@@ -275,18 +282,18 @@ def test_the_server_exits_0_when_stdin_closes_or_on_sigterm(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("setup, why", [
-    ("sys.modules['mcp'] = None", "import of mcp halted"),  # not installed
+    ("sys.modules['mcp'] = None", "no module named 'mcp'"),  # not installed
     ("sys.modules['mcp'] = types.ModuleType('mcp')", "cannot import name 'MCPError'"),  # mcp 1.x: McpError
 ])
-def test_without_the_mcp_extra_it_is_one_error_line_and_exit_2(tmp_path: Path, setup: str, why: str) -> None:
-    db = tmp_path / "l.db"
+def test_without_the_mcp_extra_it_is_one_error_line_naming_it_and_exit_1(tmp_path: Path, setup: str, why: str) -> None:
+    db = created(tmp_path / "l.db")
     code = f"import sys, types; {setup}; from ledger.cli import main; main()"
     proc = subprocess.run([sys.executable, "-c", code, "mcp", "--db", str(db)], capture_output=True, text=True, timeout=30,
                           env=ENV)
     lines = proc.stderr.splitlines()
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: ledger mcp needs the MCP SDK 2.x: pip install 'session-ledger[mcp]' (") and why in lines[0]
-    assert not db.exists()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ledger mcp needs the 'mcp' extra (the official MCP SDK 2.x)") and why in lines[0]
+    assert lines[0].endswith("pip install 'session-ledger[mcp]'")
 
 
 def _raw_exchange(db: Path, lines: list[str], wanted: int) -> list[dict[str, Any]]:
@@ -300,8 +307,8 @@ def _raw_exchange(db: Path, lines: list[str], wanted: int) -> list[dict[str, Any
         json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ledger", "mcp", "--db", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env=ENV, cwd=str(db.parent),
+        [sys.executable, "-m", "ledger", "mcp", "--db", str(created(db))], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=str(db.parent),
     )
     assert proc.stdin is not None and proc.stdout is not None
     answers: list[dict[str, Any]] = []

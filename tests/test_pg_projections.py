@@ -252,7 +252,7 @@ def reads(led: Ledger, history_out: dict[str, Any]) -> dict[str, Any]:
 
 SEARCHES = [
     "build", "failing", "fail", "fails", "tested", "deploy", "kubernetes crashloopbackoff", "POD", "мир", "ПРИВЕТ",
-    "münchen grüße", "東京", "rocket", "cats AND dogs", "and", "or", "NOT", "cat*", '"cats dogs"', "(cats)",
+    "münchen grüße", "東京", "rocket", "cats AND dogs", "and", "or", '"NOT"', "cat*", '"cats dogs"', "(cats)",
     "error", "needle", "config", "yaml", "example", "foo", "bar", "1", "2", "3", "hunter2", "secret", "zebra",
     "output", "NUL", "binary", "s", "backslash", "SQL", "x", "quotes", "restored", "retrying", "parser", "fork",
 ]
@@ -320,7 +320,7 @@ def test_search_ranks_and_highlights_like_sqlite_in_the_plain_cases(pg_url: str)
             led.add_message("s", "user", text)
         hits = led.search_messages("error")
         assert [h.version for h in hits] == [3, 5, 2]  # more matches, then shorter, first
-        assert [h.rank for h in hits] == sorted(h.rank for h in hits) and hits[0].rank < hits[-1].rank
+        assert [h.rank for h in hits] == sorted((h.rank for h in hits), reverse=True) and hits[0].rank > hits[-1].rank
         assert {h.snippet for h in led.search_messages("failing")} == {
             "how do I fix the [failing] build", "the build [fails] because the build is old"
         }
@@ -363,7 +363,8 @@ def test_the_tables_and_views_hold_the_same_rows_and_rebuild_gives_them_again(tm
         sql = f"SELECT session_id, {column} FROM {name} ORDER BY rowid"
         assert _pg_rows(pg_url, sql)[1] == _sqlite_rows(db, sql)[1], name
     for view in VIEWS:
-        order = "session_id, recorded_at, is_message, tool, cost" if view == "activity" else "1"
+        key = view.removeprefix("usage_by_")  # the group's column; its keyless group (NULL) last on both
+        order = "session_id, recorded_at, is_message, tool, cost" if view == "activity" else f"{key} IS NULL, {key}"
         columns, rows = _sqlite_rows(db, f"SELECT * FROM {view} ORDER BY {order}")
         assert _pg_rows(pg_url, f"SELECT * FROM {view} ORDER BY {order}") == (columns, rows), view
 

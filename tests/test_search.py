@@ -1,10 +1,17 @@
-"""search_messages: ranked full-text hits over every conversation, with user text searched as plain words."""
+"""search_messages: ranked full-text hits over every conversation (the query language itself: test_search_syntax)."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+import sqlite_utils
 
 from ledger import InvalidInput, Ledger, SearchHit, SessionNotFound
+from tests.conftest import check_search_index, raw_sql
 
 
 def versions(hits: list[SearchHit]) -> set[int]:
@@ -57,8 +64,9 @@ def test_hits_are_ranked_best_first(ledger: Ledger) -> None:
     hits = ledger.search_messages("error")
     assert [h.version for h in hits] == [3, 5, 2]
     ranks = [h.rank for h in hits]
-    assert ranks == sorted(ranks)  # lower is better
-    assert ranks[0] < ranks[-1]
+    assert ranks == sorted(ranks, reverse=True)  # higher is better
+    assert ranks[0] > ranks[-1]
+    assert all(rank > 0 for rank in ranks)
 
 
 def test_porter_stemming_finds_other_forms_of_a_word(ledger: Ledger) -> None:
@@ -153,7 +161,7 @@ def test_a_query_that_is_not_text_is_invalid_input(ledger: Ledger, query: object
         ledger.search_messages(query)  # type: ignore[arg-type]
 
 
-# -- user text is words, never FTS5 syntax ---------------------------------------------------------------
+# -- user text is the query language, never FTS5 syntax ------------------------------------------------------
 
 OPERATOR_MESSAGES = [
     "cats AND dogs",  # 2
@@ -172,31 +180,31 @@ CATS_AND_DOGS = {2, 3, 4, 5, 6, 8}
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("cats AND dogs", {2}),  # "and" is a word the message must hold, not a conjunction
-        ("cats OR dogs", {3}),
-        ("cats NOT dogs", {4}),
-        ("NEAR cats dogs", {5}),
-        ("AND", {2}),
+        ("cats AND dogs", CATS_AND_DOGS),  # AND in capitals joins, as a space does
+        ("cats and dogs", {2}),  # in lower case it is a word the message must hold
+        ("cats OR dogs", CATS),
+        ("cats or dogs", {3}),
+        ("cats NOT dogs", {9}),
+        ("cats not dogs", {4}),
+        ("NEAR cats dogs", {5}),  # NEAR is no operator here: a word
         ("or", {3}),
-        ("NOT", {4}),
         ("NEAR", {5}),
-        ("cat*", CATS),  # not a prefix query: "category" is not found
-        ('"cats dogs"', CATS_AND_DOGS),  # not a phrase
-        ('cats " dogs', CATS_AND_DOGS),  # an unbalanced quote
+        ("cat*", CATS | {7}),  # a prefix: "category" too
+        ('"cats dogs"', {6}),  # a phrase
+        ('"dogs cats"', set()),
         ("^cats", CATS),  # not "first word"
         ("dogs^", CATS_AND_DOGS),
         ("cats:", CATS),
-        ("content:cats", {9}),  # not a column filter
+        ("content:cats", {9}),  # not a column filter: the phrase "content cats"
         ("(cats)", CATS),
         ("( cats )", CATS),
-        ("((cats", CATS),
-        ("- cats", CATS),
+        ("- cats", CATS),  # a lone minus is punctuation
         ("cats + dogs", CATS_AND_DOGS),
         ("{cats}", CATS),
         ("'cats'", CATS),
     ],
 )
-def test_fts_operators_and_punctuation_are_searched_as_plain_words(
+def test_fts_operators_and_punctuation_in_user_text_never_reach_fts5(
     ledger: Ledger, query: str, expected: set[int]
 ) -> None:
     ledger.create_session("s")
@@ -208,21 +216,21 @@ def test_fts_operators_and_punctuation_are_searched_as_plain_words(
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("cats,dogs", CATS_AND_DOGS),
-        ("NEAR(cats dogs)", {5}),
-        ("cats/dogs", CATS_AND_DOGS),
+        ("cats,dogs", {6}),
+        ("cats/dogs", {6}),
+        ("dogs.cats", set()),
+        ("NEAR(cats dogs)", {5}),  # a word and a group, not FTS5's NEAR
     ],
 )
-def test_punctuation_between_two_words_separates_them_like_a_space(
-    ledger: Ledger, query: str, expected: set[int]
-) -> None:
+def test_punctuation_between_two_words_makes_them_a_phrase(ledger: Ledger, query: str, expected: set[int]) -> None:
     ledger.create_session("s")
     for text in OPERATOR_MESSAGES:
         ledger.add_message("s", "user", text)
     assert versions(ledger.search_messages(query)) == expected
 
 
-@pytest.mark.parametrize("query", ["*", "^", '"', '""', "()", ":", "-", "+", "NEAR(", "AND OR NOT", "'", ";", "*:^"])
+@pytest.mark.parametrize("query", ["*", "^", '"', '""', "()", ":", "-", "+", "NEAR(", "AND OR NOT", "'", ";", "*:^",
+                                   "AND", "NOT", 'cats " dogs', "((cats"])
 def test_a_query_of_only_operators_never_raises_a_raw_error(ledger: Ledger, query: str) -> None:
     ledger.create_session("s")
     ledger.add_message("s", "user", "plain text")
@@ -258,3 +266,96 @@ def test_search_sees_each_message_as_soon_as_it_is_added(ledger: Ledger) -> None
     assert [h.version for h in ledger.search_messages("fresh")] == [version]
     ledger.complete_session("s")
     assert [h.version for h in ledger.search_messages("fresh")] == [version]  # closed sessions stay searchable
+
+
+# -- SQL tools: sqlite-utils and Datasette find the index ---------------------------------------------------------
+
+
+def _file_ledger_with_messages(path: Path) -> None:
+    with Ledger(path) as led:
+        led.create_session("s")
+        led.add_message("s", "user", "the build failed")
+        led.add_message("s", "assistant", "retry the deploy")
+        led.add_message("s", "user", "all green now")
+    # closing a ledger that appended brings the index level, so SQL tools see every message
+
+
+@contextlib.contextmanager
+def opened(path: Path) -> Iterator[sqlite_utils.Database]:
+    """The file as a SQL tool opens it (sqlite-utils; Datasette finds the index the same way)."""
+    db = sqlite_utils.Database(path)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def test_sqlite_utils_detects_the_messages_search_index(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    _file_ledger_with_messages(path)
+    with opened(path) as db:
+        assert db.table("messages").detect_fts() == "messages_fts"
+        assert db.table("messages_fts").virtual_table_using == "FTS5"
+
+
+def test_a_sqlite_utils_search_of_messages_returns_only_the_matching_rows(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    _file_ledger_with_messages(path)
+    with opened(path) as db:
+        assert [row["content"] for row in db.table("messages").search("deploy")] == ["retry the deploy"]
+        assert [row["content"] for row in db.table("messages").search("failing")] == ["the build failed"]  # stemmed
+        assert list(db.table("messages").search("nowhere")) == []
+
+
+def test_datasette_search_semantics_return_only_the_matching_messages(tmp_path: Path) -> None:
+    # What Datasette runs for /db/messages?_search=...: the table found by detect_fts, matched on rowid.
+    path = tmp_path / "l.db"
+    _file_ledger_with_messages(path)
+    with opened(path) as db:
+        fts = db.table("messages").detect_fts()
+        assert fts is not None
+        sql = f"SELECT content FROM messages WHERE rowid IN (SELECT rowid FROM [{fts}] WHERE [{fts}] MATCH :search)"
+        assert [row[0] for row in db.execute(sql, {"search": '"green"'})] == ["all green now"]
+        assert [row[0] for row in db.execute(sql, {"search": '"the"'})] == ["the build failed", "retry the deploy"]
+
+
+OLD_DECLARATION = (
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='position',"
+    " tokenize='porter unicode61')"
+)
+
+
+def test_a_file_whose_index_was_declared_the_old_way_is_upgraded_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    _file_ledger_with_messages(path)
+    # As a ledger written before the index's version 2 has it: content='messages' (which detect_fts misses).
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        raw.execute("DROP TABLE messages_fts")
+        raw.execute(OLD_DECLARATION)
+        raw.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+        raw.execute("UPDATE projector_positions SET version = 1 WHERE name = 'search'")
+    with opened(path) as db:
+        assert db.table("messages").detect_fts() is None
+    with Ledger(path) as led:
+        with opened(path) as db:
+            assert db.table("messages").detect_fts() == "messages_fts"
+        assert [h.snippet for h in led.search_messages("deploy")] == ["retry the [deploy]"]
+        check_search_index(led)
+    with opened(path) as db:
+        assert db.table("messages").detect_fts() == "messages_fts"
+        assert [row["content"] for row in db.table("messages").search("green")] == ["all green now"]
+
+
+def test_an_index_of_an_older_version_is_rebuilt_on_open_on_every_backend(ledger_path: str) -> None:
+    with Ledger(ledger_path) as led:
+        led.create_session("s")
+        led.add_message("s", "user", "the build failed")
+        led.add_message("s", "user", "all green now")
+        assert versions(led.search_messages("green")) == {3}
+        with raw_sql(led, write=True) as raw:
+            raw.execute("UPDATE projector_positions SET version = 1 WHERE name = 'search'")
+    with Ledger(ledger_path) as led:
+        assert versions(led.search_messages("green OR build")) == {2, 3}
+        check_search_index(led)
+        with raw_sql(led) as raw:
+            assert raw.execute("SELECT version FROM projector_positions WHERE name = 'search'").fetchone()[0] == 2

@@ -22,12 +22,13 @@ PURE_CORE = {
     "ledger.times",
     "ledger.validation",
 }
-# The faces: they use the names ``ledger`` exports, the presentation helpers (output, settings) and the
+# The faces: they use the names ``ledger`` exports, the presentation helpers (output, settings, extras: the
+# one-line error for a missing optional package, scratch: outputs written under a temporary name) and the
 # pure core's vocabulary and argument checks (events, ids, times, validation), never the facade's insides.
-FACES = ("ledger.aio", "ledger.cli", "ledger.demo", "ledger.mcp_server", "ledger.integrations.openai_agents",
+FACES = ("ledger.aio", "ledger.cli", "ledger.arguments", "ledger.demo", "ledger.mcp_server", "ledger.integrations.openai_agents",
          "ledger.integrations.workflow")
-FACE_MAY_IMPORT = {"ledger", "ledger.output", "ledger.settings", "ledger.events", "ledger.ids", "ledger.times",
-                   "ledger.validation", "ledger.integrations", *FACES}
+FACE_MAY_IMPORT = {"ledger", "ledger.output", "ledger.settings", "ledger.extras", "ledger.scratch", "ledger.events",
+                   "ledger.ids", "ledger.times", "ledger.validation", "ledger.integrations", *FACES}
 
 
 def _modules() -> dict[str, Path]:

@@ -78,10 +78,10 @@ from typing import Any, TypeVar
 try:
     from agents.memory.session import SessionABC
     from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
-except ImportError as exc:  # pragma: no cover - depends on the optional extra
-    raise ImportError(
-        "ledger.integrations.openai_agents needs the OpenAI Agents SDK: pip install 'session-ledger[agents]'"
-    ) from exc
+except ImportError as exc:  # the optional extra is missing: one line naming it
+    from ..extras import missing_extra
+
+    raise missing_extra("agents", "ledger.integrations.openai_agents", exc) from exc
 
 from .. import Ledger, LedgerError, Limits, Message, SessionClosed, SessionNotFound, SessionPurged
 from ..validation import check_id

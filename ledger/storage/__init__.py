@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..extras import require_extra
 from ..scratch import remove_stale
 from .base import EMPTY_HEAD, Head, SnapshotRow, Storage
 from .sqlite import SQLiteStorage
@@ -17,12 +18,13 @@ from .sqlite import SQLiteStorage
 __all__ = ["EMPTY_HEAD", "Head", "SQLiteStorage", "SnapshotRow", "Storage", "open_storage"]
 
 
-def open_storage(path: str, *, durability: str, busy_timeout: float) -> Storage:
-    """Open (creating when missing) the ledger at ``path``, checked by ``validation.ledger_path``."""
+def open_storage(path: str, *, durability: str, busy_timeout: float, create: bool = True) -> Storage:
+    """Open the ledger at ``path`` (checked by ``validation.ledger_path``), creating it when missing if ``create``."""
     if path.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresStorage  # psycopg is optional: loaded only for a PostgreSQL ledger
-
-        return PostgresStorage(path, durability=durability, busy_timeout=busy_timeout)
+        # psycopg is optional: loaded only for a PostgreSQL ledger
+        postgres = require_extra("ledger.storage.postgres", "postgres", "a PostgreSQL ledger")
+        storage: Storage = postgres.PostgresStorage(path, durability=durability, busy_timeout=busy_timeout, create=create)
+        return storage
     if path != ":memory:" and not path.startswith("file:"):
         remove_stale(Path(path))  # a copy a killed replay left beside this file (see ``ledger.scratch``)
-    return SQLiteStorage(path, durability=durability, busy_timeout=busy_timeout)
+    return SQLiteStorage(path, durability=durability, busy_timeout=busy_timeout, create=create)

@@ -58,6 +58,9 @@ class Storage(ABC):
     durability: str
     #: Seconds a writer waits for another writer's lock before ``LedgerBusy``.
     busy_timeout: float
+    #: Opened without write access (a read-only file or directory): reads work, ``begin(write=True)`` raises
+    #: ``ReadOnlyLedger``.
+    read_only: bool = False
 
     #: The connection projectors and read-side queries use, inside the engine's transaction: SQLite's own,
     #: or one that speaks its ``execute``/``executemany`` with ``?`` placeholders.

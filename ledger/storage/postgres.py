@@ -47,7 +47,15 @@ except ImportError as exc:  # the extra is optional: say which one to install
     ) from exc
 
 from ..chain import Row
-from ..errors import ConcurrencyError, InvalidInput, LedgerBusy, LedgerError, StorageError, UnsupportedFormat
+from ..errors import (
+    ConcurrencyError,
+    InvalidInput,
+    LedgerBusy,
+    LedgerError,
+    LedgerNotFound,
+    StorageError,
+    UnsupportedFormat,
+)
 from .base import CHANGES_WINDOW, EMPTY_HEAD, Head
 from .sql import FORMAT_VERSION, SCHEMA, SNAPSHOTS_SCHEMA, UPGRADE_FORMAT, SQLStorage
 
@@ -292,8 +300,9 @@ class PostgresStorage(SQLStorage):
     dialect = "postgres"
     types = {"int": "BIGINT", "blob": "BYTEA"}
 
-    def __init__(self, url: str, *, durability: str = "normal", busy_timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, durability: str = "normal", busy_timeout: float = 5.0, create: bool = True) -> None:
         super().__init__()
+        self._may_create = create
         connect, self.schema, self.path, self.pool_size = parse_url(url)
         self.durability = durability
         self.busy_timeout = float(busy_timeout)
@@ -330,7 +339,10 @@ class PostgresStorage(SQLStorage):
         execute = self.connection.execute
         execute(f"SET synchronous_commit = {'on' if self.durability == 'full' else 'off'}")
         execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
-        if not {"events", "ledger_meta", "snapshots"} <= self._tables():  # opening an existing ledger takes no lock
+        tables = self._tables()
+        if not self._may_create and "ledger_meta" not in tables:
+            raise LedgerNotFound(f"no ledger at {self.path} (schema {self.schema!r} holds none)", actual=self.path)
+        if not {"events", "ledger_meta", "snapshots"} <= tables:  # opening an existing ledger takes no lock
             self._locked(self._create)
         execute(f'SET search_path TO "{self.schema}"')
         self._check_format()

@@ -17,8 +17,10 @@ Durability (``durability=``):
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -29,6 +31,8 @@ from ..errors import (
     IntegrityError,
     LedgerBusy,
     LedgerError,
+    LedgerNotFound,
+    ReadOnlyLedger,
     StorageError,
     UnsupportedFormat,
 )
@@ -56,7 +60,23 @@ def translate(exc: sqlite3.Error, doing: str) -> LedgerError:
         return ConcurrencyError(f"{doing}: another writer appended to the session at the same time")
     if "malformed" in message or "not a database" in message:
         return IntegrityError(f"{doing}: the ledger file is damaged ({message})")
+    if _is_read_only(exc, opening=False):
+        return ReadOnlyLedger(f"{doing}: the ledger file or its directory is read-only; nothing was written")
     return StorageError(f"{doing}: {message}")
+
+
+def _is_read_only(exc: sqlite3.Error, *, opening: bool) -> bool:
+    # "attempt to write a readonly database"; while opening an existing file, also "unable to open database
+    # file": the -wal or -shm beside a WAL file cannot be created in a read-only directory.
+    message = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "readonly" in message or "read-only" in message or opening and "unable to open database file" in message
+    )
+
+
+def _uri(path: str, mode: str) -> str:
+    """A ``file:`` URI opening ``path`` with ``mode`` (``mode=ro`` or ``immutable=1``)."""
+    return f"file:{urllib.parse.quote(os.path.abspath(path))}?{mode}"
 
 
 @contextmanager
@@ -75,16 +95,41 @@ class SQLiteStorage(SQLStorage):
     types = {"int": "INTEGER", "blob": "BLOB"}
     as_bytes = "CAST({} AS BLOB)"
 
-    def __init__(self, path: str, *, durability: str = "normal", busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: str, *, durability: str = "normal", busy_timeout: float = 5.0, create: bool = True
+    ) -> None:
         # The arguments were checked by ``validation.check_options``; this opens, creates or refuses the file.
         super().__init__()
         self.path = path
         self.durability = durability
         self.busy_timeout = float(busy_timeout)
         self._data_version: int | None = None
+        self._may_create = create
+        in_memory = path == ":memory:" or path.startswith("file:")
+        if not create and not in_memory and not os.path.isfile(path):
+            what = "a directory" if os.path.isdir(path) else "no such file"
+            raise LedgerNotFound(f"no ledger at {path!r}: {what}", actual=path)
+        # A file that exists but cannot be written (a read-only file, or a read-only directory where no
+        # -wal could be created) is opened read-only at once; SQLite would refuse the first read otherwise.
+        writable = in_memory or not os.path.exists(path) or os.access(path, os.W_OK) and (
+            os.access(os.path.dirname(os.path.abspath(path)), os.W_OK) or os.path.exists(f"{path}-wal")
+        )
+        try:
+            self._connect(path if writable else _uri(path, "mode=ro"), read_only=not writable)
+        except ReadOnlyLedger:
+            if in_memory or not os.path.isfile(path):
+                raise
+            # Not writable after all (root on a read-only mount, say): open it read-only.
+            self._connect(_uri(path, "mode=ro"), read_only=True)
+
+    def _connect(self, target: str, *, read_only: bool) -> None:
+        """Connect to ``target`` and open the ledger in it; a read-only WAL file whose -shm cannot be
+        created (a read-only directory) is read as immutable when no -wal holds changes beside it."""
+        self.read_only = read_only
         try:
             self.connection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+                target, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout,
+                uri=target.startswith("file:") and target != self.path,
             )
         except (sqlite3.Error, ValueError, UnicodeError) as exc:
             raise StorageError(f"cannot open ledger file {self.path!r}: {exc}") from exc
@@ -92,18 +137,39 @@ class SQLiteStorage(SQLStorage):
             self._open()
         except sqlite3.DatabaseError as exc:
             self.connection.close()
-            if isinstance(exc, sqlite3.OperationalError):
+            if isinstance(exc, sqlite3.OperationalError) and _is_read_only(exc, opening=True):
+                if not read_only and os.path.isfile(self.path) and os.path.getsize(self.path) > 0:
+                    raise ReadOnlyLedger(f"{self.path!r} cannot be written") from exc  # __init__ opens it read-only
+                if read_only and "mode=ro" in target and self._wal_is_empty():
+                    self._connect(_uri(self.path, "immutable=1"), read_only=True)
+                    return
+                if read_only:
+                    raise StorageError(
+                        f"cannot read {self.path!r}: its directory is read-only and {self.path}-wal holds changes"
+                        " not yet in the file (open it once where it can be written, or copy the directory)"
+                    ) from exc
                 raise translate(exc, f"opening {self.path!r}") from exc
             raise UnsupportedFormat(f"{self.path!r} is not a ledger file: {exc}") from exc
         except BaseException:
             self.connection.close()
             raise
 
+    def _wal_is_empty(self) -> bool:
+        try:
+            return os.path.getsize(f"{self.path}-wal") == 0
+        except OSError:
+            return True  # no -wal: everything is in the file
+
     def _open(self) -> None:
         # Look before touching anything: a foreign file must be refused unchanged.
         tables = self._tables()
         if tables and "ledger_meta" not in tables:
             raise UnsupportedFormat(f"{self.path!r} is an SQLite file but not a session-ledger file")
+        if not tables and (self.read_only or not self._may_create):
+            raise LedgerNotFound(f"no ledger at {self.path!r}: the file is empty", actual=self.path)
+        if self.read_only:
+            self._check_format()
+            return
         if self.path != ":memory:" and not self.path.startswith("file::memory:"):
             # journal_mode answers SQLITE_BUSY at once (no busy handler) while another opener switches it.
             if self._retry_busy(lambda: self.connection.execute("PRAGMA journal_mode").fetchone()[0]) != "wal":
@@ -160,7 +226,7 @@ class SQLiteStorage(SQLStorage):
             )
         if "events" not in self._tables():
             raise UnsupportedFormat(f"{self.path!r} has no events table")
-        if found < FORMAT_VERSION:
+        if found < FORMAT_VERSION and not self.read_only:
             self._upgrade()
 
     def _upgrade(self) -> None:
@@ -210,6 +276,10 @@ class SQLiteStorage(SQLStorage):
         connection, for one), is retried until the busy timeout has passed.
         """
         if write:
+            if self.read_only:
+                raise ReadOnlyLedger(
+                    f"{self.path!r} is open read-only (the file or its directory is not writable): it cannot be changed"
+                )
             self._retry_busy(lambda: self.connection.execute("BEGIN IMMEDIATE"))
         else:
             self.connection.execute("BEGIN")
@@ -255,6 +325,8 @@ class SQLiteStorage(SQLStorage):
         kept it from emptying."""
         if self.path == ":memory:":
             return True
+        if self.read_only:
+            return False
         connection = self.connection
         connection.execute("PRAGMA busy_timeout = 0")  # a reader will not let go within any wait we could afford
         try:
