@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,11 @@ def test_a_ledger_error_is_one_line_without_a_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 1  # a damaged or foreign file: a failure, not a usage error
     assert "Traceback" not in result.output
     assert "not a ledger" in result.output
+
+
+def test_the_demo_fits_100_columns_when_piped(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LEDGER_PATH")}
+    proc = subprocess.run([sys.executable, "-m", "ledger", "--db", str(tmp_path / "demo.db"), "demo"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 100
