@@ -79,7 +79,7 @@ def run_demo(path: str, echo: Callable[[str], Any] = print) -> list[str]:
 
         ids = [pid, cid, rid]
         sessions = [ledger.get_session(i) for i in ids]
-        echo(f"Recorded {ledger.last_position - before} events in 3 sessions into {ledger.path}.\n")
+        echo(wrapped(f"Recorded {ledger.last_position - before} events in 3 sessions into {ledger.path}.", 4) + "\n")
         echo("Sessions")
         echo(table(
             [[s.session_id, s.metadata.get("agent_role"), s.status, s.message_count, s.invocation_count,
