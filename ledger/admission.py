@@ -14,14 +14,15 @@ from typing import Any
 import msgspec
 
 from . import events as ev
+from .blocks import check_blocks
 from .errors import InvalidInput, LimitExceeded, SessionClosed, SessionExists, SessionNotFound, SessionPurged
 from .events import RecordedEvent
 from .session import Session, apply
+from .tokens import NO_TOKENS, TokenCounts, normalize_tokens
 from .validation import (
     Limits,
     check_amount,
     check_choice,
-    check_count,
     check_json,
     check_key,
     check_tags,
@@ -115,22 +116,31 @@ def _carried(state: Session | None, p: ev.Forked | ev.Restored, limits: Limits, 
 def _message(state: Session | None, p: ev.MessageAdded, limits: Limits, sid: str) -> None:
     check_choice(p.role, "role", ev.ROLES, sid)
     check_text(p.content, "content", limits.max_content_bytes, sid, optional=False, allow_nul=True)
+    if p.blocks is not None:
+        if p.content:
+            raise InvalidInput(f"session {sid!r}: a block message keeps its text in its blocks, not in content",
+                               session_id=sid, field="content")
+        check_blocks(p.blocks, limits, sid)
     for name in ("tool_name", "invocation_id", "model"):
         check_text(getattr(p, name), name, limits.max_name_bytes, sid)
-    tokens_in = check_count(p.tokens_in, "tokens.input", sid)
-    tokens_out = check_count(p.tokens_out, "tokens.output", sid)
-    check_totals(state, tokens_in, tokens_out, None, None)
+    counts = _tokens(p, sid)
+    check_totals(state, counts.input, counts.output, None, None)
+
+
+def _tokens(p: ev.MessageAdded | ev.InvocationLinked, sid: str) -> TokenCounts:
+    # The figures as a command would have normalised them: each a count, the parts within their totals.
+    return normalize_tokens({"input": p.tokens_in, "output": p.tokens_out, "cache_read": p.tokens_cache_read,
+                             "cache_creation": p.tokens_cache_creation, "reasoning": p.tokens_reasoning}, sid) or NO_TOKENS
 
 
 def _invocation(state: Session | None, p: ev.InvocationLinked, limits: Limits, sid: str) -> None:
     for name in ("invocation_id", "tool_name", "status"):
         check_text(getattr(p, name), name, limits.max_name_bytes, sid, optional=False, allow_empty=False)
     check_text(p.artifact, "artifact", limits.max_text_bytes, sid)
-    tokens_in = check_count(p.tokens_in, "tokens.input", sid)
-    tokens_out = check_count(p.tokens_out, "tokens.output", sid)
+    counts = _tokens(p, sid)
     duration = check_amount(p.duration_ms, "duration_ms", sid)
     cost = check_amount(p.cost, "cost", sid)
-    check_totals(state, tokens_in, tokens_out, duration, cost)
+    check_totals(state, counts.input, counts.output, duration, cost)
 
 
 def _metadata_set(state: Session | None, p: ev.MetadataSet, limits: Limits, sid: str) -> None:

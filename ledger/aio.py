@@ -291,6 +291,9 @@ class AsyncLedger:
     search_messages = _awaitable(Ledger.search_messages, "AsyncLedger")
     usage = _awaitable(Ledger.usage, "AsyncLedger")
     sessions_by_status = _awaitable(Ledger.sessions_by_status, "AsyncLedger")
+    conversation = _awaitable(Ledger.conversation, "AsyncLedger")
+    add_messages = _awaitable(Ledger.add_messages, "AsyncLedger")
+    record_response = _awaitable(Ledger.record_response, "AsyncLedger")
     digest = _awaitable(Ledger.digest, "AsyncLedger")
     verify = _awaitable(Ledger.verify, "AsyncLedger")
 

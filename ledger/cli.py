@@ -320,6 +320,7 @@ def stats(ctx: click.Context, db: str | None, fmt: str | None, session: str | No
     emit_one(msgspec.structs.asdict(figures), fmt)
 
 
+_TOKEN_PARTS = ["tokens_cache_read", "tokens_cache_creation", "tokens_reasoning"]
 _USAGE_FIELDS = ["sessions", "messages", "invocations", "tokens_in", "tokens_out", "cost", "total_duration_ms",
                  "p95_duration_ms"]
 
@@ -337,7 +338,8 @@ def usage(ctx: click.Context, db: str | None, fmt: str | None, by: str, since: s
     up to the whole."""
     with opened(ctx, db) as ledger:
         rows = ledger.usage(by=by, since=when(since, "since"), until=when(until, "until"))
-    emit(rows, fmt, columns=[by, *_USAGE_FIELDS], none={by: "(none)"})
+    # The table leaves out the cache and reasoning parts (programs get them): it has to fit the terminal.
+    emit(rows, fmt, columns=[by, *_USAGE_FIELDS, *(_TOKEN_PARTS if fmt else ())], none={by: "(none)"})
 
 
 @main.command()

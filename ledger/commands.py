@@ -9,7 +9,7 @@ the state they start from, so the fold stays pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +18,13 @@ import msgspec
 from projections import queries
 
 from . import events as ev
+from .blocks import check_blocks
 from .engine import Engine
 from .errors import InvalidInput, LimitExceeded, SessionClosed, SessionPurged
 from .lineage import segments
 from .session import Session, image
 from .snapshots import decode_state, encode_state
+from .tokens import NO_TOKENS, normalize_tokens
 from .validation import (
     Limits,
     MetadataSchema,
@@ -33,7 +35,6 @@ from .validation import (
     check_key,
     check_tags,
     check_text,
-    check_tokens,
     check_totals,
 )
 
@@ -159,35 +160,45 @@ class Commands:
         self,
         session_id: str,
         role: str,
-        content: str,
+        content: str | Sequence[Mapping[str, Any]],
         *,
         tool_name: str | None = None,
         invocation_id: str | None = None,
         model: str | None = None,
-        tokens: Mapping[str, int] | None = None,
+        tokens: object = None,
         expected_version: int | None = None,
         event_id: str | None = None,
     ) -> int:
-        """Append a message (role user, assistant, system or tool); returns the new version.
+        """Append a message (role user, assistant, system, developer or tool); returns the new version.
 
-        Raises ``SessionNotFound``, ``SessionClosed``, ``ConcurrencyError`` or ``InvalidInput``.
+        ``content`` is a string or a list of content blocks (``ledger.blocks``: text, images and files by
+        reference, tool calls and results, reasoning). ``tokens`` is ``{"input": .., "output": ..}`` or a
+        provider's usage as it comes (``ledger.tokens``). Raises ``SessionNotFound``, ``SessionClosed``,
+        ``ConcurrencyError`` or ``InvalidInput``.
         """
         sid = check_id(session_id, "session_id")
         limits = self._limits
-        tokens_in, tokens_out = check_tokens(tokens, sid)
+        counts = normalize_tokens(tokens, sid) or NO_TOKENS
+        blocks = None if isinstance(content, str) else check_blocks(content, limits, sid)
         event = ev.MessageAdded(
             role=check_choice(role, "role", ev.ROLES, sid),
-            content=check_text(content, "content", limits.max_content_bytes, sid, optional=False, allow_nul=True),
+            content="" if blocks is not None else check_text(
+                content, "content", limits.max_content_bytes, sid, optional=False, allow_nul=True
+            ),
             tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid),
             invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid),
             model=check_text(model, "model", limits.max_name_bytes, sid),
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
+            tokens_in=counts.input,
+            tokens_out=counts.output,
+            blocks=blocks,
+            tokens_cache_read=counts.cache_read,
+            tokens_cache_creation=counts.cache_creation,
+            tokens_reasoning=counts.reasoning,
         )
 
         def decide(state: Session | None) -> ev.Event:
             state = self._open(state, "add a message")
-            check_totals(state, tokens_in, tokens_out, None, None)
+            check_totals(state, counts.input, counts.output, None, None)
             return event
 
         return self._run(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]
@@ -199,7 +210,7 @@ class Commands:
         tool_name: str,
         *,
         duration_ms: float | None = None,
-        tokens: Mapping[str, int] | None = None,
+        tokens: object = None,
         cost: float | None = None,
         status: str = "ok",
         artifact: str | None = None,
@@ -213,20 +224,24 @@ class Commands:
         """
         sid = check_id(session_id, "session_id")
         limits = self._limits
-        tokens_in, tokens_out = check_tokens(tokens, sid)
+        counts = normalize_tokens(tokens, sid) or NO_TOKENS
         event = ev.InvocationLinked(
             invocation_id=check_text(invocation_id, "invocation_id", limits.max_name_bytes, sid, optional=False,
                                      allow_empty=False),
             tool_name=check_text(tool_name, "tool_name", limits.max_name_bytes, sid, optional=False, allow_empty=False),
             duration_ms=check_amount(duration_ms, "duration_ms", sid),
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
+            tokens_in=counts.input,
+            tokens_out=counts.output,
             cost=check_amount(cost, "cost", sid),
             status=check_text(status, "status", limits.max_name_bytes, sid, optional=False, allow_empty=False),
             artifact=check_text(artifact, "artifact", limits.max_text_bytes, sid),
+            tokens_cache_read=counts.cache_read,
+            tokens_cache_creation=counts.cache_creation,
+            tokens_reasoning=counts.reasoning,
         )
 
-        details = (event.tool_name, event.duration_ms, tokens_in, tokens_out, event.cost, event.status, event.artifact)
+        details = (event.tool_name, event.duration_ms, counts.input, counts.output, event.cost, event.status,
+                   event.artifact, counts.cache_read, counts.cache_creation, counts.reasoning)
 
         def decide(state: Session | None) -> ev.Event | None:
             state = self._open(state, "link an invocation")
@@ -236,11 +251,12 @@ class Commands:
                     return None  # the same invocation linked again: a retry, recorded once
                 raise InvalidInput(
                     f"session {sid!r}: invocation {event.invocation_id!r} is already linked with other details"
-                    f" (tool, duration, tokens, cost, status, artifact {tuple(linked)!r}); give a new invocation_id",
+                    f" (tool, duration, tokens, cost, status, artifact, cache and reasoning tokens {tuple(linked)!r});"
+                    " give a new invocation_id",
                     session_id=sid,
                     field="invocation_id",
                 )
-            check_totals(state, tokens_in, tokens_out, event.duration_ms, event.cost)
+            check_totals(state, counts.input, counts.output, event.duration_ms, event.cost)
             return event
 
         return self._run(sid, event.type, decide, expected_version=expected_version, event_id=event_id)[1]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from projections.analytics import GROUPS
+from projections.views import OTEL_COLUMNS
 
 from .errors import InvalidInput
 
@@ -48,11 +49,18 @@ class _Table(NamedTuple):
 
 
 _SESSION = {"session_id": "The session's id."}
-_TOKENS = {
-    "tokens_in": "Input (prompt) tokens, as the caller reported them.",
-    "tokens_out": "Output (completion) tokens, as the caller reported them.",
+_PARTS = {
+    "tokens_cache_read": "Of the input tokens, those read from the provider's prompt cache.",
+    "tokens_cache_creation": "Of the input tokens, those written to the provider's prompt cache (Anthropic).",
+    "tokens_reasoning": "Of the output tokens, those spent on reasoning.",
 }
-_TOKEN_UNITS = {"tokens_in": TOKEN, "tokens_out": TOKEN}
+_TOKENS = {
+    "tokens_in": "Input (prompt) tokens, cached ones included, as the caller reported them (OpenTelemetry's"
+    " gen_ai.usage.input_tokens).",
+    "tokens_out": "Output (completion) tokens, reasoning included, as the caller reported them.",
+    **_PARTS,
+}
+_TOKEN_UNITS = dict.fromkeys(_TOKENS, TOKEN)
 _MESSAGE = {
     "version": "The session version that added the message (its event's version).",
     "position": "The position in the log of the event that added the message (see events).",
@@ -63,6 +71,8 @@ _MESSAGE = {
     "model": "The model that wrote the message, as the caller reported it.",
     **_TOKENS,
     "recorded_at": f"When the message was recorded {_TIME}.",
+    "blocks": "A block message's content blocks as JSON (text, images and files by reference, tool calls and"
+    " results, reasoning); empty for a plain text message. content holds their text parts.",
 }
 _EVENT = {
     "position": "Global position in the log: 1, 2, 3, ... in commit order, without gaps.",
@@ -93,6 +103,7 @@ _USAGE = {
     "cost": "Cost of the group's invocations, in USD.",
     "total_duration_ms": "Total duration of the group's invocations, in milliseconds (empty when none had one).",
     "p95_duration_ms": "95th percentile (nearest rank) of the group's invocation durations, in milliseconds.",
+    **{k: v.replace("Of the", "Of the group's") for k, v in _PARTS.items()},
 }
 _USAGE_UNITS = {**_TOKEN_UNITS, "cost": USD, "total_duration_ms": MS, "p95_duration_ms": MS}
 _GROUP = {
@@ -172,6 +183,7 @@ def _tables() -> dict[str, _Table]:
                 "total_duration_ms": "Total duration of its invocations, in milliseconds.",
                 "tokens_in": "Input tokens of its messages and invocations.",
                 "tokens_out": "Output tokens of its messages and invocations.",
+                **{k: v.replace("Of the", "Of its") for k, v in _PARTS.items()},
                 "estimated_cost": "Total cost of its invocations, in USD.",
                 "tools_used": "The tools it invoked, as a JSON array in first-use order.",
             },
@@ -266,6 +278,15 @@ def _tables() -> dict[str, _Table]:
                 "status": "The session's status.",
             },
             {**_TOKEN_UNITS, "cost": USD, "duration_ms": MS},
+        ),
+        "otel_gen_ai": _Table(
+            "One row per message or tool invocation, its columns named as the OpenTelemetry GenAI attributes"
+            " (for tools that speak those names).",
+            {"position": "The log position of the message or invocation.",
+             "recorded_at": f"When it was recorded {_TIME}.", "role": "A message's role; empty for an invocation.",
+             **{name: text[0].upper() + text[1:] + "." for name, text in OTEL_COLUMNS.items()}},
+            {name: TOKEN for name in OTEL_COLUMNS if name.startswith("gen_ai.usage.")},
+            {"sort": "position"},
         ),
         **_usage_views(),
     }

@@ -22,10 +22,10 @@ import msgspec
 
 from .errors import IntegrityError, UnsupportedFormat
 
-Role = Literal["user", "assistant", "system", "tool"]
+Role = Literal["user", "assistant", "system", "developer", "tool"]
 ClosedStatus = Literal["completed", "failed", "abandoned"]
 
-ROLES: tuple[Role, ...] = ("user", "assistant", "system", "tool")
+ROLES: tuple[Role, ...] = ("user", "assistant", "system", "developer", "tool")
 
 # Session statuses, defined once: a session is active until it ends (closed) or is purged.
 ACTIVE = "active"
@@ -52,7 +52,12 @@ class Created(Event, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class MessageAdded(Event, frozen=True, kw_only=True, omit_defaults=True):
-    """One message of the conversation. Schema 2 added ``model`` and token counts (see ``UPCASTERS``)."""
+    """One message of the conversation. Schema 2 added ``model`` and token counts (see ``UPCASTERS``).
+
+    A block message has ``blocks`` (``ledger.blocks``) and an empty ``content``: its text is derived from
+    the blocks where it is needed, never stored twice. ``tokens_*`` are the OpenTelemetry GenAI figures
+    (``ledger.tokens``): cache and reasoning counts are parts of ``tokens_in`` and ``tokens_out``.
+    """
 
     type: ClassVar[str] = "message_added"
     schema: ClassVar[int] = 2
@@ -63,6 +68,10 @@ class MessageAdded(Event, frozen=True, kw_only=True, omit_defaults=True):
     model: str | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
+    blocks: list[dict[str, Any]] | None = None
+    tokens_cache_read: int | None = None
+    tokens_cache_creation: int | None = None
+    tokens_reasoning: int | None = None
 
 
 class MetadataSet(Event, frozen=True, kw_only=True, omit_defaults=True):
@@ -128,6 +137,9 @@ class InvocationLinked(Event, frozen=True, kw_only=True, omit_defaults=True):
     cost: float | None = None
     status: str = "ok"
     artifact: str | None = None
+    tokens_cache_read: int | None = None
+    tokens_cache_creation: int | None = None
+    tokens_reasoning: int | None = None
 
 
 class Completed(Event, frozen=True, kw_only=True, omit_defaults=True):

@@ -34,6 +34,7 @@ from projections.base import Projector
 from .chain import Digest, VerifyReport, verify
 from .deep import check_projections
 from .commands import Commands
+from .conversations import Conversations
 from .delegation import bind_delegates, delegate, for_session
 from .engine import Engine, open_engine
 from .errors import InvalidInput, SessionExists, SessionNotFound
@@ -96,6 +97,7 @@ class Ledger:
         self._reads = Reads(engine, self._limits)
         self._retention = Retention(engine, self._commands, self._limits)
         self._transfer = Transfer(engine, self._limits)
+        self._conversations = Conversations(engine, self._reads, self._commands)
         bind_delegates(self)
         self.path = engine.path  # for a URL: without its password
         self.durability = options.durability
@@ -204,6 +206,9 @@ class Ledger:
     starred_sessions = delegate("_reads", Reads.starred_sessions)
     search_messages = delegate("_reads", Reads.search_messages)
     usage = delegate("_reads", Reads.usage)
+    conversation = delegate("_conversations", Conversations.conversation)
+    add_messages = delegate("_conversations", Conversations.add_messages)
+    record_response = delegate("_conversations", Conversations.record_response)
     sessions_by_status = delegate("_reads", Reads.sessions_by_status)
     digest = delegate("_reads", Reads.digest)
 

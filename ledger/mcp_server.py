@@ -1,12 +1,24 @@
 """The MCP server: the ledger's commands and reads as tools for agents, over stdio (``ledger mcp``).
 
 Needs the ``mcp`` extra (``pip install 'session-ledger[mcp]'``), the official
-Model Context Protocol SDK. Each tool's JSON input schema is generated from a
-pydantic model below; arguments are validated against it (strictly: no
-guessing ``"3"`` into ``3``), then the ledger validates them again by its own
-rules. A bad argument or any ``LedgerError`` comes back as a tool error
-(``isError``) carrying the message, and the server keeps serving. Results are
-JSON objects: as text and as ``structuredContent``.
+Model Context Protocol SDK. The tools are ``ledger.mcp_tools.TOOLS``: each
+one's JSON input schema is generated from a pydantic model, its output schema
+from its result type. Arguments are validated against the input model
+(strictly: no guessing ``"3"`` into ``3``), then the ledger validates them
+again by its own rules. A bad argument or any ``LedgerError`` comes back as a
+tool error (``isError``) carrying the message, and the server keeps serving.
+Results are JSON objects: as text and as ``structuredContent``, which the
+output schema describes (the SDK's client checks it).
+
+Every schema is made self-contained (no ``$ref``) and typed all the way down,
+for strict clients: the MCP Inspector compiles output schemas with a strict
+Ajv, and some model providers refuse a property without a ``type``, a
+``type`` list or an array without ``items``. A free JSON value
+(``set_metadata.value``) is an ``anyOf`` of the JSON types.
+
+A session's conversation is also a resource, ``ledger://sessions/{id}/messages``
+(JSON: what ``get_messages`` returns with no options); ``resources/list``
+pages through the sessions, newest first.
 
 One ``Ledger`` serves the whole connection; its calls run in worker threads
 (the ledger is thread-safe), so a slow write never stalls the protocol loop.
@@ -14,17 +26,16 @@ One ``Ledger`` serves the whole connection; its calls run in worker threads
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
+import re
 import signal
 import sys
-import types as types_module
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from itertools import islice
-from typing import Annotated, Any, Union, cast, get_args, get_origin
+from typing import Any, TypeVar, cast
+from urllib.parse import unquote
 
 import anyio
 import anyio.abc
@@ -35,365 +46,186 @@ from mcp import MCPError, types  # first: MCPError is new in mcp 2 (v1 has McpEr
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from . import ANY, Digest, InvalidInput, Ledger, LedgerError, SessionFilter, __version__
-from .events import CLOSED_STATUSES, ROLES
+from . import Ledger, LedgerError, __version__
+from .mcp_tools import (
+    AddMessage,
+    AddTags,
+    CompleteSession,
+    CreateSession,
+    DigestArg,
+    Fork,
+    GetData,
+    GetMessages,
+    GetMetadata,
+    GetSession,
+    GetStatistics,
+    History,
+    LinkInvocation,
+    ListSessions,
+    RemoveMetadata,
+    RemoveTags,
+    Restore,
+    SearchMessages,
+    SetData,
+    SetMetadata,
+    TOOLS,
+    Tool,
+    Usage,
+    Verify,
+    transcript,
+)
 
 __all__ = [
     "AddMessage",
+    "AddTags",
     "CompleteSession",
     "CreateSession",
     "DigestArg",
+    "Fork",
     "GetData",
+    "GetMessages",
     "GetMetadata",
     "GetSession",
+    "GetStatistics",
     "History",
     "INSTRUCTIONS",
     "LinkInvocation",
     "ListSessions",
     "RemoveMetadata",
+    "RemoveTags",
+    "Restore",
+    "SearchMessages",
     "SetData",
     "SetMetadata",
     "TOOLS",
+    "TRANSCRIPT",
+    "Usage",
     "Verify",
     "build_server",
+    "describe",
+    "input_schema",
+    "output_schema",
     "serve",
     "serve_stdio",
 ]
 
 INSTRUCTIONS = (
     "An append-only, hash-chained ledger of agent sessions. Create a session, then record its messages, "
-    "tool invocations, metadata and workflow data; complete it when done. Every change is an event: "
-    "history shows them, get_session reads a session now or as it stood at a version or time, "
-    "verify proves the log was not rewritten."
+    "tool invocations, metadata and workflow data; complete it when done. Read it back with get_messages "
+    "(also in a provider's format, ready to send), search_messages, get_statistics and usage; steer with "
+    "fork (a new session from any past state) and restore (rewind, keeping the log). Every change is an "
+    "event: history shows them, get_session reads a session now or as it stood at a version or time, "
+    "verify proves the log was not rewritten. The resource ledger://sessions/{id}/messages is a "
+    "session's conversation."
 )
 
-# -- argument models: each tool's input schema ----------------------------------------------------
+TRANSCRIPT = "ledger://sessions/{id}/messages"
+"""The URI template of a session's conversation, as a resource."""
+_TRANSCRIPT = re.compile(r"ledger://sessions/([^/?#]+)/messages")
+_JSON = "application/json"
+_PAGE = 100  # sessions per resources/list page
 
-SessionId = Annotated[str, Field(description="The session's id.")]
-ExpectedVersion = Annotated[
-    int | None,
-    Field(description="Refuse the change (a concurrency error) unless the session is at this version now."),
-]
-EventId = Annotated[
-    str | None,
-    Field(description="A unique id for this change: a retry with the same event_id is recorded only once."),
-]
-Tokens = Annotated[
-    dict[str, int] | None,
-    Field(description='Token counts: {"input": 120, "output": 40}, either key optional.'),
-]
-ModifiedBy = Annotated[str | None, Field(description="Who made the change (kept in the event).")]
+# -- JSON Schema: self-contained and typed everywhere -----------------------------------------
+
+_TYPED = ("type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const")
+_PLAIN = ({"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}, {"type": "object"})
 
 
-class _Args(BaseModel):
-    # Unknown arguments are refused (a misspelt one would otherwise be silently ignored).
-    model_config = ConfigDict(extra="forbid", strict=True)
+def json_value(depth: int) -> dict[str, Any]:
+    """An argument that may be any JSON value, each branch of the ``anyOf`` typed. Model providers want an
+    array's ``items`` declared, so arrays nest ``depth`` deep in the schema (objects hold anything); the
+    server itself takes any depth."""
+    branches: list[dict[str, Any]] = [dict(plain) for plain in _PLAIN]
+    if depth > 0:
+        branches.append({"type": "array", "items": json_value(depth - 1)})
+    return {"anyOf": branches}
 
 
-class _Command(_Args):
-    """Arguments every command takes besides its own: optimistic concurrency and an idempotency key."""
-
-    expected_version: ExpectedVersion = None
-    event_id: EventId = None
+ANY_JSON: dict[str, Any] = {"anyOf": [*(dict(plain) for plain in _PLAIN), {"type": "array"}]}
+"""A result that may be any JSON value: typed branches that together accept every value."""
 
 
-class CreateSession(_Args):
-    """Create a session and return it; a sortable unique id is generated when session_id is omitted."""
-
-    session_id: str | None = Field(None, description="The new session's id; generated when omitted.")
-    user_id: str | None = Field(None, description="Whose session it is.")
-    purpose: str | None = Field(None, description="What the session is for, in a sentence.")
-    tags: list[str] = Field(default_factory=list, description="Labels to find it by.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Initial metadata: {key: JSON value}.")
-    event_id: EventId = None
-
-
-class AddMessage(_Command):
-    """Append a message to an active session's conversation; returns the session's new version."""
-
-    session_id: SessionId
-    role: str = Field(description="Who spoke.", json_schema_extra={"enum": list(ROLES)})
-    content: str = Field(description="The message text.")
-    tool_name: str | None = Field(None, description="For a tool message: the tool that produced it.")
-    invocation_id: str | None = Field(None, description="For a tool message: the invocation it belongs to.")
-    model: str | None = Field(None, description="The model that wrote it.")
-    tokens: Tokens = None
+def _inline(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...] = ()) -> Any:
+    """``node`` with every local ``$ref`` replaced by a copy of its definition (kept beside the ref's siblings)."""
+    if isinstance(node, list):
+        return [_inline(item, defs, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        if name in seen:
+            raise ValueError(f"recursive schema {name}: cannot be inlined")
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        return _inline(defs[name], defs, (*seen, name)) | _inline(siblings, defs, seen)
+    return {k: _inline(v, defs, seen) for k, v in node.items() if k != "$defs"}
 
 
-class LinkInvocation(_Command):
-    """Record a tool invocation of an active session, with its duration, tokens and cost; returns the new version."""
-
-    session_id: SessionId
-    invocation_id: str = Field(description="The invocation's id.")
-    tool_name: str = Field(description="The tool that ran.")
-    duration_ms: float | None = Field(None, description="How long it ran, in milliseconds.")
-    tokens: Tokens = None
-    cost: float | None = Field(None, description="What it cost.")
-    status: str = Field("ok", description="How it ended, e.g. ok or error.")
-    artifact: str | None = Field(None, description="A path or URI to its records.")
+def _subschemas(node: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    for key in ("properties", "patternProperties"):
+        yield from node.get(key, {}).values()
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            yield node[key]
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        yield from node.get(key, ())
 
 
-class SetMetadata(_Command):
-    """Set one metadata key of a session to a JSON value (allowed after completion); returns the new version."""
-
-    session_id: SessionId
-    key: str = Field(description="The metadata key.")
-    value: Any = Field(description="Any JSON value.")
-    modified_by: ModifiedBy = None
-
-
-class GetMetadata(_Args):
-    """A session's metadata: every key, or one key's value (null when absent)."""
-
-    session_id: SessionId
-    key: str | None = Field(None, description="One key; all keys when omitted.")
+def _type_everything(node: dict[str, Any], value: Mapping[str, Any]) -> None:
+    """Give every untyped schema below ``node`` (an ``Any``) the schema ``value``, and drop every ``format``
+    (a strict Ajv without the formats plugin refuses to compile a schema with one: ``_times`` says it)."""
+    node.pop("format", None)
+    for sub in _subschemas(node):
+        if not any(key in sub for key in _TYPED):
+            sub.update(copy.deepcopy(value))
+        _type_everything(sub, value)
 
 
-class RemoveMetadata(_Command):
-    """Remove one metadata key of a session (an absent key changes nothing); returns the version."""
-
-    session_id: SessionId
-    key: str = Field(description="The metadata key.")
-    modified_by: ModifiedBy = None
-
-
-class SetData(_Command):
-    """Set one workflow data key of an active session to a JSON value; returns the new version."""
-
-    session_id: SessionId
-    key: str = Field(description="The data key.")
-    value: Any = Field(description="Any JSON value.")
+def _times(schema: dict[str, Any]) -> None:
+    """Say in its description what a time property's ``format`` said."""
+    for prop in schema.get("properties", {}).values():
+        said = prop.get("description", "")
+        if '"date-time"' in json.dumps(prop) and "ISO 8601" not in said:
+            prop["description"] = f"{said} ISO 8601, with a zone (2026-01-31T14:03:00Z).".lstrip()
 
 
-class GetData(_Args):
-    """A session's workflow data: every key, or one key's value (null when absent)."""
-
-    session_id: SessionId
-    key: str | None = Field(None, description="One key; all keys when omitted.")
-
-
-class CompleteSession(_Command):
-    """End a session as completed, failed or abandoned; returns the new version. An ended session takes no
-    more messages, invocations or data."""
-
-    session_id: SessionId
-    status: str = Field("completed", description="How it ended.", json_schema_extra={"enum": list(CLOSED_STATUSES)})
-    reason: str | None = Field(None, description="Why, in a sentence.")
+def input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A tool's input schema: the pydantic model's, self-contained and typed everywhere."""
+    raw = model.model_json_schema()
+    schema: dict[str, Any] = _inline(raw, raw.get("$defs", {}))
+    _times(schema)
+    _type_everything(schema, json_value(2))
+    return schema
 
 
-def _json_type(kind: Any) -> Any:
-    """A ``SessionFilter`` field's type as a tool argument: lists for iterables, dicts for mappings, aware times."""
-    if kind is datetime:
-        return AwareDatetime
-    origin = get_origin(kind)
-    if origin in (Union, types_module.UnionType):
-        converted = tuple(_json_type(arg) for arg in get_args(kind))
-        return Union[converted]
-    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
-        return dict[str, Any]
-    if origin is not None and isinstance(origin, type) and issubclass(origin, Iterable):
-        return list[get_args(kind)[0]]  # type: ignore[misc]  # the element type is only known at run time
-    return kind
+def output_schema(result: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A tool's output schema: the JSON Schema of its msgspec result type (an object), self-contained and
+    typed everywhere, without the properties in ``drop``."""
+    raw = msgspec.json.schema(result)
+    schema: dict[str, Any] = _inline(raw, raw.get("$defs", {}))
+    for name in drop:
+        del schema["properties"][name]
+    schema["required"] = [name for name in schema.get("required", ()) if name not in drop]
+    _type_everything(schema, ANY_JSON)
+    return schema
 
 
-def _list_sessions_arguments() -> type[_Args]:
-    """The ``list_sessions`` tool's arguments: ``SessionFilter``'s fields, with ``metadata_keys`` for the
-    keys that need only be present (JSON has no ``ANY``)."""
-    fields: dict[str, Any] = {}
-    for name, kind, default, description, _flag, schema in SessionFilter.fields():
-        if name == "metadata":
-            description = "Metadata keys equal to these JSON values."
-        fields[name] = (_json_type(kind), Field(default, description=description, json_schema_extra=schema or None))
-        if name == "metadata":
-            fields["metadata_keys"] = (
-                list[str] | None, Field(None, description="Metadata keys present, whatever their value.")
-            )
-    model: type[_Args] = pydantic.create_model("ListSessions", __base__=_Args, **fields)
-    model.__doc__ = (
-        "Sessions matching every filter given, newest first by default, each with its metadata; one page at a"
-        " time: pass the returned cursor back for the next page."
+def describe(tool: Tool) -> types.Tool:
+    """``tool`` as ``tools/list`` gives it: name, description, both schemas and the behaviour hints."""
+    return types.Tool(
+        name=tool.name,
+        description=" ".join((tool.args.__doc__ or "").split()),
+        input_schema=input_schema(tool.args),
+        output_schema=output_schema(tool.result, tool.drop),
+        annotations=types.ToolAnnotations(
+            read_only_hint=tool.read_only,
+            destructive_hint=False,  # the log is append-only: every change is one more event (restore too)
+            idempotent_hint=tool.idempotent,
+            open_world_hint=False,
+        ),
     )
-    return model
-
-
-ListSessions = _list_sessions_arguments()
-
-
-class GetSession(_Args):
-    """A session's state: now, or as it stood right after a version, a log position or a moment (give at most one)."""
-
-    session_id: SessionId
-    version: int | None = Field(None, description="As it stood right after this version.")
-    position: int | None = Field(None, description="As it stood right after this global log position.")
-    at: AwareDatetime | None = Field(None, description="As it stood at this time (ISO 8601 with a zone).")
-
-
-class History(_Args):
-    """The audit timeline: recorded events (type, payload, hash) of one session or of all, oldest first, a page
-    at a time; pass next_after back as after for the next page."""
-
-    session_id: str | None = Field(None, description="One session's events; every session's when omitted.")
-    after: int = Field(0, description="Only events after this global log position.")
-    limit: int = Field(100, description="Events per page.", json_schema_extra={"minimum": 1, "maximum": 1000})
-
-
-class DigestArg(_Args):
-    """A chain head saved earlier (from a verify result's head)."""
-
-    position: int
-    hash: str
-
-
-class Verify(_Args):
-    """Walk the whole hash chain and report the first event that breaks it; with a digest saved earlier, also
-    prove that nothing up to it was rewritten."""
-
-    digest: DigestArg | None = Field(None, description="A head saved earlier: {position, hash}.")
-
-
-# -- the tools ------------------------------------------------------------------------------------
-
-
-def _plain_session(state: Any) -> dict[str, Any]:
-    record: dict[str, Any] = msgspec.to_builtins(state)
-    for internal in ("lineage", "run_start"):  # how forks and restores are stitched: not for callers
-        record.pop(internal, None)
-    return record
-
-
-def _version(session_id: str, version: int) -> dict[str, Any]:
-    return {"session_id": session_id, "version": version}
-
-
-def _write_options(a: Any) -> dict[str, Any]:
-    return {"expected_version": a.expected_version, "event_id": a.event_id}
-
-
-def _create_session(ledger: Ledger, a: CreateSession) -> Any:
-    state = ledger.create_session(
-        a.session_id, user_id=a.user_id, purpose=a.purpose, tags=a.tags, metadata=a.metadata, event_id=a.event_id
-    )
-    return _plain_session(state)
-
-
-def _add_message(ledger: Ledger, a: AddMessage) -> Any:
-    version = ledger.add_message(
-        a.session_id, a.role, a.content, tool_name=a.tool_name, invocation_id=a.invocation_id, model=a.model,
-        tokens=a.tokens, **_write_options(a),
-    )
-    return _version(a.session_id, version)
-
-
-def _link_invocation(ledger: Ledger, a: LinkInvocation) -> Any:
-    version = ledger.link_invocation(
-        a.session_id, a.invocation_id, a.tool_name, duration_ms=a.duration_ms, tokens=a.tokens, cost=a.cost,
-        status=a.status, artifact=a.artifact, **_write_options(a),
-    )
-    return _version(a.session_id, version)
-
-
-def _set_metadata(ledger: Ledger, a: SetMetadata) -> Any:
-    version = ledger.set_metadata(a.session_id, a.key, a.value, modified_by=a.modified_by, **_write_options(a))
-    return _version(a.session_id, version)
-
-
-def _lookup(session_id: str, everything: str, key: str | None, value: Any) -> dict[str, Any]:
-    if key is None:
-        return {"session_id": session_id, everything: value}
-    return {"session_id": session_id, "key": key, "value": value}
-
-
-def _get_metadata(ledger: Ledger, a: GetMetadata) -> Any:
-    return _lookup(a.session_id, "metadata", a.key, ledger.get_metadata(a.session_id, a.key))
-
-
-def _remove_metadata(ledger: Ledger, a: RemoveMetadata) -> Any:
-    version = ledger.remove_metadata(a.session_id, a.key, modified_by=a.modified_by, **_write_options(a))
-    return _version(a.session_id, version)
-
-
-def _set_data(ledger: Ledger, a: SetData) -> Any:
-    return _version(a.session_id, ledger.set_data(a.session_id, a.key, a.value, **_write_options(a)))
-
-
-def _get_data(ledger: Ledger, a: GetData) -> Any:
-    return _lookup(a.session_id, "data", a.key, ledger.get_data(a.session_id, a.key))
-
-
-def _complete_session(ledger: Ledger, a: CompleteSession) -> Any:
-    return _version(a.session_id, ledger.complete_session(a.session_id, a.status, reason=a.reason, **_write_options(a)))
-
-
-def _list_sessions(ledger: Ledger, a: Any) -> Any:
-    given = a.model_dump(exclude={"metadata_keys"})
-    if a.metadata is not None or a.metadata_keys is not None:
-        # A key both present-only and equal-to-a-value means equal: the stricter of the two.
-        given["metadata"] = {key: ANY for key in a.metadata_keys or ()} | (a.metadata or {})
-    page = ledger.list_sessions(**given)
-    return {"sessions": msgspec.to_builtins(page.items), "cursor": page.cursor}
-
-
-def _get_session(ledger: Ledger, a: GetSession) -> Any:
-    return _plain_session(ledger.get_session(a.session_id, version=a.version, position=a.position, at=a.at))
-
-
-def _history(ledger: Ledger, a: History) -> Any:
-    if not 1 <= a.limit <= 1000:
-        raise InvalidInput(f"limit must be an integer from 1 to 1000; got {a.limit!r}", field="limit", limit=1000)
-    # One more than asked tells whether there is a next page without a second query.
-    found = list(islice(ledger.history(a.session_id, after=a.after), a.limit + 1))
-    page = found[: a.limit]
-    return {
-        "events": msgspec.to_builtins(page),
-        "next_after": page[-1].position if len(found) > a.limit else None,
-    }
-
-
-def _verify(ledger: Ledger, a: Verify) -> Any:
-    digest = None if a.digest is None else Digest(a.digest.position, a.digest.hash)
-    return msgspec.to_builtins(ledger.verify(digest))
-
-
-@dataclass(frozen=True)
-class _Tool:
-    name: str
-    args: type[BaseModel]
-    run: Callable[[Ledger, Any], Any]
-    read_only: bool = False
-    idempotent: bool = False
-
-    def describe(self) -> types.Tool:
-        return types.Tool(
-            name=self.name,
-            description=" ".join((self.args.__doc__ or "").split()),
-            input_schema=self.args.model_json_schema(),
-            annotations=types.ToolAnnotations(
-                read_only_hint=self.read_only,
-                destructive_hint=False,  # the log is append-only: every change is one more event
-                idempotent_hint=self.idempotent,
-                open_world_hint=False,
-            ),
-        )
-
-
-TOOLS: tuple[_Tool, ...] = (
-    _Tool("create_session", CreateSession, _create_session),
-    _Tool("add_message", AddMessage, _add_message),
-    _Tool("link_invocation", LinkInvocation, _link_invocation),
-    _Tool("set_metadata", SetMetadata, _set_metadata),  # the same value again is one more event
-    _Tool("get_metadata", GetMetadata, _get_metadata, read_only=True),
-    _Tool("remove_metadata", RemoveMetadata, _remove_metadata, idempotent=True),  # an absent key writes nothing
-    _Tool("set_data", SetData, _set_data),
-    _Tool("get_data", GetData, _get_data, read_only=True),
-    _Tool("complete_session", CompleteSession, _complete_session),
-    _Tool("list_sessions", ListSessions, _list_sessions, read_only=True),
-    _Tool("get_session", GetSession, _get_session, read_only=True),
-    _Tool("history", History, _history, read_only=True),
-    _Tool("verify", Verify, _verify, read_only=True),
-)
-"""Every tool the server offers, in the order ``tools/list`` gives them."""
 
 
 # -- results and errors ---------------------------------------------------------------------------
@@ -433,11 +265,24 @@ def _invalid_arguments(tool: str, exc: pydantic.ValidationError) -> str:
     return f"{tool}: bad arguments: " + "; ".join(parts)
 
 
+_T = TypeVar("_T")
+
+
 def build_server(ledger: Ledger) -> Server[Any]:
-    """An MCP server (the SDK's low-level ``Server``) whose tools act on ``ledger``; run it on any transport."""
+    """An MCP server (the SDK's low-level ``Server``) whose tools and resources act on ``ledger``; run it on
+    any transport."""
     by_name = {tool.name: tool for tool in TOOLS}
-    listing = types.ListToolsResult(tools=[tool.describe() for tool in TOOLS])
+    listing = types.ListToolsResult(tools=[describe(tool) for tool in TOOLS])
     schemas = {tool.name: tool.input_schema for tool in listing.tools}
+    templates = types.ListResourceTemplatesResult(resource_templates=[types.ResourceTemplate(
+        name="session-messages",
+        title="A session's conversation",
+        uri_template=TRANSCRIPT,
+        description="A session's conversation in order, as JSON: {session_id, format: null, messages}, each message"
+                    " with role, content, blocks, tool_name, invocation_id, model, tokens, recorded_at, version and"
+                    " position (what get_messages returns with no options).",
+        mime_type=_JSON,
+    )])
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -462,6 +307,48 @@ def build_server(ledger: Ledger) -> Server[Any]:
             return _error(exc.message, type(exc).__name__, session_id=exc.session_id, field=exc.field)
         return _result(value)
 
+    async def read(call: Callable[[], _T]) -> _T:
+        """``call`` in a worker thread; a ``LedgerError`` as the protocol error for bad parameters."""
+        try:
+            return await anyio.to_thread.run_sync(call)
+        except LedgerError as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=_safe(exc.message) or "") from None
+
+    async def list_resource_templates(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return templates.model_copy(deep=True)
+
+    async def list_resources(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        cursor = params.cursor if params is not None else None
+        page = await read(lambda: ledger.list_sessions(limit=_PAGE, cursor=cursor))
+        resources = [
+            types.Resource(
+                name=f"session {s.session_id}",
+                uri=TRANSCRIPT.format(id=s.session_id),
+                title=f"Session {s.session_id}: {s.message_count} messages, {s.status}",
+                description=s.purpose,
+                mime_type=_JSON,
+            )
+            for s in page.items
+        ]
+        return types.ListResourcesResult(resources=resources, next_cursor=page.cursor)
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        match = _TRANSCRIPT.fullmatch(params.uri)
+        if match is None:
+            unknown = f"unknown resource {_safe(params.uri)!r}; the ledger offers {TRANSCRIPT}"
+            raise MCPError(code=types.INVALID_PARAMS, message=unknown)
+        session_id = unquote(match[1])
+        found = await read(lambda: transcript(ledger, session_id))
+        text = msgspec.json.encode(found).decode()
+        contents = types.TextResourceContents(uri=params.uri, mime_type=_JSON, text=text)
+        return types.ReadResourceResult(contents=[contents])
+
     return Server(
         "session-ledger",
         version=__version__,
@@ -469,6 +356,9 @@ def build_server(ledger: Ledger) -> Server[Any]:
         get_tool_input_schema=schemas.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_resource_templates,
+        on_read_resource=read_resource,
     )
 
 

@@ -20,6 +20,7 @@ from projections import analytics, queries, search
 from . import events as ev
 from .chain import Digest
 from .engine import Engine
+from .errors import InvalidInput
 from .events import RecordedEvent
 from .lineage import segments
 from .session import Message, Session, tokens_dict
@@ -28,6 +29,7 @@ from .times import parse_time
 from .validation import Limits, check_choice, check_id, check_int, check_key, check_seconds
 
 _READ_CHUNK = 1000
+_decode_blocks = msgspec.json.Decoder(list[dict[str, Any]]).decode
 _copy_encoder = msgspec.msgpack.Encoder()
 
 
@@ -96,6 +98,7 @@ class Reads:
         self,
         session_id: str,
         *,
+        last: int | None = None,
         limit: int | None = None,
         offset: int = 0,
         version: int | None = None,
@@ -103,13 +106,21 @@ class Reads:
         at: datetime | None = None,
     ) -> list[Message]:
         """The effective conversation in order (after restores and forks, the one they lead to), now or
-        as of a target; optionally one page of it (``limit`` messages after ``offset``)."""
+        as of a target: all of it, the latest ``last`` messages (still in order), or one page of it
+        (``limit`` messages after ``offset``)."""
         sid = check_id(session_id, "session_id")
         if limit is not None:
             check_int(limit, "limit", sid)
         check_int(offset, "offset", sid)
+        if last is not None:
+            check_int(last, "last", sid)
+            if limit is not None or offset:
+                raise InvalidInput(f"session {sid!r}: give last, or limit and offset, not both", session_id=sid,
+                                   field="last")
         with self._engine.read("messages") as storage:
             state = self._engine.view(sid, version, position, at)
+            if last is not None:
+                limit, offset = last, max(state.message_count - last, 0)
             rows = queries.conversation(
                 storage.connection, segments(state), limit=limit, offset=offset, hidden=state.hidden
             )
@@ -120,12 +131,14 @@ class Reads:
                 tool_name=tool_name,
                 invocation_id=invocation_id,
                 model=model,
-                tokens=tokens_dict(tokens_in, tokens_out),
+                tokens=tokens_dict(tokens_in, tokens_out, cache_read, cache_creation, reasoning),
                 recorded_at=parse_time(recorded_at),
                 version=version,
                 position=position,
+                blocks=None if blocks is None else _decode_blocks(blocks),
             )
-            for role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position in rows
+            for (role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position,
+                 blocks, cache_read, cache_creation, reasoning) in rows
         ]
 
     def statistics(
@@ -149,6 +162,9 @@ class Reads:
             tools=tools,
             tokens_in=state.tokens_in,
             tokens_out=state.tokens_out,
+            tokens_cache_read=state.tokens_cache_read,
+            tokens_cache_creation=state.tokens_cache_creation,
+            tokens_reasoning=state.tokens_reasoning,
             estimated_cost=state.estimated_cost,
             first_activity=state.created_at,
             last_activity=state.updated_at,

@@ -16,6 +16,7 @@ from typing import Any, cast
 import msgspec
 
 from . import events as ev
+from .blocks import text_of
 from .errors import IntegrityError
 from .events import ACTIVE, PURGED
 from .lineage import segments
@@ -45,6 +46,10 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     tools_used: tuple[str, ...] = ()
     tokens_in: int = 0
     tokens_out: int = 0
+    # Parts of tokens_in and tokens_out (the OpenTelemetry GenAI figures; see ``ledger.tokens``).
+    tokens_cache_read: int = 0
+    tokens_cache_creation: int = 0
+    tokens_reasoning: int = 0
     estimated_cost: float = 0.0
     parent_id: str | None = None
     parent_version: int | None = None
@@ -73,29 +78,35 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     recorded_at: datetime
     version: int
     position: int
+    #: The content blocks of a block message, exactly as given (None for a string message, whose ``content``
+    #: is the text; for a block message ``content`` is the text of its text parts).
+    blocks: list[dict[str, Any]] | None = None
 
 
-def tokens_dict(tokens_in: int | None, tokens_out: int | None) -> dict[str, int] | None:
-    """Token counts in the shape commands take them: ``{"input": ..., "output": ...}``, or None."""
-    if tokens_in is None and tokens_out is None:
-        return None
-    return {k: v for k, v in (("input", tokens_in), ("output", tokens_out)) if v is not None}
+TOKEN_KEYS = ("input", "output", "cache_read", "cache_creation", "reasoning")
+
+
+def tokens_dict(*counts: int | None) -> dict[str, int] | None:
+    """Token counts (input, output, cache_read, cache_creation, reasoning; trailing ones may be left out) in
+    the shape ``Message.tokens`` has: ``{"input": ..., "output": ...}`` with the figures given, or None."""
+    given = {k: v for k, v in zip(TOKEN_KEYS, counts) if v is not None}
+    return given or None
 
 
 def message_from(event: ev.RecordedEvent) -> Message:
     """The ``Message`` a ``message_added`` event records."""
     p = cast(ev.MessageAdded, event.payload)
-    tokens = tokens_dict(p.tokens_in, p.tokens_out)
     return Message(
         role=p.role,
-        content=p.content,
+        content=text_of(p.blocks) if p.blocks is not None else p.content,
         tool_name=p.tool_name,
         invocation_id=p.invocation_id,
         model=p.model,
-        tokens=tokens,
+        tokens=tokens_dict(p.tokens_in, p.tokens_out, p.tokens_cache_read, p.tokens_cache_creation, p.tokens_reasoning),
         recorded_at=event.recorded_at,
         version=event.version,
         position=event.position,
+        blocks=p.blocks,
     )
 
 
@@ -162,8 +173,17 @@ def _message_added(s: Session, p: ev.MessageAdded) -> dict[str, Any]:
     return {
         "message_count": s.message_count + 1,
         "messages_by_role": by_role,
+        **_token_totals(s, p),
+    }
+
+
+def _token_totals(s: Session, p: ev.MessageAdded | ev.InvocationLinked) -> dict[str, int]:
+    return {
         "tokens_in": s.tokens_in + (p.tokens_in or 0),
         "tokens_out": s.tokens_out + (p.tokens_out or 0),
+        "tokens_cache_read": s.tokens_cache_read + (p.tokens_cache_read or 0),
+        "tokens_cache_creation": s.tokens_cache_creation + (p.tokens_cache_creation or 0),
+        "tokens_reasoning": s.tokens_reasoning + (p.tokens_reasoning or 0),
     }
 
 
@@ -202,8 +222,7 @@ def _invocation_linked(s: Session, p: ev.InvocationLinked) -> dict[str, Any]:
         "invocation_count": s.invocation_count + 1,
         "total_duration_ms": s.total_duration_ms + (p.duration_ms or 0.0),
         "tools_used": tools,
-        "tokens_in": s.tokens_in + (p.tokens_in or 0),
-        "tokens_out": s.tokens_out + (p.tokens_out or 0),
+        **_token_totals(s, p),
         "estimated_cost": s.estimated_cost + (p.cost or 0.0),
     }
 

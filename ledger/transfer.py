@@ -68,6 +68,11 @@ def _as_stored(row: Row) -> Row:
     return cast(Row, tuple(v.decode() if isinstance(v, bytes) and i != 8 else v for i, v in enumerate(row)))
 
 
+def _token_parts(parts: list[int | None]) -> dict[str, int]:
+    # The cache and reasoning figures a message has (older messages have none).
+    return {k: v for k, v in zip(("cache_read", "cache_creation", "reasoning"), parts) if v is not None}
+
+
 class Transfer:
     """Export, import, backup and replay over one engine."""
 
@@ -212,12 +217,15 @@ class Transfer:
             (folder / "data.json").write_text(json.dumps(state.data, indent=2, ensure_ascii=False) + "\n")
             (folder / "invocations.json").write_text(json.dumps(invocations, indent=2, ensure_ascii=False) + "\n")
             with open(folder / "conversation.jsonl", "w", encoding="utf-8") as convo:
-                for role, content, tool, inv, model, t_in, t_out, at, version, position in conversation:
-                    convo.write(json.dumps({
+                for (role, content, tool, inv, model, t_in, t_out, at, version, position, blocks, *parts) in conversation:
+                    line = {
                         "role": role, "content": content, "timestamp": at, "tool_name": tool, "invocation_id": inv,
-                        "model": model, "tokens": {"input": t_in, "output": t_out}, "version": version,
-                        "position": position,
-                    }, ensure_ascii=False) + "\n")
+                        "model": model, "tokens": {"input": t_in, "output": t_out, **_token_parts(parts)},
+                        "version": version, "position": position,
+                    }
+                    if blocks is not None:  # a block message: its blocks too, as given
+                        line["blocks"] = json.loads(blocks)
+                    convo.write(json.dumps(line, ensure_ascii=False) + "\n")
             if progress is not None:
                 progress(done, len(ids))
 

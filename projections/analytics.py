@@ -10,7 +10,9 @@ can query directly (``sqlite3 ledger.db 'SELECT * FROM usage_by_tool'``):
   whose key is NULL, last, so the groups add up to the whole), ``sessions`` (distinct), ``messages``,
   ``invocations``, ``tokens_in``, ``tokens_out``, ``cost``,
   ``total_duration_ms`` and ``p95_duration_ms`` (nearest rank, over
-  invocation durations; NULL where no duration applies).
+  invocation durations; NULL where no duration applies), then
+  ``tokens_cache_read``, ``tokens_cache_creation`` and ``tokens_reasoning``
+  (parts of the input and output tokens, as ``ledger.tokens`` counts them).
 
 On PostgreSQL the views have the same names and columns, with the same
 values: ``day`` is the first ten characters of the time, integer sums come
@@ -36,30 +38,37 @@ from .lineage import in_segments
 GROUPS: dict[str, str] = {"tool": "tool", "user": "user_id", "model": "model", "day": "day", "status": "status"}
 VIEWS: tuple[str, ...] = tuple(f"usage_by_{by}" for by in GROUPS) + ("activity",)
 
-_ACTIVITY = """
+# The cache and reasoning token columns (parts of tokens_in and tokens_out), after the older columns.
+_PARTS = "tokens_cache_read, tokens_cache_creation, tokens_reasoning"
+
+_ACTIVITY = f"""
 SELECT a.session_id, a.recorded_at, date(a.recorded_at) AS day, a.is_message, a.is_invocation, a.tool, a.model,
-       a.tokens_in, a.tokens_out, a.cost, a.duration_ms, s.user_id, s.status
+       a.tokens_in, a.tokens_out, a.cost, a.duration_ms, s.user_id, s.status, a.tokens_cache_read,
+       a.tokens_cache_creation, a.tokens_reasoning
 FROM (
     SELECT session_id, recorded_at, 1 AS is_message, 0 AS is_invocation, tool_name AS tool, model,
-           tokens_in, tokens_out, NULL AS cost, NULL AS duration_ms
+           tokens_in, tokens_out, NULL AS cost, NULL AS duration_ms, {_PARTS}
     FROM messages
     UNION ALL
-    SELECT session_id, recorded_at, 0, 1, tool_name, NULL, tokens_in, tokens_out, cost, duration_ms
+    SELECT session_id, recorded_at, 0, 1, tool_name, NULL, tokens_in, tokens_out, cost, duration_ms, {_PARTS}
     FROM invocations
 ) AS a JOIN sessions AS s ON s.session_id = a.session_id
 """
 
 
 # PostgreSQL's activity rows, with their ``position`` for ordered sums; the view leaves it out.
-_PG_ACTIVITY = """
+_PG_ACTIVITY = f"""
 SELECT a.session_id, a.recorded_at, substr(a.recorded_at, 1, 10) AS day, a.is_message, a.is_invocation, a.tool,
-       a.model, a.tokens_in, a.tokens_out, a.cost, a.duration_ms, s.user_id, s.status{position}
+       a.model, a.tokens_in, a.tokens_out, a.cost, a.duration_ms, s.user_id, s.status, a.tokens_cache_read,
+       a.tokens_cache_creation, a.tokens_reasoning{{position}}
 FROM (
     SELECT session_id, recorded_at, 1 AS is_message, 0 AS is_invocation, tool_name AS tool, model,
-           tokens_in, tokens_out, NULL::DOUBLE PRECISION AS cost, NULL::DOUBLE PRECISION AS duration_ms, position
+           tokens_in, tokens_out, NULL::DOUBLE PRECISION AS cost, NULL::DOUBLE PRECISION AS duration_ms, {_PARTS},
+           position
     FROM messages
     UNION ALL
-    SELECT session_id, recorded_at, 0, 1, tool_name, NULL, tokens_in, tokens_out, cost, duration_ms, position
+    SELECT session_id, recorded_at, 0, 1, tool_name, NULL, tokens_in, tokens_out, cost, duration_ms, {_PARTS},
+           position
     FROM invocations
 ) AS a JOIN sessions AS s ON s.session_id = a.session_id
 """
@@ -93,7 +102,10 @@ SELECT a.grp AS {by}, COUNT(DISTINCT a.session_id) AS sessions, SUM(a.is_message
        SUM(a.duration_ms{d["ordered"]}) AS total_duration_ms,
        (SELECT r.duration_ms FROM ranked AS r
         -- the keyless group (NULL) too; spelled out, as SQLite before 3.39 and DuckDB's reading of the view take it
-        WHERE (r.grp = a.grp OR r.grp IS NULL AND a.grp IS NULL) AND r.rn = (r.n * 95 + 99) / 100) AS p95_duration_ms
+        WHERE (r.grp = a.grp OR r.grp IS NULL AND a.grp IS NULL) AND r.rn = (r.n * 95 + 99) / 100) AS p95_duration_ms,
+       COALESCE(SUM(a.tokens_cache_read), 0){d["int"]} AS tokens_cache_read,
+       COALESCE(SUM(a.tokens_cache_creation), 0){d["int"]} AS tokens_cache_creation,
+       COALESCE(SUM(a.tokens_reasoning), 0){d["int"]} AS tokens_reasoning
 FROM a GROUP BY a.grp ORDER BY a.grp IS NULL, a.grp"""
 
 
@@ -143,6 +155,11 @@ class Statistics(msgspec.Struct, frozen=True, kw_only=True):
     tools: tuple[ToolUsage, ...]
     tokens_in: int
     tokens_out: int
+    #: Parts of tokens_in and tokens_out (OpenTelemetry GenAI: cache reads and writes of the input,
+    #: reasoning of the output).
+    tokens_cache_read: int
+    tokens_cache_creation: int
+    tokens_reasoning: int
     estimated_cost: float
     first_activity: datetime
     last_activity: datetime

@@ -52,6 +52,9 @@ SESSIONS_SCHEMA: tuple[str, ...] = (
     total_duration_ms DOUBLE PRECISION DEFAULT 0.0,
     tokens_in BIGINT DEFAULT 0,
     tokens_out BIGINT DEFAULT 0,
+    tokens_cache_read BIGINT DEFAULT 0,
+    tokens_cache_creation BIGINT DEFAULT 0,
+    tokens_reasoning BIGINT DEFAULT 0,
     estimated_cost DOUBLE PRECISION DEFAULT 0.0,
     tools_used {_TEXT} DEFAULT '[]'
 )""",
@@ -96,7 +99,11 @@ SESSIONS_SCHEMA: tuple[str, ...] = (
     tokens_out BIGINT,
     recorded_at {_TEXT} NOT NULL,
     content_exact {_TEXT},
-    retracted_at BIGINT
+    retracted_at BIGINT,
+    blocks {_TEXT},
+    tokens_cache_read BIGINT,
+    tokens_cache_creation BIGINT,
+    tokens_reasoning BIGINT
 )""",
     f"""CREATE TABLE invocations (
     position BIGINT PRIMARY KEY,
@@ -110,7 +117,10 @@ SESSIONS_SCHEMA: tuple[str, ...] = (
     cost DOUBLE PRECISION,
     status {_TEXT} NOT NULL,
     artifact {_TEXT},
-    recorded_at {_TEXT} NOT NULL
+    recorded_at {_TEXT} NOT NULL,
+    tokens_cache_read BIGINT,
+    tokens_cache_creation BIGINT,
+    tokens_reasoning BIGINT
 )""",
     # The same indexes as on SQLite (a query needs each one), but the metadata values' (see above).
     "CREATE INDEX idx_sessions_created_at ON sessions (created_at)",

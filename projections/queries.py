@@ -358,7 +358,10 @@ def _summaries(conn: Connection, rows: list[tuple[Any, ...]]) -> list[SessionSum
     ]
 
 
-_MESSAGE_COLUMNS = "role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position"
+_MESSAGE_COLUMNS = (
+    "role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position, blocks,"
+    " tokens_cache_read, tokens_cache_creation, tokens_reasoning"
+)
 
 
 def conversation(
@@ -370,7 +373,8 @@ def conversation(
     hidden: Sequence[tuple[str, int, int]] = (),
 ) -> list[tuple[Any, ...]]:
     """The messages of a lineage of (session, first version, last version) ranges, in order: (role,
-    content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position)."""
+    content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position, blocks
+    as JSON text or None, tokens_cache_read, tokens_cache_creation, tokens_reasoning)."""
     if dialect_of(conn) != "postgres":
         return in_segments(conn, "messages", _MESSAGE_COLUMNS, segments, limit, offset, hidden)
     # PostgreSQL: the exact content of a message with a NUL is kept as JSON text (``projections.postgres``).
@@ -416,11 +420,13 @@ def invocations(conn: Connection, segments: Sequence[tuple[str, int, int]]) -> l
 def linked_invocation(
     conn: Connection, segments: Sequence[tuple[str, int, int]], invocation_id: str
 ) -> tuple[Any, ...] | None:
-    """(tool_name, duration_ms, tokens_in, tokens_out, cost, status, artifact) of the invocation already
-    linked under ``invocation_id`` in a lineage's history, or None: found by the invocation_id index."""
+    """(tool_name, duration_ms, tokens_in, tokens_out, cost, status, artifact, tokens_cache_read,
+    tokens_cache_creation, tokens_reasoning) of the invocation already linked under ``invocation_id`` in a
+    lineage's history, or None: found by the invocation_id index."""
     for session_id, first, last in segments:
         row: tuple[Any, ...] | None = conn.execute(
-            "SELECT t.tool_name, t.duration_ms, t.tokens_in, t.tokens_out, t.cost, t.status, t.artifact"
+            "SELECT t.tool_name, t.duration_ms, t.tokens_in, t.tokens_out, t.cost, t.status, t.artifact,"
+            " t.tokens_cache_read, t.tokens_cache_creation, t.tokens_reasoning"
             " FROM invocations AS t JOIN events AS e ON e.position = t.position"
             " WHERE t.invocation_id = ? AND e.session_id = ? AND e.version BETWEEN ? AND ? LIMIT 1",
             (invocation_id, session_id, first, last),

@@ -32,8 +32,10 @@ from . import analytics
 from . import views as tool_views
 from .base import Connection, Projector, dialect_of
 from .postgres import ORDER_STEP, SESSIONS_SCHEMA
+from .search import message_text
 
 _canonical = msgspec.json.Encoder(order="sorted")
+_plain_json = msgspec.json.Encoder()
 
 # STRICT tables need SQLite 3.37 (2021); with an older library the tables are made as before.
 _STRICT = sqlite3.sqlite_version_info >= (3, 37, 0)
@@ -45,15 +47,17 @@ def json_text(value: Any) -> str:
 
 
 # A run of a session's messages and touches, added up (``_Fold``).
+# The token counters every message and invocation adds to: the totals and their cache and reasoning parts.
+_TOKENS = ("tokens_in", "tokens_out", "tokens_cache_read", "tokens_cache_creation", "tokens_reasoning")
+_ADD_TOKENS = ", ".join(f"{column} = {column} + ?" for column in _TOKENS)
 _ADVANCE = (
-    "UPDATE sessions SET version = ?, position = ?, updated_at = ?,"
-    " message_count = message_count + ?, tokens_in = tokens_in + ?, tokens_out = tokens_out + ?"
+    f"UPDATE sessions SET version = ?, position = ?, updated_at = ?, message_count = message_count + ?, {_ADD_TOKENS}"
     " WHERE session_id = ?"
 )
 _INVOCATION = (
     "UPDATE sessions SET version = ?, position = ?, updated_at = ?,"
     " invocation_count = invocation_count + 1, total_duration_ms = total_duration_ms + ?,"
-    " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, estimated_cost = estimated_cost + ?,"
+    f" {_ADD_TOKENS}, estimated_cost = estimated_cost + ?,"
     " tools_used = CASE WHEN EXISTS (SELECT 1 FROM json_each(tools_used) WHERE value = ?)"
     " THEN tools_used ELSE json_insert(tools_used, '$[#]', ?) END"
     " WHERE session_id = ?"
@@ -64,11 +68,13 @@ _COMPLETED = (
 )
 _INSERT_MESSAGE = (
     "INSERT INTO messages (position, session_id, version, role, content, tool_name, invocation_id, model,"
-    " tokens_in, tokens_out, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " tokens_in, tokens_out, recorded_at, blocks, tokens_cache_read, tokens_cache_creation, tokens_reasoning)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_INVOCATION = (
     "INSERT INTO invocations (position, session_id, version, invocation_id, tool_name, duration_ms, tokens_in,"
-    " tokens_out, cost, status, artifact, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " tokens_out, cost, status, artifact, recorded_at, tokens_cache_read, tokens_cache_creation, tokens_reasoning)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 # PostgreSQL's twins. ``tools_used`` gains the tool as the JSON text msgspec writes for it, which is the text
@@ -76,7 +82,7 @@ _INSERT_INVOCATION = (
 _PG_INVOCATION = (
     "UPDATE sessions SET version = ?, position = ?, updated_at = ?,"
     " invocation_count = invocation_count + 1, total_duration_ms = total_duration_ms + ?,"
-    " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, estimated_cost = estimated_cost + ?,"
+    f" {_ADD_TOKENS}, estimated_cost = estimated_cost + ?,"
     " tools_used = CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text(tools_used::jsonb) AS t (value)"
     " WHERE t.value = ?::text) THEN tools_used WHEN tools_used = '[]' THEN '[' || ?::text || ']'"
     " ELSE left(tools_used, -1) || ',' || ?::text || ']' END"
@@ -84,7 +90,8 @@ _PG_INVOCATION = (
 )
 _PG_INSERT_MESSAGE = (
     "INSERT INTO messages (position, session_id, version, role, content, tool_name, invocation_id, model,"
-    " tokens_in, tokens_out, recorded_at, content_exact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " tokens_in, tokens_out, recorded_at, blocks, tokens_cache_read, tokens_cache_creation, tokens_reasoning,"
+    " content_exact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _PG_INSERT_TAG = "INSERT INTO session_tags (session_id, tag, rowid) VALUES (?, ?, ?)"
 _PG_INSERT_METADATA = "INSERT INTO session_metadata (session_id, key, value, rowid) VALUES (?, ?, ?, ?)"
@@ -212,24 +219,34 @@ def _created(c: Connection, e: RecordedEvent, p: ev.Created, at: str, pg: bool) 
 
 
 def _message_row(e: RecordedEvent, p: ev.MessageAdded, at: str, pg: bool) -> tuple[Any, ...]:
+    # A block message's content column holds the text of its text parts (what search indexes); the blocks
+    # themselves are kept as JSON text beside it.
+    text = message_text(p)
+    blocks = None if p.blocks is None else _plain_json.encode(p.blocks).decode()  # as given: keys in their order
+    row = (e.position, e.session_id, e.version, p.role, text, p.tool_name, p.invocation_id, p.model, p.tokens_in,
+           p.tokens_out, at, blocks, p.tokens_cache_read, p.tokens_cache_creation, p.tokens_reasoning)
     if pg:
-        content, exact = stored_content(p.content)
-        return (e.position, e.session_id, e.version, p.role, content, p.tool_name, p.invocation_id, p.model,
-                p.tokens_in, p.tokens_out, at, exact)
-    return (e.position, e.session_id, e.version, p.role, p.content, p.tool_name, p.invocation_id, p.model,
-            p.tokens_in, p.tokens_out, at)
+        content, exact = stored_content(text)
+        return (*row[:4], content, *row[5:], exact)
+    return row
+
+
+def _token_values(p: ev.MessageAdded | ev.InvocationLinked) -> tuple[int, ...]:
+    return (p.tokens_in or 0, p.tokens_out or 0, p.tokens_cache_read or 0, p.tokens_cache_creation or 0,
+            p.tokens_reasoning or 0)
 
 
 def _invocation_linked(c: Connection, e: RecordedEvent, p: ev.InvocationLinked, at: str, pg: bool) -> None:
     c.execute(
         _INSERT_INVOCATION,
         (e.position, e.session_id, e.version, p.invocation_id, p.tool_name, p.duration_ms, p.tokens_in,
-         p.tokens_out, p.cost, p.status, p.artifact, at),
+         p.tokens_out, p.cost, p.status, p.artifact, at, p.tokens_cache_read, p.tokens_cache_creation,
+         p.tokens_reasoning),
     )
     tool = json_text(p.tool_name) if pg else p.tool_name
     c.execute(
         _PG_INVOCATION if pg else _INVOCATION,
-        (e.version, e.position, at, p.duration_ms or 0.0, p.tokens_in or 0, p.tokens_out or 0, p.cost or 0.0,
+        (e.version, e.position, at, p.duration_ms or 0.0, *_token_values(p), p.cost or 0.0,
          p.tool_name, *((tool, tool) if pg else (tool,)), e.session_id),
     )
 
@@ -278,13 +295,14 @@ def _stored_time(value: str | None) -> str | None:
 
 _STATE_COLUMNS = (
     "user_id", "purpose", "status", "completed_at", "completion_reason", "message_count", "invocation_count",
-    "total_duration_ms", "tokens_in", "tokens_out", "estimated_cost", "tools_used",
+    "total_duration_ms", *_TOKENS, "estimated_cost", "tools_used",
 )
 
 
 def _state_values(state: dict[str, Any]) -> list[Any]:
-    values = {**state, "completed_at": _stored_time(state.get("completed_at")),
-              "tools_used": json_text(state.get("tools_used", []))}
+    # A state carried by an older event has no cache or reasoning counters: they were 0 then.
+    values = {"tokens_cache_read": 0, "tokens_cache_creation": 0, "tokens_reasoning": 0, **state,
+              "completed_at": _stored_time(state.get("completed_at")), "tools_used": json_text(state.get("tools_used", []))}
     return [values.get(column) for column in _STATE_COLUMNS]
 
 
@@ -325,8 +343,8 @@ def _purged(c: Connection, e: RecordedEvent, p: ev.Purged, at: str, pg: bool) ->
     c.execute(
         "UPDATE sessions SET version = ?, position = ?, updated_at = ?, status = ?, completed_at = ?,"
         " completion_reason = ?, parent_id = NULL, user_id = NULL, purpose = NULL, message_count = 0,"
-        " invocation_count = 0, total_duration_ms = 0.0, tokens_in = 0, tokens_out = 0, estimated_cost = 0.0,"
-        " tools_used = '[]' WHERE session_id = ?",
+        f" invocation_count = 0, total_duration_ms = 0.0, {', '.join(f'{t} = 0' for t in _TOKENS)},"
+        " estimated_cost = 0.0, tools_used = '[]' WHERE session_id = ?",
         (e.version, e.position, at, ev.PURGED, at, p.reason, e.session_id),
     )
     for table in ("session_tags", "session_metadata", "session_data", "session_segments"):
@@ -373,6 +391,9 @@ _HANDLERS: dict[str, Callable[[Connection, RecordedEvent, Any, str, bool], None]
 }
 
 
+_NO_TOKENS = (0,) * len(_TOKENS)
+
+
 class _Fold:
     """Folds a run of events into the tables with as few statements as the fold allows: the messages are
     written many rows at a time, and a session's row is updated once for a run of its messages and
@@ -386,33 +407,33 @@ class _Fold:
         self.conn = conn
         self.pg = pg
         self.messages: list[tuple[Any, ...]] = []
-        # session_id -> [version, position, updated_at, messages, tokens_in, tokens_out]
+        # session_id -> [version, position, updated_at, messages, then the five token counters of _TOKENS]
         self.rows: dict[str, list[Any]] = {}
 
     def add(self, event: RecordedEvent) -> None:
         payload, at = event.payload, _text_time(event)
         redacted = isinstance(payload, ev.Redacted)
         if redacted and event.type not in ("created", "forked"):
-            self._advance(event, at, 0, 0, 0)
+            self._advance(event, at, 0, _NO_TOKENS)
         elif isinstance(payload, ev.MessageAdded):
             self.messages.append(_message_row(event, payload, at, self.pg))
-            self._advance(event, at, 1, payload.tokens_in or 0, payload.tokens_out or 0)
+            self._advance(event, at, 1, _token_values(payload))
         elif event.type in _TOUCHING:
             _TOUCHING[event.type](self.conn, event, payload, at, self.pg)
-            self._advance(event, at, 0, 0, 0)
+            self._advance(event, at, 0, _NO_TOKENS)
         else:
             self.flush()
             (_redacted if redacted else _HANDLERS[event.type])(self.conn, event, payload, at, self.pg)
 
-    def _advance(self, event: RecordedEvent, at: str, messages: int, tokens_in: int, tokens_out: int) -> None:
+    def _advance(self, event: RecordedEvent, at: str, messages: int, tokens: tuple[int, ...]) -> None:
         row = self.rows.get(event.session_id)
         if row is None:
-            self.rows[event.session_id] = [event.version, event.position, at, messages, tokens_in, tokens_out]
+            self.rows[event.session_id] = [event.version, event.position, at, messages, *tokens]
         else:
             row[0], row[1], row[2] = event.version, event.position, at
             row[3] += messages
-            row[4] += tokens_in
-            row[5] += tokens_out
+            for i, count in enumerate(tokens, 4):
+                row[i] += count
 
     def flush(self) -> None:
         """Write the pending message rows, then each pending session row."""
@@ -437,8 +458,9 @@ class SessionsProjector(Projector):
     """The built-in read model: sessions with their counters, tags, metadata, data, messages and invocations."""
 
     name = "sessions"
-    # 2: messages.retracted_at, the invocation_id index; 3: STRICT tables, the views of ``projections.views``
-    version = 3
+    # 2: messages.retracted_at, the invocation_id index; 3: STRICT tables, the views of ``projections.views``;
+    # 4: content blocks, cache and reasoning tokens, the OpenTelemetry GenAI view
+    version = 4
     dialects = frozenset({"sqlite", "postgres"})
     builtin = True
     tables = ("session_segments", "invocations", "messages", "session_data", "session_metadata", "session_tags", "sessions")
@@ -461,13 +483,13 @@ class SessionsProjector(Projector):
                 "session_id": str, "parent_id": str, "user_id": str, "purpose": str, "status": str,
                 "created_at": str, "updated_at": str, "completed_at": str, "completion_reason": str,
                 "version": int, "position": int, "message_count": int, "invocation_count": int,
-                "total_duration_ms": float, "tokens_in": int, "tokens_out": int, "estimated_cost": float,
+                "total_duration_ms": float, **dict.fromkeys(_TOKENS, int), "estimated_cost": float,
                 "tools_used": str,
             },
             pk="session_id",
             not_null={"status", "created_at", "updated_at", "version", "position"},
-            defaults={"message_count": 0, "invocation_count": 0, "total_duration_ms": 0.0, "tokens_in": 0,
-                      "tokens_out": 0, "estimated_cost": 0.0, "tools_used": "[]"},
+            defaults={"message_count": 0, "invocation_count": 0, "total_duration_ms": 0.0, **dict.fromkeys(_TOKENS, 0),
+                      "estimated_cost": 0.0, "tools_used": "[]"},
             strict=_STRICT,
         )
         db.table("session_tags").create(
@@ -487,7 +509,8 @@ class SessionsProjector(Projector):
         db.table("messages").create(
             {"position": int, "session_id": str, "version": int, "role": str, "content": str, "tool_name": str,
              "invocation_id": str, "model": str, "tokens_in": int, "tokens_out": int, "recorded_at": str,
-             "retracted_at": int},
+             "retracted_at": int, "blocks": str, "tokens_cache_read": int, "tokens_cache_creation": int,
+             "tokens_reasoning": int},
             pk="position",
             not_null={"session_id", "version", "role", "content", "recorded_at"},
             strict=_STRICT,
@@ -495,7 +518,8 @@ class SessionsProjector(Projector):
         db.table("invocations").create(
             {"position": int, "session_id": str, "version": int, "invocation_id": str, "tool_name": str,
              "duration_ms": float, "tokens_in": int, "tokens_out": int, "cost": float, "status": str,
-             "artifact": str, "recorded_at": str},
+             "artifact": str, "recorded_at": str, "tokens_cache_read": int, "tokens_cache_creation": int,
+             "tokens_reasoning": int},
             pk="position",
             not_null={"session_id", "version", "invocation_id", "tool_name", "status", "recorded_at"},
             strict=_STRICT,

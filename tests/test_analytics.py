@@ -140,6 +140,7 @@ def row(key: str, value: str | None, sessions: int, messages: int, invocations: 
     return {
         key: value, "sessions": sessions, "messages": messages, "invocations": invocations, "tokens_in": tokens_in,
         "tokens_out": tokens_out, "cost": cost, "total_duration_ms": total, "p95_duration_ms": p95,
+        "tokens_cache_read": 0, "tokens_cache_creation": 0, "tokens_reasoning": 0,  # this scenario has none
     }
 
 

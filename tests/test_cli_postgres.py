@@ -86,7 +86,7 @@ def test_demo_prints_and_records_its_sessions_in_the_url(url: str) -> None:
     for expected in ("Sessions", "planner", "coder", "reviewer", "Conversation", "pytest", "Queries", "[timeout]",
                      "Usage by tool", "Time travel", "forked", "restored", "audit trail", "verify: ok"):
         assert expected in out, expected
-    assert f"into {shown(url)}" in out  # it names where it wrote, without the password
+    assert f"into {shown(url)}" in " ".join(out.split())  # it names where it wrote (wrapped), without the password
     with Ledger(url) as led:
         assert led.last_position == EVENTS_PER_RUN
         assert led.verify().ok

@@ -72,12 +72,14 @@ def test_usage_json_by_each_grouping(db: Path) -> None:
 def test_usage_always_has_the_same_columns_and_its_groups_add_up_to_the_whole(db: Path, by: str) -> None:
     rows = json.loads(invoke("--db", str(db), "usage", "--by", by, "--json").stdout)
     assert all(list(row) == [by, "sessions", "messages", "invocations", "tokens_in", "tokens_out", "cost",
-                             "total_duration_ms", "p95_duration_ms"] for row in rows)
+                             "total_duration_ms", "p95_duration_ms", "tokens_cache_read", "tokens_cache_creation",
+                             "tokens_reasoning"] for row in rows)
     totals = {field: sum(row[field] for row in rows) for field in ("messages", "invocations", "tokens_in", "tokens_out")}
     assert totals == {"messages": 1, "invocations": 3, "tokens_in": 37, "tokens_out": 73}
     assert sum(row["cost"] for row in rows) == pytest.approx(0.75)
     header = invoke("--db", str(db), "usage", "--by", by, "--csv").stdout.splitlines()[0]
-    assert header == f"{by},sessions,messages,invocations,tokens_in,tokens_out,cost,total_duration_ms,p95_duration_ms"
+    assert header == (f"{by},sessions,messages,invocations,tokens_in,tokens_out,cost,total_duration_ms,p95_duration_ms,"
+                      "tokens_cache_read,tokens_cache_creation,tokens_reasoning")
 
 
 def test_usage_json_equals_the_librarys_usage(db: Path) -> None:

@@ -22,14 +22,18 @@ import pytest
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 
 from ledger import Ledger
-from ledger.mcp_server import TOOLS
+from ledger.events import ROLES
+from ledger.mcp_server import TOOLS, input_schema
 
 # The subprocesses the tests start directly see no LEDGER_* settings (stdio_client passes none on).
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
 TOOL_NAMES = {
     "create_session", "add_message", "link_invocation", "set_metadata", "get_metadata", "remove_metadata",
-    "set_data", "get_data", "complete_session", "list_sessions", "get_session", "history", "verify",
+    "set_data", "get_data", "add_tags", "remove_tags", "complete_session", "fork", "restore", "list_sessions",
+    "get_session", "get_messages", "search_messages", "get_statistics", "usage", "history", "verify",
 }
+READ_ONLY = {"get_metadata", "get_data", "list_sessions", "get_session", "get_messages", "search_messages",
+             "get_statistics", "usage", "history", "verify"}
 
 
 class Client:
@@ -63,6 +67,7 @@ async def connected(db: Path, errlog: TextIO) -> AsyncIterator[Client]:
     params = StdioServerParameters(command=sys.executable, args=["-m", "ledger", "mcp", "--db", str(db)], cwd=str(db.parent))
     async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
+        await session.list_tools()  # the client learns each tool's output schema, and checks every result by it
         yield Client(session)
 
 
@@ -89,14 +94,16 @@ def test_every_tool_is_listed_with_its_pydantic_input_schema(serve: Any) -> None
         assert set(listed) == TOOL_NAMES
         for tool in TOOLS:
             schema = listed[tool.name].input_schema
-            assert schema == tool.args.model_json_schema()
+            assert schema == input_schema(tool.args)
+            assert set(schema["properties"]) == set(tool.args.model_fields)
             assert schema["type"] == "object" and schema["additionalProperties"] is False
             assert listed[tool.name].description
+            assert listed[tool.name].annotations.read_only_hint is (tool.name in READ_ONLY)
         assert listed["add_message"].input_schema["required"] == ["session_id", "role", "content"]
-        assert listed["add_message"].input_schema["properties"]["role"]["enum"] == ["user", "assistant", "system", "tool"]
-        assert listed["get_session"].annotations.read_only_hint is True
+        assert listed["add_message"].input_schema["properties"]["role"]["enum"] == list(ROLES)
         assert listed["add_message"].annotations.read_only_hint is False
-        assert listed["remove_metadata"].annotations.idempotent_hint is True
+        assert {name for name, tool in listed.items() if tool.annotations.idempotent_hint} == {
+            "remove_metadata", "add_tags", "remove_tags"}
 
     serve(scenario)
 
@@ -217,7 +224,7 @@ def test_bad_arguments_and_ledger_errors_are_tool_errors_and_the_server_keeps_se
         assert "at: input should have timezone info" in text
 
         text, details = await c.fail("add_message", session_id="s1", role="robot", content="hi")
-        assert text == "session 's1': role must be one of user, assistant, system, tool; got 'robot'"
+        assert text == f"session 's1': role must be one of {', '.join(ROLES)}; got 'robot'"
         assert details == {"error": "InvalidInput", "message": text, "session_id": "s1", "field": "role"}
         text, details = await c.fail("get_session", session_id="nope")
         assert text == "session 'nope' does not exist" and details["error"] == "SessionNotFound"

@@ -284,8 +284,9 @@ def test_the_datasette_metadata_describes_every_table_view_and_column(tmp_path: 
     assert {n for n, about in described.items() if about.get("hidden")} >= {"ledger_meta", "projector_positions"}
     units = {unit for about in described.values() for unit in about.get("units", {}).values()}
     assert units == {"token", "USD", "ms"}
-    assert described["sessions"]["units"] == {"tokens_in": "token", "tokens_out": "token", "total_duration_ms": "ms",
-                                              "estimated_cost": "USD"}
+    assert described["sessions"]["units"] == {"tokens_in": "token", "tokens_out": "token", "tokens_cache_read": "token",
+                                              "tokens_cache_creation": "token", "tokens_reasoning": "token",
+                                              "total_duration_ms": "ms", "estimated_cost": "USD"}
     assert described["messages"]["fts_table"] == "messages_fts"
     assert {"token = [token]", "USD = [currency]"} <= set(metadata["custom_units"])
 

@@ -15,19 +15,22 @@ PACKAGES = ("ledger", "projections")
 # What ``projections`` may use of ``ledger``: the pure core, never the facade, engine or storage.
 PURE_CORE = {
     "ledger",
+    "ledger.blocks",
     "ledger.errors",
     "ledger.events",
     "ledger.lineage",
     "ledger.session",
     "ledger.times",
+    "ledger.tokens",
     "ledger.validation",
 }
 # The faces: they use the names ``ledger`` exports, the presentation helpers (output, settings, extras: the
 # one-line error for a missing optional package, scratch: outputs written under a temporary name) and the
 # pure core's vocabulary and argument checks (events, ids, times, validation), never the facade's insides.
-FACES = ("ledger.aio", "ledger.cli", "ledger.arguments", "ledger.demo", "ledger.mcp_server", "ledger.integrations.openai_agents",
-         "ledger.integrations.workflow")
+FACES = ("ledger.aio", "ledger.cli", "ledger.arguments", "ledger.demo", "ledger.mcp_server", "ledger.mcp_tools",
+         "ledger.integrations.openai_agents", "ledger.integrations.workflow")
 FACE_MAY_IMPORT = {"ledger", "ledger.output", "ledger.settings", "ledger.extras", "ledger.scratch", "ledger.events",
+                   "ledger.blocks", "ledger.tokens",
                    "ledger.ids", "ledger.times", "ledger.validation", "ledger.integrations", *FACES}
 
 
