@@ -372,6 +372,6 @@ def test_an_unrecognisable_response_is_refused() -> None:
 
 
 def test_sdk_versions_used() -> None:
-    # the versions these tests were written against (the ones in the test extras)
-    assert anthropic.__version__ == "2.10.0"
+    # the major versions these tests were written against (the test extras allow anthropic 2.x, openai 3.x)
+    assert anthropic.__version__.split(".")[0] == "2"
     assert openai.__version__.split(".")[0] == "3"
