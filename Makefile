@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # The test session starts its own PostgreSQL server: from the system's binaries, else from a wheel
 # that ships them (pgserver), installed only on a machine that has none.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents,postgres,langgraph,adk,otel]'
 	if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		$(BIN)/python -m pip install --quiet 'pgserver==0.1.4'; fi
 	touch $@ $(VENV)/.installed
@@ -32,7 +32,7 @@ test: $(VENV)/.installed-test
 
 # The full benchmark table (a few minutes on 2 cores); `python -m benchmarks --quick` is the smoke run.
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents,postgres,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mcp,agents,postgres,langgraph,adk,otel,bench]'
 	touch $@ $(VENV)/.installed $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench

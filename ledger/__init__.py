@@ -30,7 +30,7 @@ from .errors import (
 )
 
 if _TYPE_CHECKING:
-    from projections import ANY, Page, Projector, SearchHit, SessionFilter, SessionSummary, Statistics, ToolUsage
+    from projections import ANY, Page, Projector, Record, SearchHit, SessionFilter, SessionSummary, Statistics, ToolUsage
 
     from .chain import Digest, VerifyReport
     from .datasette import datasette_metadata
@@ -52,6 +52,7 @@ _LAZY = {
     "Message": "ledger.session",
     "Page": "projections",
     "Projector": "projections",
+    "Record": "projections",
     "RecordedEvent": "ledger.events",
     "SearchHit": "projections",
     "Session": "ledger.session",
@@ -84,6 +85,7 @@ __all__ = [
     "Page",
     "Projector",
     "ReadOnlyLedger",
+    "Record",
     "RecordedEvent",
     "SearchHit",
     "Session",

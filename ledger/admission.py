@@ -25,6 +25,8 @@ from .validation import (
     check_choice,
     check_json,
     check_key,
+    check_record,
+    check_removal,
     check_tags,
     check_text,
     check_totals,
@@ -34,7 +36,7 @@ from .validation import (
 # allow; nothing after a purge).
 _NEEDS_OPEN = frozenset({
     "message_added", "invocation_linked", "data_set", "data_deleted", "data_cleared", "completed", "restored",
-    "message_retracted", "conversation_cleared",
+    "message_retracted", "conversation_cleared", "record_set", "records_removed",
 })
 _STATE_BYTES = 64 * 1_048_576  # a restored or forked state: bounded by what its session could hold
 
@@ -190,6 +192,14 @@ def _nothing(state: Session | None, p: Any, limits: Limits, sid: str) -> None:
     pass
 
 
+def _record_set(state: Session | None, p: ev.RecordSet, limits: Limits, sid: str) -> None:
+    check_record(p.kind, p.key, p.value, p.blob, p.group, limits, sid)
+
+
+def _records_removed(state: Session | None, p: ev.RecordsRemoved, limits: Limits, sid: str) -> None:
+    check_removal(p.kind, p.keys, limits, sid)
+
+
 _CHECKS: dict[str, Any] = {
     "created": _created,
     "forked": _carried,
@@ -207,4 +217,6 @@ _CHECKS: dict[str, Any] = {
     "message_retracted": _retracted,
     "conversation_cleared": _nothing,
     "purged": _purged,
+    "record_set": _record_set,
+    "records_removed": _records_removed,
 }

@@ -278,6 +278,10 @@ class AsyncLedger:
 
     # -- reads -----------------------------------------------------------------------------
 
+    set_record = _awaitable(Ledger.set_record, "AsyncLedger")
+    remove_records = _awaitable(Ledger.remove_records, "AsyncLedger")
+    record = _awaitable(Ledger.record, "AsyncLedger")
+    records = _awaitable(Ledger.records, "AsyncLedger")
     get_session = _awaitable(Ledger.get_session, "AsyncLedger")
     get_metadata = _awaitable(Ledger.get_metadata, "AsyncLedger")
     get_data = _awaitable(Ledger.get_data, "AsyncLedger")

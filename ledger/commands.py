@@ -45,6 +45,15 @@ def check_not_purged(state: Session, what: str) -> None:
         raise SessionPurged(f"session {state.session_id!r} was purged: cannot {what}", session_id=state.session_id)
 
 
+def check_open(state: Session | None, what: str) -> Session:
+    """Refuse a change that needs an active session (``SessionClosed``; ``SessionPurged`` after a purge)."""
+    assert state is not None
+    check_not_purged(state, what)
+    if not state.is_open:
+        raise SessionClosed(f"session {state.session_id!r} is {state.status}: cannot {what}", session_id=state.session_id)
+    return state
+
+
 def _copy(state: Session) -> Session:
     # A state the caller may keep: nothing in it is shared with the engine's cache.
     return decode_state(encode_state(state))
@@ -64,15 +73,7 @@ class Commands:
         self._schema = schema
         self._run = engine.run
 
-    @staticmethod
-    def _open(state: Session | None, what: str) -> Session:
-        assert state is not None
-        check_not_purged(state, what)
-        if not state.is_open:
-            raise SessionClosed(
-                f"session {state.session_id!r} is {state.status}: cannot {what}", session_id=state.session_id
-            )
-        return state
+    _open = staticmethod(check_open)
 
     # -- validation helpers -----------------------------------------------------
 

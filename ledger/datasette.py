@@ -190,6 +190,20 @@ def _tables() -> dict[str, _Table]:
             {**_TOKEN_UNITS, "total_duration_ms": MS, "estimated_cost": USD},
             {"sort_desc": "created_at", "facets": ["status", "user_id"]},
         ),
+        "records": _Table(
+            "What integrations keep in a session beside its conversation (the LangGraph checkpointer's checkpoints,"
+            " pending writes and channel values), one row per record_set event: an index, the value and bytes stay"
+            " in the event's payload (events.data).",
+            {
+                **_SESSION,
+                "position": "The log position of the record_set event (join events on it for the payload).",
+                "kind": "What the record is, named by its integration (langgraph.checkpoint, ...).",
+                "key": "The record's key within its kind.",
+                "record_group": "A group the integration reads records of together (a run, the pieces of a value).",
+                "removed_at": "The log position of the event that replaced or removed the record; empty while it stands.",
+            },
+            extra={"facets": ["kind"]},
+        ),
         "session_tags": _Table(
             "The tags of each session.", {**_SESSION, "tag": "One tag."}, extra={"facets": ["tag"]}
         ),

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from projections.base import Connection, ProjectionRunner, Projector, check_custom
+from projections.records import RecordsProjector
 from projections.search import SearchProjector
 from projections.sessions import SessionsProjector
 
@@ -636,7 +637,7 @@ def open_engine(
     custom = list(projectors)
     for projector in custom:
         check_custom(projector)
-    runner = ProjectionRunner([SessionsProjector(), SearchProjector(), *custom])
+    runner = ProjectionRunner([SessionsProjector(), RecordsProjector(), SearchProjector(), *custom])
     storage = open_storage(path, durability=durability, busy_timeout=busy_timeout, create=create)
     return Engine(
         storage,

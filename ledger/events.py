@@ -199,6 +199,32 @@ class Purged(Event, frozen=True, kw_only=True, omit_defaults=True):
     redacted: int = 0
 
 
+class RecordSet(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """A record of an integration set in the session: ``kind`` (what it is, e.g. ``langgraph.checkpoint``)
+    and ``key`` name it, ``value`` is JSON and ``blob`` opaque bytes (base64 in the payload); ``group``
+    gathers records an integration reads together (the pieces of one value, the checkpoints of one run).
+
+    Setting a key that is set replaces its record. The session's state only counts it in its version: the
+    records live in the ``records`` read table (``projections.records``), read by key, range or group.
+    """
+
+    type: ClassVar[str] = "record_set"
+    kind: str
+    key: str
+    value: Any = None
+    blob: bytes | None = None
+    group: str | None = None
+
+
+class RecordsRemoved(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """Records taken out of the session's view: these ``keys`` of ``kind`` (``keys`` None: every key of
+    it; ``kind`` None: every record). The log keeps them, so a read as of an earlier moment still sees them."""
+
+    type: ClassVar[str] = "records_removed"
+    kind: str | None = None
+    keys: tuple[str, ...] | None = None
+
+
 AnyEvent = Union[
     Created,
     MessageAdded,
@@ -216,6 +242,8 @@ AnyEvent = Union[
     Purged,
     MessageRetracted,
     ConversationCleared,
+    RecordSet,
+    RecordsRemoved,
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in get_args(AnyEvent)}

@@ -18,6 +18,9 @@ EXTRAS = {
     "postgres": "psycopg 3, for PostgreSQL ledgers",
     "mcp": "the official MCP SDK 2.x",
     "agents": "the OpenAI Agents SDK",
+    "langgraph": "langgraph-checkpoint 4.x, for the LangGraph checkpointer",
+    "adk": "google-adk 2.x, for the ADK session service",
+    "otel": "the OpenTelemetry SDK, for the span exporter",
 }
 
 

@@ -39,6 +39,7 @@ from .delegation import bind_delegates, delegate, for_session
 from .engine import Engine, open_engine
 from .errors import InvalidInput, SessionExists, SessionNotFound
 from .reads import Reads
+from .records import Records
 from .retention import CleanupThread, Retention
 from .transfer import Transfer
 from .validation import Limits, MetadataSchema, Progress, check_id, check_options
@@ -98,6 +99,7 @@ class Ledger:
         self._retention = Retention(engine, self._commands, self._limits)
         self._transfer = Transfer(engine, self._limits)
         self._conversations = Conversations(engine, self._reads, self._commands)
+        self._records = Records(engine, self._limits)
         bind_delegates(self)
         self.path = engine.path  # for a URL: without its password
         self.durability = options.durability
@@ -190,6 +192,13 @@ class Ledger:
     complete_session = delegate("_commands", Commands.complete_session)
     restore = delegate("_commands", Commands.restore)
     fork = delegate("_commands", Commands.fork)
+
+    # -- records: what an integration keeps in a session (checkpoints, say) --------
+
+    set_record = delegate("_records", Records.set_record)
+    remove_records = delegate("_records", Records.remove_records)
+    record = delegate("_records", Records.record)
+    records = delegate("_records", Records.records)
 
     # -- reads --------------------------------------------------------------------
 

@@ -245,6 +245,11 @@ def _conversation_cleared(s: Session, p: ev.ConversationCleared) -> dict[str, An
     return {"message_count": 0, "messages_by_role": {}, "hidden": segments(s)}
 
 
+def _record(s: Session, p: ev.RecordSet | ev.RecordsRemoved) -> dict[str, Any]:
+    # Records are an integration's, kept in their own read table: the state only counts them in its version.
+    return {}
+
+
 def _completed(s: Session, p: ev.Completed) -> dict[str, Any]:
     return {"status": p.status, "completion_reason": p.reason}
 
@@ -262,6 +267,8 @@ _HANDLERS: dict[str, Callable[[Session, Any], dict[str, Any]]] = {
     "completed": _completed,
     "message_retracted": _message_retracted,
     "conversation_cleared": _conversation_cleared,
+    "record_set": _record,
+    "records_removed": _record,
 }
 
 

@@ -42,6 +42,8 @@ class Limits:
     max_name_bytes: int = 256
     max_text_bytes: int = 4096
     max_depth: int = 32
+    #: A record's value (as JSON) and blob together (``Ledger.set_record``).
+    max_record_bytes: int = 16_777_216
 
 
 def plain(value: str) -> str:
@@ -217,6 +219,57 @@ def _normalise(value: object, field: str, max_depth: int, session_id: str | None
         session_id=session_id,
         field=field,
     )
+
+
+def check_blob(blob: object, session_id: str) -> bytes | None:
+    """Record bytes: None, or bytes-like (kept as ``bytes``)."""
+    if blob is None:
+        return None
+    if isinstance(blob, (bytes, bytearray, memoryview)):
+        return bytes(blob)
+    raise InvalidInput(f"session {session_id!r}: blob must be bytes, not {type(blob).__name__}",
+                       session_id=session_id, field="blob")
+
+
+def check_record(
+    kind: object, key: object, value: object, blob: bytes | None, group: object, limits: Limits, session_id: str
+) -> Any:
+    """A record as ``set_record`` takes it: ``kind``, ``key`` and ``group`` (None or a name) by the key rules,
+    a JSON ``value`` and the ``blob`` within ``Limits.max_record_bytes`` together. Returns the value normalised."""
+    check_key(kind, "kind", limits, session_id)
+    check_key(key, "key", limits, session_id)
+    if group is not None:
+        check_key(group, "group", limits, session_id)
+    normal, size = check_json(value, "value", limits.max_record_bytes, limits, session_id)
+    size += len(blob or b"")
+    if size > limits.max_record_bytes:
+        raise LimitExceeded(
+            f"session {session_id!r}: record {key!r} is {size} bytes (value and blob); the limit is"
+            f" {limits.max_record_bytes}",
+            session_id=session_id, field="blob", limit=limits.max_record_bytes, actual=size,
+        )
+    return normal
+
+
+def check_keys(keys: object, limits: Limits, session_id: str | None) -> tuple[str, ...]:
+    """A list of record keys, each checked, without repeats (in the order given)."""
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+        raise InvalidInput(f"{_where(session_id)}keys must be a list of keys, not {type(keys).__name__}",
+                           session_id=session_id, field="keys")
+    return tuple(dict.fromkeys(check_key(key, "keys", limits, session_id) for key in keys))
+
+
+def check_removal(
+    kind: object, keys: object, limits: Limits, session_id: str
+) -> tuple[str | None, tuple[str, ...] | None]:
+    """What ``remove_records`` removes: every record (kind None), every one of a kind (keys None), or these keys."""
+    if kind is None:
+        if keys is not None:
+            raise InvalidInput(f"session {session_id!r}: keys need the kind they are keys of", session_id=session_id,
+                               field="kind")
+        return None, None
+    name = check_key(kind, "kind", limits, session_id)
+    return name, None if keys is None else check_keys(keys, limits, session_id)
 
 
 def check_choice(value: object, field: str, choices: tuple[S, ...], session_id: str | None) -> S:

@@ -7,6 +7,7 @@ value meaning "key present"; the rest are the shapes queries return.
 from .analytics import Statistics, ToolUsage
 from .base import ProjectionRunner, Projector
 from .queries import ANY, Page, SessionFilter, SessionSummary
+from .records import Record, RecordsProjector
 from .search import SearchHit, SearchProjector
 from .sessions import SessionsProjector
 
@@ -15,6 +16,8 @@ __all__ = [
     "Page",
     "ProjectionRunner",
     "Projector",
+    "Record",
+    "RecordsProjector",
     "SearchHit",
     "SearchProjector",
     "SessionFilter",

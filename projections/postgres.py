@@ -148,3 +148,16 @@ SEARCH_DROP: tuple[str, ...] = (
     f"DROP TEXT SEARCH CONFIGURATION IF EXISTS {TEXT_CONFIG}",
     "DROP TEXT SEARCH DICTIONARY IF EXISTS ledger_english_stem",
 )
+
+RECORDS_SCHEMA: tuple[str, ...] = (
+    f"""CREATE TABLE records (
+    position BIGINT PRIMARY KEY,
+    session_id {_TEXT} NOT NULL,
+    kind {_TEXT} NOT NULL,
+    key {_TEXT} NOT NULL,
+    record_group {_TEXT},
+    removed_at BIGINT
+)""",
+    "CREATE INDEX idx_records_key ON records (session_id, kind, key, position)",
+    "CREATE INDEX idx_records_group ON records (record_group, session_id, position) WHERE record_group IS NOT NULL",
+)

@@ -366,6 +366,11 @@ def _redacted(c: Connection, e: RecordedEvent, p: Any, at: str, pg: bool) -> Non
     _set_segments(c, e.session_id, [], 1)
 
 
+def _record(c: Connection, e: RecordedEvent, p: Any, at: str, pg: bool) -> None:
+    # An integration's record: its rows are the records projector's; the session's row only advances.
+    pass
+
+
 # Events that change other rows of their own and only advance the session's row (version, position, time):
 # their handler writes the other rows, and the session's row is advanced with the next flush (``_Fold``).
 _TOUCHING: dict[str, Callable[[Connection, RecordedEvent, Any, str, bool], None]] = {
@@ -376,6 +381,8 @@ _TOUCHING: dict[str, Callable[[Connection, RecordedEvent, Any, str, bool], None]
     "data_cleared": _data_cleared,
     "tags_added": _tags_added,
     "tags_removed": _tags_removed,
+    "record_set": _record,
+    "records_removed": _record,
 }
 # Every other event: its handler writes the session's row itself, after the fold's pending rows are flushed.
 # Each handler takes the event's payload as its own type (dispatch by the stored tag).

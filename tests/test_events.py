@@ -28,6 +28,8 @@ def test_every_event_type_round_trips_through_its_payload() -> None:
         ev.Purged(reason="privacy request #12", by="dpo", redacted=5),
         ev.MessageRetracted(message_session="s", message_version=4, role="assistant"),
         ev.ConversationCleared(),
+        ev.RecordSet(kind="langgraph.checkpoint", key="/c1", value={"ns": "", "v": [1, 2.5]}, blob=b"\x00\xff", group="g"),
+        ev.RecordsRemoved(kind="langgraph.writes", keys=("a", "b")),
     ]
     assert {type(s).type for s in samples} == set(ev.EVENT_TYPES)
     for event in samples:

@@ -58,6 +58,7 @@ def _cmd(name: str, *args: Any, **kwargs: Any) -> Command:
 
 sid = st.sampled_from(SESSIONS)
 key = st.sampled_from(KEYS)
+record_keys = st.sampled_from(["a", "/b/1", "", "k" * 257, "名前"])
 
 
 def command_strategy(message_texts: st.SearchStrategy[str]) -> st.SearchStrategy[Command]:
@@ -86,6 +87,9 @@ def command_strategy(message_texts: st.SearchStrategy[str]) -> st.SearchStrategy
         st.builds(lambda s, t: _cmd("add_tags", s, t), sid, tags),
         st.builds(lambda s, t: _cmd("remove_tags", s, t), sid, tags),
         st.builds(lambda s, st_: _cmd("complete_session", s, st_), sid, st.sampled_from(["completed", "failed", "done"])),
+        st.builds(lambda s, k, v, b, g: _cmd("set_record", s, "lg.value", k, v, blob=b, group=g), sid, record_keys,
+                  values, st.none() | st.binary(max_size=20), st.none() | st.sampled_from(["g", ""])),
+        st.builds(lambda s, ks: _cmd("remove_records", s, "lg.value", ks), sid, st.none() | st.lists(record_keys, max_size=2)),
     )
 
 
@@ -338,6 +342,8 @@ def _reads(led: Ledger) -> dict[str, Any]:
             lambda led: led.get_session(sid), lambda led: led.messages(sid), lambda led: led.get_metadata(sid),
             lambda led: led.get_data(sid), lambda led: led.statistics(sid),
             lambda led: led.get_session(sid, version=1), lambda led: led.messages(sid, version=2),
+            lambda led: [(r.key, r.value, r.blob, r.group, r.position, r.version) for r in led.records(sid, "lg.value")],
+            lambda led: [r.key for r in led.records(sid, "lg.value", position=4)],
         )]
     for order in ORDERS:
         for descending in (True, False):

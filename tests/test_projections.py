@@ -84,7 +84,7 @@ def test_projector_positions_are_stored_with_the_rows(ledger_path: str) -> None:
         led.create_session("s")
         led.add_message("s", "user", "the needle")
         # built-in inline: kept in step by every writer; custom: its last position; search: lazy
-        assert _positions(led) == {"sessions": IN_STEP, "search": 0, "cost_per_customer": 2}
+        assert _positions(led) == {"sessions": IN_STEP, "records": IN_STEP, "search": 0, "cost_per_customer": 2}
         assert [h.position for h in led.search_messages("needle")] == [2]
         assert _positions(led)["search"] == 2
 

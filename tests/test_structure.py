@@ -28,7 +28,9 @@ PURE_CORE = {
 # one-line error for a missing optional package, scratch: outputs written under a temporary name) and the
 # pure core's vocabulary and argument checks (events, ids, times, validation), never the facade's insides.
 FACES = ("ledger.aio", "ledger.cli", "ledger.arguments", "ledger.demo", "ledger.mcp_server", "ledger.mcp_tools",
-         "ledger.integrations.openai_agents", "ledger.integrations.workflow")
+         "ledger.integrations.openai_agents", "ledger.integrations.workflow", "ledger.integrations.langgraph",
+         "ledger.integrations.langgraph_records", "ledger.integrations.langgraph_values", "ledger.integrations.otel",
+         "ledger.integrations.adk", "ledger.integrations.adk_events")
 FACE_MAY_IMPORT = {"ledger", "ledger.output", "ledger.settings", "ledger.extras", "ledger.scratch", "ledger.events",
                    "ledger.blocks", "ledger.tokens",
                    "ledger.ids", "ledger.times", "ledger.validation", "ledger.integrations", *FACES}
