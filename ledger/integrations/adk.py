@@ -81,7 +81,7 @@ import asyncio
 import hashlib
 import os
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
@@ -102,6 +102,7 @@ except ImportError as exc:  # the optional extra is missing: one line naming it
 
 from .. import Ledger, Message, SessionExists, SessionNotFound, SessionSummary
 from .. import Session as LedgerState
+from . import run_to_completion
 from .adk_events import canonical, delivery_id, event_json, foreign_event_json, message_fields
 
 __all__ = ["INTEGRATION", "LedgerSessionService", "ledger_id_for"]
@@ -216,21 +217,6 @@ def _marker(session: Session) -> tuple[str, int, int] | None:
     return (ledger_id, int(version), int(rest)) if version.isdigit() and rest.isdigit() else None
 
 
-async def _to_completion(call: Callable[[], _T]) -> _T:
-    """Run a blocking ledger write in a worker thread; if the caller is cancelled meanwhile, let the write
-    finish first (a thread cannot be stopped), so cancellation never hides a half-known outcome."""
-    task = asyncio.ensure_future(asyncio.to_thread(call))
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError as exc:
-            cancelled = cancelled or exc
-    if cancelled is not None:
-        if not task.cancelled():
-            task.exception()  # retrieved, so it is not reported as never retrieved
-        raise cancelled
-    return task.result()
 
 
 class LedgerSessionService(BaseSessionService):
@@ -286,7 +272,7 @@ class LedgerSessionService(BaseSessionService):
         """
         sid = (session_id or "").strip() or platform_uuid.new_uuid()
         deltas = _split(_json_safe(state or {}))
-        return await _to_completion(lambda: self._create(app_name, user_id, sid, deltas))
+        return await run_to_completion(lambda: self._create(app_name, user_id, sid, deltas))
 
     async def get_session(
         self,
@@ -307,7 +293,7 @@ class LedgerSessionService(BaseSessionService):
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         """Delete the session (purged from the ledger; a ``purged`` event records it); nothing for none."""
-        await _to_completion(lambda: self._delete(app_name, user_id, session_id.strip()))
+        await run_to_completion(lambda: self._delete(app_name, user_id, session_id.strip()))
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The user's ``user:`` state in the app, keys without the prefix; {} when there is none."""
@@ -325,7 +311,7 @@ class LedgerSessionService(BaseSessionService):
         self._apply_temp_state(session, event)
         event = self._trim_temp_delta_state(event)
         recorded = event.model_dump(mode="json", exclude_none=True)
-        written = await _to_completion(lambda: self._append(session, recorded))
+        written = await run_to_completion(lambda: self._append(session, recorded))
         if written is None:  # the same event delivered again: stored once, applied once
             return event
         session.last_update_time = event.timestamp

@@ -53,7 +53,7 @@ import asyncio
 import contextlib
 import os
 import random
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 try:
@@ -77,6 +77,7 @@ except ImportError as exc:  # the optional extra is missing: one line naming it
     raise missing_extra("langgraph", "ledger.integrations.langgraph", exc) from exc
 
 from .. import InvalidInput, Ledger, Record, SessionNotFound, SessionPurged
+from . import run_to_completion
 from .langgraph_records import (
     CHECKPOINT,
     INTEGRATION,
@@ -104,21 +105,6 @@ _PAGE = 64
 _T = TypeVar("_T")
 
 
-async def _finish(call: Callable[[], _T]) -> _T:
-    """Run a blocking call in a worker thread; a caller cancelled meanwhile still waits for it to end (a
-    thread cannot be stopped), so a cancelled write never leaves its outcome unknown."""
-    task = asyncio.ensure_future(asyncio.to_thread(call))
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError as exc:
-            cancelled = cancelled or exc
-    if cancelled is not None:
-        if not task.cancelled():
-            task.exception()
-        raise cancelled
-    return task.result()
 
 
 class LedgerSaver(BaseCheckpointSaver[str]):
@@ -585,29 +571,29 @@ class LedgerSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """``put`` in a worker thread."""
-        return await _finish(lambda: self.put(config, checkpoint, metadata, new_versions))
+        return await run_to_completion(lambda: self.put(config, checkpoint, metadata, new_versions))
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         """``put_writes`` in a worker thread."""
-        await _finish(lambda: self.put_writes(config, writes, task_id, task_path))
+        await run_to_completion(lambda: self.put_writes(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
         """``delete_thread`` in a worker thread."""
-        await _finish(lambda: self.delete_thread(thread_id))
+        await run_to_completion(lambda: self.delete_thread(thread_id))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """``copy_thread`` in a worker thread."""
-        await _finish(lambda: self.copy_thread(source_thread_id, target_thread_id))
+        await run_to_completion(lambda: self.copy_thread(source_thread_id, target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``prune`` in a worker thread."""
-        await _finish(lambda: self.prune(thread_ids, strategy=strategy))
+        await run_to_completion(lambda: self.prune(thread_ids, strategy=strategy))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """``delete_for_runs`` in a worker thread."""
-        await _finish(lambda: self.delete_for_runs(run_ids))
+        await run_to_completion(lambda: self.delete_for_runs(run_ids))
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

@@ -72,7 +72,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 try:
@@ -85,6 +85,7 @@ except ImportError as exc:  # the optional extra is missing: one line naming it
 
 from .. import Ledger, LedgerError, Limits, Message, SessionClosed, SessionNotFound, SessionPurged
 from ..validation import check_id
+from . import run_to_completion
 
 __all__ = ["INTEGRATION", "LedgerSession", "item_fields"]
 
@@ -155,21 +156,6 @@ def _decode(message: Message) -> Any:
     return {"role": message.role, "content": message.content}  # a plain message written by other code
 
 
-async def _to_completion(call: Callable[[], _T]) -> _T:
-    """Run a blocking ledger call in a worker thread; if the caller is cancelled meanwhile, let the
-    call finish first (a thread cannot be stopped), so cancellation never hides a half-known outcome."""
-    task = asyncio.ensure_future(asyncio.to_thread(call))
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError as exc:
-            cancelled = cancelled or exc
-    if cancelled is not None:
-        if not task.cancelled():
-            task.exception()  # retrieved, so it is not reported as never retrieved
-        raise cancelled
-    return task.result()
 
 
 class LedgerSession(SessionABC):
@@ -233,17 +219,17 @@ class LedgerSession(SessionABC):
         """Append the items, all in one transaction (the first call creates the ledger session)."""
         encoded = [_encode(item, index) for index, item in enumerate(items)]  # nothing is written for a bad item
         if encoded:
-            await _to_completion(lambda: self._add_items(items, encoded))
+            await run_to_completion(lambda: self._add_items(items, encoded))
         else:  # nothing to add, but a closed or purged session refuses it as it refuses every other call
             await asyncio.to_thread(self._check_open)
 
     async def pop_item(self) -> Any | None:
         """Retract the latest item (recorded as ``message_retracted``) and return it; None when empty."""
-        return await _to_completion(self._pop_item)
+        return await run_to_completion(self._pop_item)
 
     async def clear_session(self) -> None:
         """Clear the conversation (recorded as ``conversation_cleared``; metadata and data stay)."""
-        await _to_completion(self._clear_session)
+        await run_to_completion(self._clear_session)
 
     # -- the ledger calls, each in a worker thread ----------------------------------------
 
