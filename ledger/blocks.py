@@ -112,3 +112,8 @@ def text_of(blocks: Sequence[Mapping[str, Any]]) -> str:
             elif isinstance(inner, list):
                 parts.extend(p["text"] for p in inner if p.get("type") == "text" and p.get("text"))
     return "\n".join(parts)
+
+
+def message_text(content: str, blocks: Sequence[Mapping[str, Any]] | None) -> str:
+    """A message's text: its content, or for a block message (whose content is empty) its blocks' text parts."""
+    return content if blocks is None else text_of(blocks)

@@ -16,7 +16,7 @@ from typing import Any, cast
 import msgspec
 
 from . import events as ev
-from .blocks import text_of
+from .blocks import message_text
 from .errors import IntegrityError
 from .events import ACTIVE, PURGED
 from .lineage import segments
@@ -98,7 +98,7 @@ def message_from(event: ev.RecordedEvent) -> Message:
     p = cast(ev.MessageAdded, event.payload)
     return Message(
         role=p.role,
-        content=text_of(p.blocks) if p.blocks is not None else p.content,
+        content=message_text(p.content, p.blocks),
         tool_name=p.tool_name,
         invocation_id=p.invocation_id,
         model=p.model,

@@ -28,7 +28,7 @@ from .admission import admit
 from .errors import FileAccessError, IntegrityError, InvalidInput, LedgerError, SessionPurged
 from .exchange import ExportRow, ImportReport, closing_line, header_line, read_export, row_line
 from .lineage import segments
-from .session import Session
+from .session import Session, tokens_dict
 from .storage.sql import to_recorded
 from .scratch import written
 from .times import time_arg
@@ -66,11 +66,6 @@ def _listed(value: object) -> list[object]:
 def _as_stored(row: Row) -> Row:
     # Text columns come back as bytes from raw_rows; a checked row decodes cleanly (the hash stays bytes).
     return cast(Row, tuple(v.decode() if isinstance(v, bytes) and i != 8 else v for i, v in enumerate(row)))
-
-
-def _token_parts(parts: list[int | None]) -> dict[str, int]:
-    # The cache and reasoning figures a message has (older messages have none).
-    return {k: v for k, v in zip(("cache_read", "cache_creation", "reasoning"), parts) if v is not None}
 
 
 class Transfer:
@@ -220,7 +215,9 @@ class Transfer:
                 for (role, content, tool, inv, model, t_in, t_out, at, version, position, blocks, *parts) in conversation:
                     line = {
                         "role": role, "content": content, "timestamp": at, "tool_name": tool, "invocation_id": inv,
-                        "model": model, "tokens": {"input": t_in, "output": t_out, **_token_parts(parts)},
+                        "model": model,
+                        # input and output always (older exports' shape), the cache and reasoning parts when given
+                        "tokens": {"input": t_in, "output": t_out, **(tokens_dict(None, None, *parts) or {})},
                         "version": version, "position": position,
                     }
                     if blocks is not None:  # a block message: its blocks too, as given

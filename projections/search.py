@@ -41,7 +41,7 @@ from typing import Any
 import msgspec
 
 from ledger import events as ev
-from ledger.blocks import text_of
+from ledger.blocks import message_text
 from ledger.errors import InvalidInput
 from ledger.validation import check_page_size
 from ledger.events import RecordedEvent
@@ -297,11 +297,6 @@ def _pg_plan(
     return SearchPlan(sql, tuple(args))
 
 
-def message_text(message: ev.MessageAdded) -> str:
-    """What a message's search entry holds: its content, or the text parts of its blocks."""
-    return message.content if message.blocks is None else text_of(message.blocks)
-
-
 class SearchProjector(Projector):
     """The FTS5 index ``messages_fts`` over ``messages.content`` (porter stemming, external content).
 
@@ -343,12 +338,14 @@ class SearchProjector(Projector):
         if dialect_of(conn) == "postgres":
             conn.executemany(
                 _PG_INDEX,
-                [(e.position, document(message_text(e.payload))) for e in events if isinstance(e.payload, ev.MessageAdded)],
+                [(e.position, document(message_text(e.payload.content, e.payload.blocks)))
+                 for e in events if isinstance(e.payload, ev.MessageAdded)],
             )
             return
         conn.executemany(
             "INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
-            [(e.position, message_text(e.payload)) for e in events if isinstance(e.payload, ev.MessageAdded)],
+            [(e.position, message_text(e.payload.content, e.payload.blocks))
+             for e in events if isinstance(e.payload, ev.MessageAdded)],
         )
 
     def purged(self, conn: Connection, session_ids: Sequence[str]) -> None:

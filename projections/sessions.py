@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from ledger import events as ev
+from ledger.blocks import message_text
 from ledger.events import RecordedEvent
 from ledger.lineage import merge_segments
 from ledger.times import format_time, parse_time
@@ -32,7 +33,6 @@ from . import analytics
 from . import views as tool_views
 from .base import Connection, Projector, dialect_of
 from .postgres import ORDER_STEP, SESSIONS_SCHEMA
-from .search import message_text
 
 _canonical = msgspec.json.Encoder(order="sorted")
 _plain_json = msgspec.json.Encoder()
@@ -221,7 +221,7 @@ def _created(c: Connection, e: RecordedEvent, p: ev.Created, at: str, pg: bool) 
 def _message_row(e: RecordedEvent, p: ev.MessageAdded, at: str, pg: bool) -> tuple[Any, ...]:
     # A block message's content column holds the text of its text parts (what search indexes); the blocks
     # themselves are kept as JSON text beside it.
-    text = message_text(p)
+    text = message_text(p.content, p.blocks)
     blocks = None if p.blocks is None else _plain_json.encode(p.blocks).decode()  # as given: keys in their order
     row = (e.position, e.session_id, e.version, p.role, text, p.tool_name, p.invocation_id, p.model, p.tokens_in,
            p.tokens_out, at, blocks, p.tokens_cache_read, p.tokens_cache_creation, p.tokens_reasoning)
