@@ -470,6 +470,29 @@ def test_get_session_config_limits_the_events(service: LedgerSessionService) -> 
     run(body())
 
 
+@pytest.mark.parametrize("ids", [["a", "m", "z"], ["z", "m", "a"], ["m", "z", "a"]])
+def test_events_sharing_a_timestamp_come_back_ordered_by_id(service: LedgerSessionService, ids: list[str]) -> None:
+    async def body() -> None:
+        session = await service.create_session(app_name=APP, user_id=USER)
+        await service.append_event(session, Event(author="user", id="first", timestamp=50.0))
+        for event_id in ids:
+            await service.append_event(session, Event(author="user", id=event_id, timestamp=100.0))
+        await service.append_event(session, Event(author="user", id="0-last", timestamp=200.0))
+
+        async def read(**config: Any) -> list[str]:
+            got = await service.get_session(app_name=APP, user_id=USER, session_id=session.id,
+                                            config=GetSessionConfig(**config) if config else None)
+            assert got is not None
+            return [e.id for e in got.events]
+
+        assert await read() == ["first", "a", "m", "z", "0-last"]
+        assert await read(num_recent_events=3) == ["m", "z", "0-last"]  # the cut falls inside the tie
+        assert await read(num_recent_events=2) == ["z", "0-last"]
+        assert await read(after_timestamp=100.0, num_recent_events=10) == ["a", "m", "z", "0-last"]
+
+    run(body())
+
+
 def test_timestamps_come_back_exactly(service: LedgerSessionService) -> None:
     epochs = [1730613600.0, 1730615400.0, 1764500000.123456, 0.5]  # a repeated local hour, micros, early
 

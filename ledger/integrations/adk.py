@@ -57,8 +57,10 @@ stale when the stored update time is later and its latest event is not the
 object's.) The same event delivered twice (an equal copy) is stored once, as
 ADK's in-memory service does; different events sharing an id are both kept.
 Partial events are not stored. Events come back in the order they were appended
-(the log's order, as ADK's in-memory service keeps them), ties in ``timestamp``
-included.
+(the log's order, as ADK's in-memory service keeps them), except that events next
+to each other with the same ``timestamp`` come back ordered by id, as ADK's
+database services order them: a tie reads the same every time, and
+``num_recent_events`` cuts it at the same place.
 
 ``delete_session`` purges the ledger session: its payloads leave the log, the
 read tables and the snapshots, and a ``purged`` event records that it was
@@ -195,6 +197,20 @@ def _merged(session: Mapping[str, Any], app: Mapping[str, Any], user: Mapping[st
         **{State.APP_PREFIX + key: value for key, value in app.items()},
         **{State.USER_PREFIX + key: value for key, value in user.items()},
     }
+
+
+
+def _ties_by_id(events: list[Event]) -> list[Event]:
+    """The events in their order, each run of neighbours sharing a ``timestamp`` ordered by id: ADK's
+    database services break ties so, and a tie read twice, or cut by ``num_recent_events``, stays put."""
+    run = 0
+    keyed: list[tuple[int, str, Event]] = []
+    for i, event in enumerate(events):
+        if i and event.timestamp != events[i - 1].timestamp:
+            run += 1
+        keyed.append((run, event.id, event))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [event for _, _, event in keyed]
 
 
 def _updated(metadata: Mapping[str, Any], created: float) -> float:
@@ -433,29 +449,31 @@ class LedgerSessionService(BaseSessionService):
         return Event.model_validate(recorded)
 
     def _events(self, found: LedgerState, config: GetSessionConfig | None) -> list[Event]:
-        """The events, pinned to the version read: all, the latest ``num_recent_events``, and of those the
-        ones after the latest event older than ``after_timestamp`` (ADK's in-memory rule)."""
+        """The events, pinned to the version read, in log order with ties in ``timestamp`` ordered by id:
+        all, the latest ``num_recent_events``, and of those the ones after the latest event older than
+        ``after_timestamp`` (ADK's in-memory rule)."""
         led, ledger_id, version, count = self.ledger, found.session_id, found.version, found.message_count
         recent = config.num_recent_events if config is not None else None
         after = config.after_timestamp if config is not None else None
         if recent == 0 or count == 0:
             return []
-        if after is None:
-            messages = led.messages(ledger_id, version=version, last=recent) if recent is not None else (
-                led.messages(ledger_id, version=version))
-            return [self._event(message) for message in messages]
+        if after is None and recent is None:
+            return _ties_by_id([self._event(message) for message in led.messages(ledger_id, version=version)])
         wanted = count if recent is None else min(recent, count)
+        # Walk back from the newest event; past the wanted number, go on through a run of events sharing the
+        # oldest one's timestamp, since ordering that run by id decides which of them are the latest.
         newest_first: list[Event] = []
         end = count
         while end > 0:
-            start = max(0, end - _CHUNK)
+            start = max(0, end - max(_CHUNK, wanted + 1))
             for message in reversed(led.messages(ledger_id, version=version, offset=start, limit=end - start)):
                 event = self._event(message)
-                if len(newest_first) == wanted or event.timestamp < after:
-                    return newest_first[::-1]
+                full = len(newest_first) >= wanted and event.timestamp != newest_first[-1].timestamp
+                if full or (after is not None and event.timestamp < after):
+                    return _ties_by_id(newest_first[::-1])[-wanted:]
                 newest_first.append(event)
             end = start
-        return newest_first[::-1]
+        return _ties_by_id(newest_first[::-1])[-wanted:]
 
     def _list(self, app_name: str, user_id: str | None) -> list[Session]:
         """One user's sessions: the ledger's listing by user id (its index on ``user_id``; whatever the
