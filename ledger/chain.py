@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import msgspec
 
 from .errors import InvalidInput
-from .events import RecordedEvent, read_redaction
+from .events import REDACTED_PREFIX, RecordedEvent, read_redaction
 from .session import Session, apply
 from .snapshots import encode_state
 from .validation import Progress, check_progress
@@ -110,12 +110,28 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
 Row = tuple[int, Any, Any, Any, Any, Any, Any, Any, Any]
 
 
-def _text(value: object) -> str:
+_REDACTED = REDACTED_PREFIX.encode()
+
+
+def _bytes(value: object) -> bytes:
+    # A column as stored bytes: the driver gives text (PostgreSQL) or, asked to, bytes (SQLite).
     if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
         return value
-    raise TypeError(type(value).__name__)
+    if isinstance(value, str):
+        return value.encode(errors="surrogatepass")
+    return b"" if value is None else str(value).encode()
+
+
+def _str(value: bytes) -> str:
+    return value.decode(errors="replace")
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class ChainChecker:
@@ -129,68 +145,90 @@ class ChainChecker:
         self.prev = GENESIS
         self.position = 0
         self.checked = 0
-        self.versions: dict[str, int] = {}
-        self.recorded_at = ""
+        self.versions: dict[bytes, int] = {}
+        self.recorded_at_bytes = b""
         # session -> position of the `purged` event its redacted rows name
-        self.purges: dict[str, int] = {}
+        self.purges: dict[bytes, int] = {}
         # position of a `purged` event named by redacted rows -> (their session, the first such row). A position
         # past the log's end is left waiting: a copy cut before the purge (a replay, an import) holds such rows.
-        self.awaited: dict[int, tuple[str, int]] = {}
+        self.awaited: dict[int, tuple[bytes, int]] = {}
         self.first_bad: int | None = None
         self.reason: str | None = None
 
     def check(self, rows: Iterable[Row]) -> bool:
-        """Check a batch; returns False (and records why) at the first bad row."""
-        for position, event_id, session_id, version, type_, schema, recorded_at, data, hash_ in rows:
-            expected_position = self.position + 1
-            if position != expected_position:
-                return self._fail(expected_position, f"position {expected_position} is missing (next row is {position})")
-            try:
-                event_id, session_id, type_, recorded_at = (
-                    _text(v) for v in (event_id, session_id, type_, recorded_at)
-                )
-            except (UnicodeDecodeError, TypeError):
-                return self._fail(position, "a text column holds bytes that are not UTF-8 text")
-            if not isinstance(data, bytes):
-                data = _text(data).encode() if isinstance(data, str) else b""
-            expected_purge = self.purges.get(session_id)
-            awaited = self.awaited.pop(position, None)
-            if awaited is not None and (awaited[0] != session_id or type_ != "purged"):
-                return self._fail(
-                    awaited[1],
-                    f"redacted rows of session {awaited[0]!r} name position {position} as their purge, but it is a"
-                    f" {type_!r} event of session {session_id!r}",
-                )
-            redaction = read_redaction(data)
-            if redaction is not None:
-                if redaction.purged_at <= position or len(redaction.digest) != 64:
-                    return self._fail(position, "a redacted row must name a later purged event and a 64-digit digest")
-                if expected_purge not in (None, redaction.purged_at):
-                    return self._fail(position, f"redacted rows of session {session_id!r} name different purges")
-                self.purges[session_id] = redaction.purged_at
-                self.awaited.setdefault(redaction.purged_at, (session_id, position))
-                try:
-                    digest = bytes.fromhex(redaction.digest)
-                except ValueError:
-                    return self._fail(position, "a redacted row's digest is not hex")
-            else:
-                if expected_purge is not None and expected_purge > position:
-                    return self._fail(position, f"session {session_id!r} has an unredacted row before its purge")
-                digest = payload_digest(data)
-            last = self.versions.get(session_id, 0)
-            if version != last + 1:
-                return self._fail(position, f"session {session_id!r} jumps from version {last} to {version}")
-            if recorded_at < self.recorded_at:
-                return self._fail(position, f"recorded_at {recorded_at} is earlier than the row before ({self.recorded_at})")
-            expected = link(self.prev, position, event_id, session_id, version, type_, schema, recorded_at, digest)
-            if expected != hash_:
-                return self._fail(position, "hash does not match the row's contents and the previous hash")
-            self.prev = expected
-            self.recorded_at = recorded_at
-            self.position = position
-            self.versions[session_id] = version
-            self.checked += 1
+        """Check a batch; returns False (and records why) at the first bad row.
+
+        The loop works on the stored bytes (text columns are encoded once if the driver gave text) and
+        hashes them as :func:`link` does; whether the text is UTF-8 is asked only of a row that fails, whose
+        first fault it then is (text that is not UTF-8 cannot have been hashed as stored)."""
+        sha256 = hashlib.sha256
+        versions, purges, awaited = self.versions, self.purges, self.awaited
+        prev, last_position, last_at = self.prev, self.position, self.recorded_at_bytes
+        checked = 0
+        try:
+            for row in rows:
+                position, event_id, session_id, version, type_, schema, recorded_at, data, hash_ = row
+                if position != last_position + 1:
+                    return self._fail(last_position + 1, f"position {last_position + 1} is missing (next row is {position})")
+                if type(session_id) is not bytes or type(event_id) is not bytes or type(type_) is not bytes or (
+                    type(recorded_at) is not bytes or type(data) is not bytes
+                ):
+                    event_id, session_id, type_, recorded_at, data = (
+                        _bytes(event_id), _bytes(session_id), _bytes(type_), _bytes(recorded_at), _bytes(data))
+                expected_purge = purges.get(session_id)
+                waiting = awaited.pop(position, None) if awaited else None
+                if waiting is not None and (waiting[0] != session_id or type_ != b"purged"):
+                    return self._fail_row(
+                        row, waiting[1],
+                        f"redacted rows of session {_str(waiting[0])!r} name position {position} as their purge, but it"
+                        f" is a {_str(type_)!r} event of session {_str(session_id)!r}",
+                    )
+                redaction = read_redaction(data) if data.startswith(_REDACTED) else None
+                if redaction is not None:
+                    if redaction.purged_at <= position or len(redaction.digest) != 64:
+                        return self._fail_row(
+                            row, position, "a redacted row must name a later purged event and a 64-digit digest")
+                    if expected_purge not in (None, redaction.purged_at):
+                        return self._fail_row(
+                            row, position, f"redacted rows of session {_str(session_id)!r} name different purges")
+                    purges[session_id] = redaction.purged_at
+                    awaited.setdefault(redaction.purged_at, (session_id, position))
+                    try:
+                        digest = bytes.fromhex(redaction.digest)
+                    except ValueError:
+                        return self._fail_row(row, position, "a redacted row's digest is not hex")
+                else:
+                    if expected_purge is not None and expected_purge > position:
+                        return self._fail_row(
+                            row, position, f"session {_str(session_id)!r} has an unredacted row before its purge")
+                    digest = sha256(data).digest()
+                last = versions.get(session_id, 0)
+                if version != last + 1:
+                    return self._fail_row(
+                        row, position, f"session {_str(session_id)!r} jumps from version {last} to {version}")
+                if recorded_at < last_at:
+                    return self._fail_row(
+                        row, position,
+                        f"recorded_at {_str(recorded_at)} is earlier than the row before ({_str(last_at)})")
+                header = b"%d\x1f%b\x1f%b\x1f%d\x1f%b\x1f%b\x1f%b" % (
+                    position, event_id, session_id, version, type_,
+                    b"%d" % schema if type(schema) is int else str(schema).encode(), recorded_at)
+                expected = sha256(prev + header + digest).digest()
+                if expected != hash_:
+                    return self._fail_row(row, position, "hash does not match the row's contents and the previous hash")
+                prev, last_position, last_at = expected, position, recorded_at
+                versions[session_id] = version
+                checked += 1
+        finally:
+            self.prev, self.position, self.recorded_at_bytes = prev, last_position, last_at
+            self.checked += checked
         return True
+
+    def _fail_row(self, row: Row, position: int, reason: str) -> bool:
+        # Text that is not UTF-8 (event id, session, type, time) is the row's first fault, whatever else it trips over.
+        if not all(isinstance(v, str) or isinstance(v, bytes) and _is_utf8(v) for v in (row[1], row[2], row[4], row[6])):
+            reason = "a text column holds bytes that are not UTF-8 text"
+        return self._fail(position, reason)
 
     def _fail(self, position: int, reason: str) -> bool:
         self.first_bad = position

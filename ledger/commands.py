@@ -21,7 +21,7 @@ from . import events as ev
 from .blocks import check_blocks
 from .engine import Engine
 from .errors import InvalidInput, LimitExceeded, SessionClosed, SessionPurged
-from .lineage import segments
+from .lineage import Segment, segments
 from .session import Session, image
 from .snapshots import decode_state, encode_state
 from .tokens import NO_TOKENS, normalize_tokens
@@ -62,6 +62,21 @@ def _copy(state: Session) -> Session:
 def _normalised(value: Any) -> Any:
     # Tuples become lists, as they will once stored, so the folded payload equals the decoded one.
     return msgspec.json.decode(msgspec.json.encode(value))
+
+
+def _linked(engine: Engine, lineage: Sequence[Segment], invocation_id: str) -> tuple[Any, ...] | None:
+    """The details of the invocation already linked under ``invocation_id`` in a lineage's history, or None:
+    from the batch's events not yet projected, else from the invocations table."""
+    connection, pending = engine.unprojected()
+    for recorded in pending:
+        linked = recorded.payload
+        if isinstance(linked, ev.InvocationLinked) and linked.invocation_id == invocation_id and any(
+            sid == recorded.session_id and first <= recorded.version <= last for sid, first, last in lineage
+        ):
+            return (linked.tool_name, linked.duration_ms, linked.tokens_in, linked.tokens_out, linked.cost,
+                    linked.status, linked.artifact, linked.tokens_cache_read, linked.tokens_cache_creation,
+                    linked.tokens_reasoning)
+    return queries.linked_invocation(connection, lineage, invocation_id)
 
 
 class Commands:
@@ -246,7 +261,7 @@ class Commands:
 
         def decide(state: Session | None) -> ev.Event | None:
             state = self._open(state, "link an invocation")
-            linked = queries.linked_invocation(self._engine.projected(), segments(state), event.invocation_id)
+            linked = _linked(self._engine, segments(state), event.invocation_id)
             if linked is not None:
                 if tuple(linked) == details:
                     return None  # the same invocation linked again: a retry, recorded once

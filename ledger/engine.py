@@ -28,7 +28,6 @@ from projections.search import SearchProjector
 from projections.sessions import SessionsProjector
 
 from . import events as ev
-from .chain import Row
 from .errors import (
     ConcurrencyError,
     IntegrityError,
@@ -233,6 +232,14 @@ class Engine:
         self.project_pending()
         connection: Connection = self.storage.connection
         return connection
+
+    def unprojected(self) -> tuple[Connection, list[RecordedEvent]]:
+        """Inside a transaction: the connection as the projections stand, and the events of this thread's batch
+        not projected into them yet. For a check that needs one fact (is this id taken?), looking at both
+        costs less than projecting the batch so far, which would split its folded writes."""
+        tx = self.transaction
+        connection: Connection = self.storage.connection
+        return connection, list(tx.unprojected) if tx is not None else []
 
     def wait_for_appends(self, timeout: float) -> None:
         """Block up to ``timeout`` seconds, or less when another connection may have appended (a hint)."""
@@ -539,7 +546,9 @@ class Engine:
                 if event_id is None or noop is None:
                     return state, current
                 event = noop
-            new_id = event_id or check_id(self.new_id(), "generated event_id", session_id)
+            # The built-in generator's ids are well-formed by construction; one of your own is checked.
+            new_id = event_id or (self.new_id() if self.new_id is default_new_id
+                                  else check_id(self.new_id(), "generated event_id", session_id))
             now = self.clock()
             salt = self.salt()
             try:
@@ -586,37 +595,6 @@ class Engine:
         if not create:
             return None, version
         return fold(self.storage.iter_session(session_id, until_version=version)), version
-
-    # -- the chain, read in chunks (``chain.ChainSource``) ------------------------------------
-
-    def head_position(self) -> int:
-        """The last position of the log."""
-        with self.read("verify") as storage:
-            return storage.head.position
-
-    def raw_rows(self, after: int, limit: int) -> list[Row]:
-        """Stored rows after a position, as stored."""
-        with self.read("verify") as storage:
-            return storage.raw_rows(after=after, limit=limit)
-
-    def row_hash(self, position: int) -> bytes | None:
-        """The stored hash at a position."""
-        with self.read("verify") as storage:
-            return storage.row_hash(position)
-
-    def sessions_with_snapshots(self) -> list[str]:
-        """Sessions that have snapshots."""
-        with self.read("verify") as storage:
-            return storage.sessions_with_snapshots()
-
-    def snapshots_and_events(
-        self, session_id: str
-    ) -> tuple[dict[int, tuple[bytes, bytes]], list[RecordedEvent]]:
-        """A session's snapshots (version -> (state, event hash)) and its events up to the newest of them."""
-        with self.read("verify") as storage:
-            stored = storage.snapshots_of(session_id)
-            events = list(storage.iter_session(session_id, until_version=max(stored, default=0)))
-        return stored, events
 
 
 def open_engine(

@@ -279,7 +279,9 @@ class Redacted(Event, frozen=True, kw_only=True):
     purged_at: int
 
 
-_REDACTED_PREFIX = '{"$redacted":'
+#: How the ``data`` of a redacted row begins (an ordinary payload never has the key ``$redacted``).
+REDACTED_PREFIX = '{"$redacted":'
+_REDACTED_PREFIX = REDACTED_PREFIX
 _REDACTED_BYTES = _REDACTED_PREFIX.encode()
 
 

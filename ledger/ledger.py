@@ -32,6 +32,7 @@ import pydantic
 from projections.base import Projector
 
 from .chain import Digest, VerifyReport, verify
+from .chain_source import EngineChain
 from .deep import check_projections
 from .commands import Commands
 from .conversations import Conversations
@@ -243,7 +244,7 @@ class Ledger:
         if not isinstance(projections, bool):
             raise InvalidInput(f"projections must be True or False; got {projections!r}", field="projections")
         with self._engine.read("verify"):
-            report = verify(self._engine, digest, progress)
+            report = verify(EngineChain(self._engine), digest, progress)
             if projections and report.ok:
                 report = check_projections(self._engine, report)
         if not self._engine.finish_scrub(look=True):

@@ -20,9 +20,9 @@ def utc_now() -> datetime:
 
 def format_time(moment: datetime) -> str:
     """An aware datetime as the stored UTC text: fixed width, so text order is time order."""
-    parsed, text = _last_parsed
-    if moment is parsed:
-        return text
+    known = _known.get(id(moment))
+    if known is not None and known[0] is moment:
+        return known[1]
     if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidInput(f"the clock must return timezone-aware datetimes, not {moment!r}", field="clock")
     if moment.tzinfo is not timezone.utc:
@@ -33,17 +33,34 @@ def format_time(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
+def stamp(moment: datetime) -> tuple[datetime, str]:
+    """An aware datetime as (the same instant in UTC, its stored text), remembered so that formatting that
+    datetime again (the fold and the projectors do, after an append) costs a lookup."""
+    text = format_time(moment)
+    if type(moment) is not datetime or moment.tzinfo is not timezone.utc:
+        moment = datetime.fromisoformat(text)
+    _remember(moment, text)
+    return moment, text
+
+
 def parse_time(text: str) -> datetime:
     """Stored UTC text back to an aware datetime."""
-    global _last_parsed
     moment = datetime.fromisoformat(text)
-    _last_parsed = (moment, text)
+    _remember(moment, text)
     return moment
 
 
-# The last (datetime, text) pair parse_time made: the projectors format a recorded event's time right
-# after the log parsed it, and the identity check hands back the very text it came from.
-_last_parsed: tuple[datetime | None, str] = (None, "")
+# The texts of the datetimes parse_time and stamp made lately, by object identity: the fold and the projectors
+# format a recorded event's time after the log parsed or stamped it, and get back the very text it came from.
+# Each entry holds its datetime, so no id in the table can be reused by another object while it is there.
+_known: dict[int, tuple[datetime, str]] = {}
+_KNOWN_MAX = 8192  # a replay batch (5,000 events) and then some
+
+
+def _remember(moment: datetime, text: str) -> None:
+    if len(_known) >= _KNOWN_MAX:
+        _known.clear()
+    _known[id(moment)] = (moment, text)
 
 
 def time_arg(value: object, field: str, session_id: str | None = None) -> str:

@@ -43,7 +43,7 @@ from typing import Any
 import msgspec
 
 from .errors import InvalidInput
-from .validation import check_count
+from .validation import INT_MAX as _INT_MAX, check_count
 
 #: The normalised fields, in order, and the OpenTelemetry GenAI attribute each one is.
 OTEL_NAMES = {
@@ -102,6 +102,10 @@ def _where(session_id: str | None) -> str:
 def normalize_tokens(value: object, session_id: str | None = None) -> TokenCounts | None:
     """``tokens=`` in any of the accepted forms as :class:`TokenCounts` (None for None); ``InvalidInput``
     naming the key for anything else."""
+    if type(value) is dict and len(value) == 2:  # the common {"input": n, "output": m}: checked in one step
+        given_in, given_out = value.get("input", -1), value.get("output", -1)
+        if type(given_in) is int and type(given_out) is int and 0 <= given_in <= _INT_MAX and 0 <= given_out <= _INT_MAX:
+            return TokenCounts(input=given_in, output=given_out)
     tokens = _plain(value)
     if tokens is None:
         return None

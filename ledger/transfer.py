@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import msgspec
 
@@ -23,6 +23,7 @@ from projections import queries
 
 from . import events as ev
 from .chain import GENESIS, ChainChecker, Digest, Row, VerifyReport, link, stored_digest, verify
+from .chain_source import EngineChain
 from .engine import Engine, open_engine
 from .admission import admit
 from .errors import FileAccessError, IntegrityError, InvalidInput, LedgerError, SessionPurged
@@ -64,8 +65,14 @@ def _listed(value: object) -> list[object]:
 
 
 def _as_stored(row: Row) -> Row:
-    # Text columns come back as bytes from raw_rows; a checked row decodes cleanly (the hash stays bytes).
-    return cast(Row, tuple(v.decode() if isinstance(v, bytes) and i != 8 else v for i, v in enumerate(row)))
+    # Text columns come back as bytes from raw_rows (SQLite); a checked row decodes cleanly (the hash stays bytes).
+    position, event_id, session_id, version, type_, schema, recorded_at, data, hash_ = row
+    return (position, _decoded(event_id), _decoded(session_id), version, _decoded(type_), schema,
+            _decoded(recorded_at), _decoded(data), hash_)
+
+
+def _decoded(value: object) -> object:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class Transfer:
@@ -359,7 +366,7 @@ class Transfer:
             self.replay(into=target, progress=progress)
         copy = open_engine(target, durability=engine.storage.durability)
         try:
-            return verify(copy)
+            return verify(EngineChain(copy))
         finally:
             copy.close()
 

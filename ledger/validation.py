@@ -25,6 +25,7 @@ from .errors import InvalidInput, LimitExceeded
 S = TypeVar("S", bound=str)
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+INT_MAX = _INT_MAX  # the largest integer a column holds (SQLite and PostgreSQL BIGINT)
 _encode = msgspec.json.Encoder().encode
 
 

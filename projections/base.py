@@ -295,22 +295,29 @@ class ProjectionRunner:
     def catch_up(
         self, store: ProjectionStore, projectors: Sequence[Projector], head: int, progress: Progress | None = None
     ) -> None:
-        """Replay events from each projector's stored position up to ``head``, in large batches."""
+        """Replay events from each projector's stored position up to ``head``, in large batches: the log is
+        read (and decoded) once, each batch handed to every projector that has not seen it yet."""
         stored = store.projector_positions() or {}
-        for projector in projectors:
-            conn = connection_for(store, projector)
-            start = max(stored.get(projector.name, (0, 0))[1], 0)
-            done = start
-            while done < head:
-                batch = [e for e in store.read(after=done, limit=REPLAY_BATCH) if e.position <= head]
-                if not batch:
-                    break
-                wanted = [e for e in batch if projector.wants(e) and (projector.builtin or not _redacted(e))]
+        starts = [(projector, max(stored.get(projector.name, (0, 0))[1], 0)) for projector in projectors]
+        start = min((at for _, at in starts), default=head)
+        done = start
+        while done < head:
+            batch = [e for e in store.read(after=done, limit=REPLAY_BATCH) if e.position <= head]
+            if not batch:
+                break
+            for projector, after in starts:
+                if batch[-1].position <= after:
+                    continue
+                wanted = [
+                    e for e in batch
+                    if e.position > after and projector.wants(e) and (projector.builtin or not _redacted(e))
+                ]
                 if wanted:
-                    projector.apply(conn, wanted)
-                done = batch[-1].position
-                if progress is not None:
-                    progress(done - start, head - start)
+                    projector.apply(connection_for(store, projector), wanted)
+            done = batch[-1].position
+            if progress is not None:
+                progress(done - start, head - start)
+        for projector, _ in starts:
             level = IN_STEP if projector.builtin and projector.inline else head
             store.set_projector_positions((projector.name,), level)
 

@@ -19,7 +19,7 @@ from ..chain import Row, link, payload_digest
 from ..events import Event, RecordedEvent, decode_payload, encode_payload, read_redaction, redaction_marker, salted
 from ..session import Session
 from ..snapshots import SNAPSHOT_FORMAT, SnapshotCandidate, encode_state
-from ..times import format_time, parse_time
+from ..times import parse_time, stamp
 from .base import CHANGES_WINDOW, EMPTY_HEAD, Head, SnapshotRow, Storage
 
 # 2: new payloads carry a random ``"$salt"`` (``events.salted``); a format-1 ledger is upgraded when opened.
@@ -112,8 +112,9 @@ class SQLStorage(Storage):
         """
         head = self._head
         data = salted(encode_payload(event), salt)
-        now_text = format_time(now)
-        recorded_at = now_text if now_text >= head.recorded_at else head.recorded_at
+        moment, recorded_at = stamp(now)
+        if recorded_at < head.recorded_at:
+            moment, recorded_at = parse_time(head.recorded_at), head.recorded_at
         position = head.position + 1
         row_hash = link(
             head.hash, position, event_id, session_id, version, event.type, event.schema, recorded_at, payload_digest(data)
@@ -129,7 +130,7 @@ class SQLStorage(Storage):
             version=version,
             type=event.type,
             schema=event.schema,
-            recorded_at=parse_time(recorded_at),
+            recorded_at=moment,
             event_id=event_id,
             payload=event,
             hash=row_hash.hex(),
