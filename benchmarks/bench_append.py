@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -67,6 +67,7 @@ from ledger.times import format_time
 from ._harness import (
     Options,
     ScratchDir,
+    Summary,
     fmt_rate,
     fmt_ratio,
     goal_cell,
@@ -287,6 +288,23 @@ def make_workload(
     )
 
 
+def compare(
+    baselines: Sequence[Baseline], seconds: Mapping[str, Sequence[float]], events: int, key: str,
+    figures: dict[str, float],
+) -> Iterator[tuple[Baseline, Summary, Summary, Summary]]:
+    """For each baseline of a rotated run: its events/s, the ledger's, and the ratio of each repetition's pair,
+    recorded in ``figures`` under ``key`` (``key.<baseline>`` for all but the ledger's own row)."""
+    ledger_eps = summarize(rate(events, s) for s in seconds["ledger"])
+    for baseline in baselines:
+        raw_eps = summarize(rate(events, s) for s in seconds[baseline.name])
+        ratio = summarize(b / c for b, c in zip(seconds[baseline.name], seconds["ledger"]))
+        name = key + ("" if baseline.name == "own" else f".{baseline.name}")
+        figures[f"{name}.raw_events_per_s"] = raw_eps.median
+        figures[f"{name}.ledger_events_per_s"] = ledger_eps.median
+        figures[f"{name}.ratio"] = ratio.median
+        yield baseline, raw_eps, ledger_eps, ratio
+
+
 def _chunks(items: tuple[Any, ...], size: int) -> list[tuple[Any, ...]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -402,15 +420,8 @@ def run(options: Options) -> dict[str, Any]:
                 trials = {b.name: raw_trial(scratch, work, durability, mode, params.batch, b) for b in BASELINES}
                 trials["ledger"] = ledger_trial(scratch, work, durability, mode, params.batch)
                 seconds = rotated(trials, params.repetitions)
-                ledger_eps = summarize(rate(n, s) for s in seconds["ledger"])
                 target = TARGETS[(durability, mode)]
-                for baseline in BASELINES:
-                    raw_eps = summarize(rate(n, s) for s in seconds[baseline.name])
-                    ratio = summarize(b / c for b, c in zip(seconds[baseline.name], seconds["ledger"]))
-                    key = f"{durability}.{mode}" + ("" if baseline.name == "own" else f".{baseline.name}")
-                    figures[f"{key}.raw_events_per_s"] = raw_eps.median
-                    figures[f"{key}.ledger_events_per_s"] = ledger_eps.median
-                    figures[f"{key}.ratio"] = ratio.median
+                for baseline, raw_eps, ledger_eps, ratio in compare(BASELINES, seconds, n, f"{durability}.{mode}", figures):
                     label = (
                         "single: 1 command = 1 commit vs BEGIN/INSERT/COMMIT"
                         if mode == "single"

@@ -137,7 +137,7 @@ from ._harness import (
     summarize,
     timed,
 )
-from .bench_append import _MODELS, Baseline, Workload, _chunks, _text, make_workload
+from .bench_append import _MODELS, Baseline, Workload, _chunks, _text, compare, make_workload
 from .bench_load import session_commands
 from .bench_queries import PURPOSES, TAGS, TEAMS, SteppingClock
 
@@ -435,16 +435,10 @@ def appends(server: Server, params: Params, figures: dict[str, float], results: 
             trials = {b.name: raw_trial(server, work, durability, mode, params.batch, b) for b in BASELINES}
             trials["ledger"] = ledger_trial(server, work, durability, mode, params.batch)
             seconds = rotated(trials, params.repetitions, warmup=params.warmup)
-            ledger_eps = summarize(rate(n, s) for s in seconds["ledger"])
             target = TARGETS[mode]
             figures[f"append.{mode}.ledger_round_trips_per_event"] = calls[mode]
-            for baseline in BASELINES:
-                raw_eps = summarize(rate(n, s) for s in seconds[baseline.name])
-                ratio = summarize(b / c for b, c in zip(seconds[baseline.name], seconds["ledger"]))
-                key = f"append.{durability}.{mode}" + ("" if baseline.name == "own" else f".{baseline.name}")
-                figures[f"{key}.raw_events_per_s"] = raw_eps.median
-                figures[f"{key}.ledger_events_per_s"] = ledger_eps.median
-                figures[f"{key}.ratio"] = ratio.median
+            compared = compare(BASELINES, seconds, n, f"append.{durability}.{mode}", figures)
+            for baseline, raw_eps, ledger_eps, ratio in compared:
                 label = (
                     "single: 1 add_message = 1 commit vs BEGIN/INSERT/COMMIT"
                     if mode == "single"

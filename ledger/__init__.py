@@ -32,10 +32,13 @@ from .errors import (
 if _TYPE_CHECKING:
     from projections import ANY, Page, Projector, Record, SearchHit, SessionFilter, SessionSummary, Statistics, ToolUsage
 
+    from .bundles import BundleReport, verify_bundle
     from .chain import Digest, VerifyReport
     from .datasette import datasette_metadata
     from .events import Event, RecordedEvent
     from .ledger import Ledger, SessionHandle
+    from .proofs import TreeHead
+    from .signing import Checkpoint, Signer, Verifier, generate_keys
     from .session import Message, Session
     from .transactions import WriterStats
     from .validation import Limits
@@ -45,6 +48,13 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it (loaded when the name is first used).
 _LAZY = {
     "ANY": "projections",
+    "BundleReport": "ledger.bundles",
+    "Checkpoint": "ledger.signing",
+    "Signer": "ledger.signing",
+    "TreeHead": "ledger.proofs",
+    "Verifier": "ledger.signing",
+    "generate_keys": "ledger.signing",
+    "verify_bundle": "ledger.bundles",
     "Digest": "ledger.chain",
     "Event": "ledger.events",
     "Ledger": "ledger.ledger",
@@ -68,6 +78,8 @@ _LAZY = {
 
 __all__ = [
     "ANY",
+    "BundleReport",
+    "Checkpoint",
     "ConcurrencyError",
     "Digest",
     "Event",
@@ -96,13 +108,18 @@ __all__ = [
     "SessionNotFound",
     "SessionPurged",
     "SessionSummary",
+    "Signer",
     "Statistics",
     "StorageError",
     "ToolUsage",
+    "TreeHead",
     "UnsupportedFormat",
+    "Verifier",
     "VerifyReport",
     "WriterStats",
     "datasette_metadata",
+    "generate_keys",
+    "verify_bundle",
 ]
 
 

@@ -300,6 +300,12 @@ class AsyncLedger:
     record_response = _awaitable(Ledger.record_response, "AsyncLedger")
     digest = _awaitable(Ledger.digest, "AsyncLedger")
     verify = _awaitable(Ledger.verify, "AsyncLedger")
+    tree_head = _awaitable(Ledger.tree_head, "AsyncLedger")
+    inclusion_proof = _awaitable(Ledger.inclusion_proof, "AsyncLedger")
+    consistency_proof = _awaitable(Ledger.consistency_proof, "AsyncLedger")
+    sign_checkpoint = _awaitable(Ledger.sign_checkpoint, "AsyncLedger")
+    proof_bundle = _awaitable(Ledger.proof_bundle, "AsyncLedger")
+    verify_checkpoint = _awaitable(Ledger.verify_checkpoint, "AsyncLedger")
 
     # -- projections and whole-file work -----------------------------------------------------
 

@@ -40,6 +40,7 @@ from .arguments import (
     target_options,
     when,
 )
+from . import cli_proofs
 from .extras import require_extra
 from .output import emit, emit_one, plain, progress_bar, save_text, transcript
 from .settings import Settings
@@ -346,9 +347,16 @@ def usage(ctx: click.Context, db: str | None, fmt: str | None, by: str, since: s
 @db_option
 @click.option("--digest", "digest_file", help="Also prove nothing up to this saved digest changed.")
 @click.option("--deep", is_flag=True, help="Also rebuild the read tables from the log and compare them.")
+@click.option("--checkpoint", help="Prove the log extends this signed checkpoint (with --key).")
+@click.option("--key", metavar="PUB", help="The verifier key file of the checkpoint's signer.")
 @click.pass_context
-def verify(ctx: click.Context, db: str | None, digest_file: str | None, deep: bool) -> None:
+def verify(ctx: click.Context, db: str | None, digest_file: str | None, deep: bool, checkpoint: str | None,
+           key: str | None) -> None:
     """Walk the hash chain; exit 1 with the first bad position and the reason when it does not hold."""
+    if checkpoint is not None:
+        with opened(ctx, db) as ledger:
+            cli_proofs.verify_checkpoint(ctx, ledger, checkpoint, key, EXIT_FAILED)
+        return
     digest = None
     if digest_file is not None:
         try:
@@ -398,11 +406,20 @@ def digest(ctx: click.Context, db: str | None, out: str | None) -> None:
 @click.option("--until", help="Up to this log position (a number) or time.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "sessions-dir"]), default="jsonl", show_default=True,
               help="jsonl: the event stream; sessions-dir: one folder per session.")
+@click.option("--with-proofs", is_flag=True, help="One session's proof bundle: its events with inclusion proofs.")
+@click.option("--sign", "key", metavar="KEY", help="With --with-proofs: the signer key file for the checkpoint.")
 @click.argument("out")
 @click.pass_context
-def export(ctx: click.Context, db: str | None, sessions: tuple[str, ...], until: str | None, fmt: str, out: str) -> None:
+def export(ctx: click.Context, db: str | None, sessions: tuple[str, ...], until: str | None, fmt: str,
+           with_proofs: bool, key: str | None, out: str) -> None:
     """Write the event stream (jsonl; OUT '-' for standard output) or one folder per session (sessions-dir)
-    to OUT, under a temporary name renamed at the end: an interrupted export leaves nothing behind."""
+    to OUT, under a temporary name renamed at the end: an interrupted export leaves nothing behind. With
+    --with-proofs, one session's proof bundle, which `ledger verify-bundle` checks offline."""
+    if with_proofs:
+        with opened(ctx, db) as ledger:
+            cli_proofs.export_proofs(ledger, sessions, key, out)
+        click.echo(f"exported the proof bundle of session {sessions[0]} to {out}", err=out == STDOUT)
+        return
     position, moment = parse_cut(until)
     if out == STDOUT and fmt != "jsonl":
         raise click.UsageError("a sessions-dir export needs a directory, not '-'")
@@ -533,3 +550,6 @@ def mcp(ctx: click.Context, db: str | None) -> None:
     server = require_extra("ledger.mcp_server", "mcp", "ledger mcp")  # one line naming the extra when missing
     with opened(ctx, db) as ledger:
         server.serve(ledger)
+
+
+cli_proofs.register(main, opened, EXIT_FAILED)

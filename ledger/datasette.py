@@ -204,6 +204,15 @@ def _tables() -> dict[str, _Table]:
             },
             extra={"facets": ["kind"]},
         ),
+        "merkle_tiles": _Table(
+            "The Merkle tree over the log (RFC 9162; leaf i: SHA-256(0x00 || the chain hash of position i + 1)) in"
+            " tiles of 256 hashes, as in C2SP tlog-tiles: a cache for proofs, rebuilt from the log.",
+            {
+                "level": "The tile level: its hashes are the tree's nodes at height 8 x level (0: the leaves).",
+                "idx": "The tile's index within its level: it holds nodes 256 x idx to 256 x idx + 255.",
+                "hashes": "The nodes' 32-byte SHA-256 hashes, concatenated (the right-most tile may hold fewer).",
+            },
+        ),
         "session_tags": _Table(
             "The tags of each session.", {**_SESSION, "tag": "One tag."}, extra={"facets": ["tag"]}
         ),

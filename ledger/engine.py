@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from projections.base import Connection, ProjectionRunner, Projector, check_custom
+from projections.merkle import MerkleProjector
 from projections.records import RecordsProjector
 from projections.search import SearchProjector
 from projections.sessions import SessionsProjector
@@ -309,17 +310,21 @@ class Engine:
                 " not brought them level, or an older version wrote them); open it once with write access"
             )
 
-    def level_lazy(self) -> None:
-        """Bring the lazy projectors (the search index) level before a read that uses them."""
+    def level_lazy(self, only: str | None = None) -> None:
+        """Bring the lazy projectors (the search index, the Merkle tiles), or only the one named, level before
+        a read that uses them."""
         with self.lock:
             with self.read("catch up") as storage:
-                behind = self.runner.behind(storage, storage.head.position, lazy=True)
+                behind = self._lazy_behind(storage, only)
             if behind:
-                self.writable_to("search")
+                self.writable_to("search" if only is None else only)
                 with self.write("catch up"):
                     storage = self.storage
-                    head = storage.head.position
-                    self.runner.catch_up(storage, self.runner.behind(storage, head, lazy=True), head)
+                    self.runner.catch_up(storage, self._lazy_behind(storage, only), storage.head.position)
+
+    def _lazy_behind(self, storage: Storage, only: str | None) -> list[Projector]:
+        behind = self.runner.behind(storage, storage.head.position, lazy=True)
+        return behind if only is None else [p for p in behind if p.name == only]
 
     def register(self, projector: Projector) -> None:
         """Add a projector of your own; its tables are created and caught up from position 0 now."""
@@ -615,7 +620,7 @@ def open_engine(
     custom = list(projectors)
     for projector in custom:
         check_custom(projector)
-    runner = ProjectionRunner([SessionsProjector(), RecordsProjector(), SearchProjector(), *custom])
+    runner = ProjectionRunner([SessionsProjector(), RecordsProjector(), SearchProjector(), MerkleProjector(), *custom])
     storage = open_storage(path, durability=durability, busy_timeout=busy_timeout, create=create)
     return Engine(
         storage,

@@ -39,6 +39,7 @@ from .conversations import Conversations
 from .delegation import bind_delegates, delegate, for_session
 from .engine import Engine, open_engine
 from .errors import InvalidInput, SessionExists, SessionNotFound
+from .proofs import Proofs
 from .reads import Reads
 from .records import Records
 from .retention import CleanupThread, Retention
@@ -101,6 +102,7 @@ class Ledger:
         self._transfer = Transfer(engine, self._limits)
         self._conversations = Conversations(engine, self._reads, self._commands)
         self._records = Records(engine, self._limits)
+        self._proofs = Proofs(engine)
         bind_delegates(self)
         self.path = engine.path  # for a URL: without its password
         self.durability = options.durability
@@ -264,6 +266,15 @@ class Ledger:
     writer_stats = delegate("_engine", Engine.writer_stats)
     register = delegate("_engine", Engine.register)
     rebuild = delegate("_engine", Engine.rebuild)
+
+    # -- proofs: the Merkle tree over the log and signed checkpoints ---------------------
+
+    tree_head = delegate("_proofs", Proofs.tree_head)
+    inclusion_proof = delegate("_proofs", Proofs.inclusion_proof)
+    consistency_proof = delegate("_proofs", Proofs.consistency_proof)
+    sign_checkpoint = delegate("_proofs", Proofs.sign_checkpoint)
+    proof_bundle = delegate("_proofs", Proofs.proof_bundle)
+    verify_checkpoint = delegate("_proofs", Proofs.verify_checkpoint)
 
     # -- retention ------------------------------------------------------------------
 

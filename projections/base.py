@@ -143,6 +143,9 @@ class Projector:
     builtin: ClassVar[bool] = False
     tables: ClassVar[tuple[str, ...]] = ()
     views: ClassVar[tuple[str, ...]] = ()
+    #: A built-in projector that needs no payloads (the Merkle tiles: chain hashes only) catches up by reading
+    #: the log itself (``level``), so nothing is decoded for it.
+    reads_log: ClassVar[bool] = False
 
     # The connections are typed ``Any`` so that a subclass may annotate them as its backend's own type.
     def create(self, db: Any) -> None:
@@ -158,6 +161,10 @@ class Projector:
 
     def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
         """Fold a batch of events (only the handled types, in log order) into the tables."""
+        raise NotImplementedError
+
+    def level(self, conn: Any, after: int, head: int) -> None:
+        """With ``reads_log``: bring the tables from position ``after`` to ``head`` reading the log directly."""
         raise NotImplementedError
 
     def wants(self, event: RecordedEvent) -> bool:
@@ -299,6 +306,10 @@ class ProjectionRunner:
         read (and decoded) once, each batch handed to every projector that has not seen it yet."""
         stored = store.projector_positions() or {}
         starts = [(projector, max(stored.get(projector.name, (0, 0))[1], 0)) for projector in projectors]
+        for projector, after in starts:
+            if projector.reads_log and after < head:
+                projector.level(connection_for(store, projector), after, head)
+        starts = [(projector, head if projector.reads_log else after) for projector, after in starts]
         start = min((at for _, at in starts), default=head)
         done = start
         while done < head:
@@ -349,7 +360,8 @@ class ProjectionRunner:
                 rebuild.append(projector)
         if rebuild:
             self.rebuild(store, rebuild, head)
-        lazy = [p.name for p in self.projectors if not p.inline]
+        # (One that reads the log itself, the Merkle tiles, lost nothing: a purge keeps every chain hash.)
+        lazy = [p.name for p in self.projectors if not p.inline and not p.reads_log]
         if lazy:
             store.set_projector_positions(lazy, head)
 

@@ -427,8 +427,10 @@ def linked_invocation(
         row: tuple[Any, ...] | None = conn.execute(
             "SELECT t.tool_name, t.duration_ms, t.tokens_in, t.tokens_out, t.cost, t.status, t.artifact,"
             " t.tokens_cache_read, t.tokens_cache_creation, t.tokens_reasoning"
-            " FROM invocations AS t JOIN events AS e ON e.position = t.position"
-            " WHERE t.invocation_id = ? AND e.session_id = ? AND e.version BETWEEN ? AND ? LIMIT 1",
+            # By the invocation_id index, then the row's own session and version: a few rows, however long
+            # the session (a join on events lets the planner walk the session's versions instead).
+            " FROM invocations AS t"
+            " WHERE t.invocation_id = ? AND t.session_id = ? AND t.version BETWEEN ? AND ? LIMIT 1",
             (invocation_id, session_id, first, last),
         ).fetchone()
         if row is not None:

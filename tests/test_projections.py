@@ -83,10 +83,13 @@ def test_projector_positions_are_stored_with_the_rows(ledger_path: str) -> None:
     with Ledger(ledger_path, projectors=[CostPerCustomer()]) as led:
         led.create_session("s")
         led.add_message("s", "user", "the needle")
-        # built-in inline: kept in step by every writer; custom: its last position; search: lazy
-        assert _positions(led) == {"sessions": IN_STEP, "records": IN_STEP, "search": 0, "cost_per_customer": 2}
+        # built-in inline: kept in step by every writer; custom: its last position; search and merkle: lazy
+        assert _positions(led) == {"sessions": IN_STEP, "records": IN_STEP, "search": 0, "merkle": 0,
+                                   "cost_per_customer": 2}
         assert [h.position for h in led.search_messages("needle")] == [2]
         assert _positions(led)["search"] == 2
+        led.tree_head()
+        assert _positions(led)["merkle"] == 2
 
 
 def test_the_lazy_search_index_sees_a_message_right_after_it_is_added(ledger: Ledger) -> None:

@@ -19,6 +19,7 @@ PURE_CORE = {
     "ledger.errors",
     "ledger.events",
     "ledger.lineage",
+    "ledger.merkle",
     "ledger.session",
     "ledger.times",
     "ledger.tokens",
@@ -27,7 +28,7 @@ PURE_CORE = {
 # The faces: they use the names ``ledger`` exports, the presentation helpers (output, settings, extras: the
 # one-line error for a missing optional package, scratch: outputs written under a temporary name) and the
 # pure core's vocabulary and argument checks (events, ids, times, validation), never the facade's insides.
-FACES = ("ledger.aio", "ledger.cli", "ledger.arguments", "ledger.demo", "ledger.mcp_server", "ledger.mcp_tools",
+FACES = ("ledger.aio", "ledger.cli", "ledger.cli_proofs", "ledger.arguments", "ledger.demo", "ledger.mcp_server", "ledger.mcp_tools",
          "ledger.integrations.openai_agents", "ledger.integrations.workflow", "ledger.integrations.langgraph",
          "ledger.integrations.langgraph_records", "ledger.integrations.langgraph_values", "ledger.integrations.otel",
          "ledger.integrations.adk", "ledger.integrations.adk_events")

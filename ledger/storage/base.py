@@ -178,6 +178,10 @@ class Storage(ABC):
         """Stored rows with ``after < position <= until``, as stored, for copying elsewhere."""
 
     @abstractmethod
+    def session_rows(self, session_id: str) -> list[Row]:
+        """A session's stored rows, in version order, as stored (a proof bundle carries them)."""
+
+    @abstractmethod
     def row_hash(self, position: int) -> bytes | None:
         """The stored hash at a position, or None when there is no such row."""
 

@@ -218,6 +218,13 @@ class SQLStorage(Storage):
         ).fetchall()
         return rows
 
+    def session_rows(self, session_id: str) -> list[Row]:
+        """A session's stored rows, in version order, as stored (a proof bundle carries them)."""
+        rows: list[Row] = self.connection.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE session_id = ? ORDER BY version", (session_id,)
+        ).fetchall()
+        return rows
+
     def insert_rows(self, rows: Sequence[Row]) -> None:
         """Insert rows exactly as another ledger stored them (inside a write transaction); the caller checks the chain."""
         if not rows:
