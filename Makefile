@@ -24,8 +24,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 		$(BIN)/python -m pip install --quiet 'pgserver==0.1.4'; fi
 	touch $@ $(VENV)/.installed
 
+# The demo ends with the report of what it recorded: one HTML page, openable offline.
 demo: $(VENV)/.installed
 	$(BIN)/ledger --db demo.db demo
+	$(BIN)/ledger --db demo.db report demo-report.html
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
@@ -39,4 +41,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm .pytest_cache .hypothesis
+	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm demo-report.html .pytest_cache .hypothesis

@@ -345,6 +345,22 @@ def usage(ctx: click.Context, db: str | None, fmt: str | None, by: str, since: s
 
 @main.command()
 @db_option
+@click.option("--since", help="Activity from this time on (ISO 8601).")
+@click.option("--until", help="Activity before this time.")
+@click.option("--session", help="Also show this session: its timeline, lineage and conversation.")
+@click.argument("out")
+@click.pass_context
+def report(ctx: click.Context, db: str | None, since: str | None, until: str | None, session: str | None,
+           out: str) -> None:
+    """Write one self-contained HTML page with charts (it opens offline): activity, tokens and cost per day, the
+    lifecycle, breakdowns by tool, model, user and status, and the integrity line."""
+    with opened(ctx, db) as ledger:
+        path = ledger.report(out, since=when(since, "since"), until=when(until, "until"), session=session)
+    click.echo(f"report written to {path}")
+
+
+@main.command()
+@db_option
 @click.option("--digest", "digest_file", help="Also prove nothing up to this saved digest changed.")
 @click.option("--deep", is_flag=True, help="Also rebuild the read tables from the log and compare them.")
 @click.option("--checkpoint", help="Prove the log extends this signed checkpoint (with --key).")

@@ -41,10 +41,12 @@ from .engine import Engine, open_engine
 from .errors import InvalidInput, SessionExists, SessionNotFound
 from .proofs import Proofs
 from .reads import Reads
+from .report import render
 from .records import Records
 from .retention import CleanupThread, Retention
 from .transfer import Transfer
-from .validation import Limits, MetadataSchema, Progress, check_id, check_options
+from .output import save_text
+from .validation import Limits, MetadataSchema, Progress, check_id, check_options, path_arg
 
 
 class Ledger:
@@ -222,6 +224,8 @@ class Ledger:
     add_messages = delegate("_conversations", Conversations.add_messages)
     record_response = delegate("_conversations", Conversations.record_response)
     sessions_by_status = delegate("_reads", Reads.sessions_by_status)
+    lifecycle = delegate("_reads", Reads.lifecycle)
+    tool_health = delegate("_reads", Reads.tool_health)
     digest = delegate("_reads", Reads.digest)
 
     @property
@@ -253,6 +257,21 @@ class Ledger:
             report = msgspec.structs.replace(report, scrub_pending=True)
         return report
 
+    def report(
+        self, out: str | os.PathLike[str], *, since: datetime | None = None, until: datetime | None = None,
+        session: str | None = None,
+    ) -> str:
+        """Write one self-contained HTML page (``ledger.report``): activity, tokens and cost per day, the
+        lifecycle, breakdowns by tool, model, user and status, the integrity line, and with ``session`` that
+        session's timeline, lineage and conversation. It opens offline. Returns the path written."""
+        if session is not None:
+            session = check_id(session, "session")
+            self.get_session(session)  # SessionNotFound before anything is written
+        page = render(self, since=since, until=until, session=session, now=self._engine.clock())
+        path = path_arg(out, "out")
+        save_text(path, page, "the report")
+        return path
+
     def finish_scrub(self) -> bool:
         """Empty SQLite's WAL of a purge's text now, if no other connection's snapshot still holds it
         (the purge may have been another process's); True when no scrub is pending (PostgreSQL: always).
@@ -274,6 +293,7 @@ class Ledger:
     consistency_proof = delegate("_proofs", Proofs.consistency_proof)
     sign_checkpoint = delegate("_proofs", Proofs.sign_checkpoint)
     proof_bundle = delegate("_proofs", Proofs.proof_bundle)
+    latest_checkpoint = delegate("_proofs", Proofs.latest_checkpoint)
     verify_checkpoint = delegate("_proofs", Proofs.verify_checkpoint)
 
     # -- retention ------------------------------------------------------------------

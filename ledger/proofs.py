@@ -109,7 +109,17 @@ class Proofs:
         signer key text ``key`` (``ledger.signing.generate_keys``); ``origin`` defaults to this ledger's."""
         signer = Signer.from_text(key)
         head = self.tree_head(size)
-        return sign_checkpoint(Checkpoint(origin or self.origin(), head.size, head.root), signer)
+        note = sign_checkpoint(Checkpoint(origin or self.origin(), head.size, head.root), signer)
+        engine = self._engine
+        if not engine.storage.read_only and not engine.in_batch():
+            with engine.write("checkpoint"):  # kept as the latest, for the report's integrity line
+                engine.storage.set_latest_checkpoint(note)
+        return note
+
+    def latest_checkpoint(self) -> str | None:
+        """The signed checkpoint ``sign_checkpoint`` made last in this ledger (its C2SP note), or None."""
+        with self._engine.read("checkpoint") as storage:
+            return storage.latest_checkpoint()
 
     def proof_bundle(self, session_id: str, key: str, *, origin: str | None = None) -> str:
         """One session's events, each with its inclusion proof, and the current tree head signed with the

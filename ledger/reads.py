@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from projections import analytics, queries, search
+from projections import analytics, queries, search, trends
 
 from . import events as ev
 from .chain import Digest
@@ -311,6 +311,16 @@ class Reads:
         """Usage grouped by tool, user, model, day or status: sessions, messages, invocations, tokens, cost, durations."""
         with self._engine.query("usage") as connection:
             return analytics.usage(connection, by, since, until)
+
+    def lifecycle(self, *, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Per day: sessions created, completed, failed, abandoned and purged (``projections.trends``)."""
+        with self._engine.query("lifecycle") as connection:
+            return trends.lifecycle_by_day(connection, since, until)
+
+    def tool_health(self, *, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Per tool: invocations, errors (status not ok) and error rate, cost, p50 and p95 duration."""
+        with self._engine.query("tool health") as connection:
+            return trends.tool_health(connection, since, until)
 
     def sessions_by_status(self) -> list[dict[str, Any]]:
         """Sessions per status, purged ones included: ``status``, ``sessions``, ``messages``, ``invocations``,

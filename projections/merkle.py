@@ -21,13 +21,14 @@ reached (a read-only ledger cannot bring it level).
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ledger.errors import IntegrityError
 from ledger.events import RecordedEvent
-from ledger.merkle import leaf_hash, node_hash
+from ledger.merkle import LEAF_PREFIX, NODE_PREFIX, leaf_hash
 
 from .base import Connection, Projector, dialect_of
 
@@ -57,9 +58,11 @@ def tile_root(hashes: bytes) -> bytes:
 
 
 def fold(nodes: list[bytes]) -> bytes:
-    """The root of a complete subtree given its nodes at one height (a power of two of them, in order)."""
+    """The root of a complete subtree given its nodes at one height (a power of two of them, in order):
+    ``ledger.merkle.node_hash`` pair by pair, inlined (levelling hashes about one node per leaf)."""
+    sha256, prefix = hashlib.sha256, NODE_PREFIX
     while len(nodes) > 1:
-        nodes = [node_hash(nodes[i], nodes[i + 1]) for i in range(0, len(nodes), 2)]
+        nodes = [sha256(prefix + nodes[i] + nodes[i + 1]).digest() for i in range(0, len(nodes), 2)]
     return nodes[0]
 
 
@@ -79,15 +82,28 @@ class Tiles:
 
     def push(self, level: int, node: bytes) -> None:
         """Add the next node at tile level ``level``; a tile that fills up passes its root up a level."""
+        self.extend(level, [node])
+
+    def extend(self, level: int, nodes: Sequence[bytes]) -> None:
+        """Add nodes at tile level ``level``, a tile's worth at a time; the roots of the tiles they fill go up a
+        level together."""
         index, hashes = self.tails.get(level, (0, bytearray()))
-        if len(hashes) == WIDTH * _HASH:
-            index, hashes = index + 1, bytearray()
-        hashes += node
+        roots: list[bytes] = []
+        start, full = 0, WIDTH * _HASH
+        while start < len(nodes):
+            if len(hashes) == full:
+                index, hashes = index + 1, bytearray()
+            room = WIDTH - len(hashes) // _HASH
+            hashes += b"".join(nodes[start : start + room])
+            start += room
+            if len(hashes) == full:
+                done = bytes(hashes)
+                self.full[(level, index)] = done
+                roots.append(tile_root(done))
         self.tails[level] = (index, hashes)
         self.changed.add(level)
-        if len(hashes) == WIDTH * _HASH:
-            self.full[(level, index)] = bytes(hashes)
-            self.push(level + 1, tile_root(bytes(hashes)))
+        if roots:
+            self.extend(level + 1, roots)
 
     def tile(self, level: int, index: int) -> bytes | None:
         """A tile filled here, or the right-most one of its level (None: neither)."""
@@ -104,11 +120,16 @@ class Tiles:
 
 
 def _tails(conn: Connection) -> dict[int, tuple[int, bytearray]]:
-    rows = conn.execute(
-        "SELECT t.level, t.idx, t.hashes FROM merkle_tiles AS t"
-        " WHERE t.idx = (SELECT MAX(u.idx) FROM merkle_tiles AS u WHERE u.level = t.level)"
-    ).fetchall()
-    return {int(level): (int(index), bytearray(bytes(hashes))) for level, index, hashes in rows}
+    """The right-most tile of each level: one index seek per level (a few levels hold a billion leaves)."""
+    tails: dict[int, tuple[int, bytearray]] = {}
+    while True:
+        level = len(tails)
+        row = conn.execute(
+            "SELECT idx, hashes FROM merkle_tiles WHERE level = ? ORDER BY idx DESC LIMIT 1", (level,)
+        ).fetchone()
+        if row is None:
+            return tails
+        tails[level] = (int(row[0]), bytearray(bytes(row[1])))
 
 
 class MerkleProjector(Projector):
@@ -136,17 +157,16 @@ class MerkleProjector(Projector):
                 f"the Merkle tiles hold {tiles.leaves} leaves, but their projector stands at position {after};"
                 " run rebuild()"
             )
-        while tiles.leaves < head:
+        done, sha256 = after, hashlib.sha256
+        while done < head:
             rows = conn.execute(
                 "SELECT position, hash FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
-                (tiles.leaves, head, _CHUNK),
+                (done, head, _CHUNK),
             ).fetchall()
-            for position, row_hash in rows:
-                if position != tiles.leaves + 1:
-                    raise IntegrityError(f"position {tiles.leaves + 1} is missing from the log")
-                tiles.push(0, leaf_hash(bytes(row_hash)))
-            if not rows:
-                raise IntegrityError(f"the log ends at position {tiles.leaves}, before {head}")
+            if not rows or rows[-1][0] != done + len(rows):  # positions are gapless: the last one tells
+                raise IntegrityError(f"the log misses positions between {done} and {head}; run verify()")
+            tiles.extend(0, [sha256(LEAF_PREFIX + bytes(row_hash)).digest() for _, row_hash in rows])  # leaf_hash
+            done += len(rows)
         self._write(conn, tiles)
 
     def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:

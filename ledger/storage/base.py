@@ -294,6 +294,14 @@ class Storage(ABC):
     def set_pending_scrub(self, pending: bool) -> None:
         """Inside a write transaction: record that a scrub is pending (or done)."""
 
+    @abstractmethod
+    def latest_checkpoint(self) -> str | None:
+        """The signed checkpoint made last (a C2SP note), as recorded in the ledger, or None."""
+
+    @abstractmethod
+    def set_latest_checkpoint(self, note: str) -> None:
+        """Inside a write transaction: record a signed checkpoint as the latest."""
+
     def twin_path(self) -> str:
         """Where a scratch twin of this ledger can be built, on the same backend (verify's deep mode
         rebuilds the projections there): a path or URL ``open_engine`` takes. In memory by default."""

@@ -218,6 +218,16 @@ class SQLStorage(Storage):
         ).fetchall()
         return rows
 
+    def latest_checkpoint(self) -> str | None:
+        """The signed checkpoint made last (a C2SP note), as recorded in ``ledger_meta``, or None."""
+        row = self.connection.execute("SELECT value FROM ledger_meta WHERE key = 'checkpoint'").fetchone()
+        return None if row is None else str(row[0])
+
+    def set_latest_checkpoint(self, note: str) -> None:
+        """Inside a write transaction: record a signed checkpoint as the latest (in ``ledger_meta``)."""
+        self.connection.execute("DELETE FROM ledger_meta WHERE key = 'checkpoint'")
+        self.connection.execute("INSERT INTO ledger_meta (key, value) VALUES ('checkpoint', ?)", (note,))
+
     def session_rows(self, session_id: str) -> list[Row]:
         """A session's stored rows, in version order, as stored (a proof bundle carries them)."""
         rows: list[Row] = self.connection.execute(
