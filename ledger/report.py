@@ -245,8 +245,12 @@ def _lineage(ledger: Ledger, session_id: str) -> list[tuple[str, str | None, str
     while queue and len(nodes) < 200:
         sid = queue.pop(0)
         state = ledger.get_session(sid)
-        restores = sum(1 for e in ledger.history(sid) if e.type == "restored")
-        note = f", restored {restores}x" if restores else ""
-        nodes.append((sid, state.parent_id, f"{sid} ({state.status}{note})"))
+        nodes.append((sid, state.parent_id, f"{sid} ({state.status})"))
+        # A restore is a branch within the session: the history went back to an earlier version and on.
+        for event in ledger.history(sid):
+            target = getattr(event.payload, "target_version", None)
+            if event.type == "restored" and target is not None:
+                nodes.append((f"{sid}@v{event.version}", sid,
+                              f"v{event.version}: restored to v{target} ({_when(event.recorded_at)})"))
         queue += [s.session_id for s in ledger.list_sessions(parent_id=sid, limit=100).items]
     return nodes

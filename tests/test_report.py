@@ -41,6 +41,7 @@ def record(led: Ledger) -> None:
     led.fork("s01", new_session_id="s01-a")
     led.fork("s01-a", new_session_id="s01-b")
     led.add_message("s01-a", "user", "and another thing")
+    led.restore("s01-a", version=2)
     led.purge_session("s23", reason="erasure request")
 
 
@@ -193,7 +194,8 @@ def test_a_session_report_shows_its_timeline_lineage_conversation_and_statistics
     page = Page(text)
     assert page.data["session_statistics"] == json.loads(msgspec.json.encode(led.statistics("s01-a")))
     assert page.charts["timeline"] >= len(list(led.history("s01-a")))
-    assert page.charts["lineage"] == 3  # s01, s01-a, s01-b
+    assert page.charts["lineage"] == 4  # s01, s01-a, its restore (a branch within it), s01-b
+    assert "restored to v2" in text
     assert "and another thing" in text and "question &lt;1&gt; &amp; more" in text
 
 

@@ -36,7 +36,7 @@ extras of a provider message that has no content blocks at all, and every render
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
 import msgspec
@@ -102,6 +102,36 @@ def answered_call(m: MessageLike, fmt: str, where: str) -> str:
     if not m.invocation_id:
         raise invalid(fmt, f"{where}.invocation_id", "a tool message needs the call id it answers (invocation_id)")
     return m.invocation_id
+
+
+def walk_openai(
+    messages: Sequence[MessageLike],
+    fmt: str,
+    *,
+    tool_text: Callable[[str, str], dict[str, Any]],
+    assistant: Callable[[list[Block], str], list[dict[str, Any]]],
+    tool: Callable[[MessageLike, list[Block], str], list[dict[str, Any]]],
+    plain: Callable[[str, list[Block], str], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """The OpenAI formats' walk over canonical messages: a string message is one item (a tool's answer made by
+    ``tool_text(call id, text)``), a block message goes to the format's renderer for its role."""
+    out: list[dict[str, Any]] = []
+    for i, m in enumerate(messages):
+        where = f"messages[{i}]"
+        role = m.role
+        blocks = message_blocks(m, fmt, where)
+        if role not in ("system", "developer", "user", "assistant", "tool"):
+            raise invalid(fmt, f"{where}.role", f"unknown role {role!r}")
+        if blocks is None:
+            out.append(tool_text(answered_call(m, fmt, where), m.content) if role == "tool"
+                       else {"role": role, "content": m.content})
+        elif role == "assistant":
+            out.extend(assistant(blocks, where))
+        elif role == "tool":
+            out.extend(tool(m, blocks, where))
+        else:
+            out.extend(plain(role, blocks, where))
+    return out
 
 
 def invalid(fmt: str, field: str, problem: str) -> InvalidInput:

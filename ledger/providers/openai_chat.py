@@ -64,7 +64,6 @@ from .common import (
     jsonable,
     mark,
     media_type,
-    message_blocks,
     need_list,
     need_map,
     need_str,
@@ -75,6 +74,7 @@ from .common import (
     text_block,
     tool_runs,
     with_response,
+    walk_openai,
 )
 
 FMT: Final = "openai-chat"
@@ -296,25 +296,8 @@ def message_from_completion(data: Mapping[str, Any]) -> NewMessage:
 
 def to_chat(messages: Sequence[MessageLike]) -> list[dict[str, Any]]:
     """Canonical messages as a Chat Completions ``messages`` list."""
-    out: list[dict[str, Any]] = []
-    for i, m in enumerate(messages):
-        where = f"messages[{i}]"
-        role = m.role
-        blocks = message_blocks(m, FMT, where)
-        if role not in ("system", "developer", "user", "assistant", "tool"):
-            raise invalid(FMT, f"{where}.role", f"unknown role {role!r}")
-        if blocks is None:
-            if role == "tool":
-                out.append({"role": "tool", "tool_call_id": answered_call(m, FMT, where), "content": m.content})
-            else:
-                out.append({"role": role, "content": m.content})
-        elif role == "assistant":
-            out.extend(_assistant_to(blocks, where))
-        elif role == "tool":
-            out.extend(_tool_to(m, blocks, where))
-        else:
-            out.extend(_plain_to(role, blocks, where))
-    return out
+    return walk_openai(messages, FMT, tool_text=lambda call, text: {"role": "tool", "tool_call_id": call, "content": text},
+                       assistant=_assistant_to, tool=_tool_to, plain=_plain_to)
 
 
 def _content(parts: list[dict[str, Any]], shape: object) -> str | list[dict[str, Any]]:

@@ -62,7 +62,6 @@ from .common import (
     jsonable,
     mark,
     media_type,
-    message_blocks,
     need_list,
     need_map,
     need_str,
@@ -74,6 +73,7 @@ from .common import (
     text_block,
     tool_runs,
     with_response,
+    walk_openai,
 )
 
 FMT: Final = "openai-responses"
@@ -334,25 +334,10 @@ def _strip_nulls(item: dict[str, Any]) -> dict[str, Any]:
 
 def to_responses(messages: Sequence[MessageLike]) -> list[dict[str, Any]]:
     """Canonical messages as a Responses API ``input`` list."""
-    out: list[dict[str, Any]] = []
-    for i, m in enumerate(messages):
-        where = f"messages[{i}]"
-        role = m.role
-        blocks = message_blocks(m, FMT, where)
-        if role not in ("system", "developer", "user", "assistant", "tool"):
-            raise invalid(FMT, f"{where}.role", f"unknown role {role!r}")
-        if blocks is None:
-            if role == "tool":
-                out.append({"type": "function_call_output", "call_id": answered_call(m, FMT, where), "output": m.content})
-            else:
-                out.append({"role": role, "content": m.content})
-        elif role == "assistant":
-            out.extend(_assistant_to(blocks, where))
-        elif role == "tool":
-            out.extend(_tool_to(m, blocks, where))
-        else:
-            out.extend(_input_to(role, blocks, where))
-    return out
+    return walk_openai(
+        messages, FMT, tool_text=lambda call, text: {"type": "function_call_output", "call_id": call, "output": text},
+        assistant=_assistant_to, tool=_tool_to, plain=_input_to,
+    )
 
 
 def _content(parts: list[dict[str, Any]], shape: object, text_type: str) -> str | list[dict[str, Any]]:
