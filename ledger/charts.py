@@ -19,7 +19,7 @@ def number(value: float) -> str:
     """A figure as people read it: thousands separated, at most two decimals, no trailing zeros."""
     if float(value).is_integer():
         return f"{int(value):,}"
-    return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:,.2f}"
+    return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 def _svg(body: list[str], label: str, height: int = HEIGHT, width: int = WIDTH) -> str:
@@ -49,28 +49,23 @@ def _top(values: Sequence[float]) -> float:
     return most if most > 0 else 1.0
 
 
-def bars(labels: Sequence[str], series: Mapping[str, Sequence[float]], title: str, *, stacked: bool = False) -> str:
-    """Bars per label (a day), one colour per series: side by side, or ``stacked``."""
+def bars(labels: Sequence[str], series: Mapping[str, Sequence[float]], title: str) -> str:
+    """Bars per label (a day), one colour per series, side by side."""
     names = list(series)
-    totals = [sum(series[n][i] for n in names) for i in range(len(labels))] if stacked else []
-    top = _top(totals if stacked else [v for n in names for v in series[n]])
+    top = _top([v for n in names for v in series[n]])
     plot_h = HEIGHT - _TOP - _BOTTOM
     slot = (WIDTH - _LEFT - _RIGHT) / max(len(labels), 1)
-    width = min(slot * 0.8 / (1 if stacked else max(len(names), 1)), 48.0)
-    group = width * (1 if stacked else len(names))
+    width = min(slot * 0.8 / max(len(names), 1), 48.0)
     body = _axes(top, labels)
     for i, label in enumerate(labels):
-        base = 0.0
         for k, name in enumerate(names):
             value = series[name][i]
             h = plot_h * value / top
-            x = _LEFT + slot * (i + 0.5) - group / 2 + (0 if stacked else width * k)
-            y = _TOP + plot_h - h - (plot_h * base / top if stacked else 0)
+            x = _LEFT + slot * (i + 0.5) - width * len(names) / 2 + width * k
             body.append(f'<rect class="mark" data-series="{escape(name)}" data-value="{value}" x="{x:.1f}"'
-                        f' y="{y:.1f}" width="{max(width - 1, 1):.1f}" height="{max(h, 0.5):.1f}"'
+                        f' y="{_TOP + plot_h - h:.1f}" width="{max(width - 1, 1):.1f}" height="{max(h, 0.5):.1f}"'
                         f' fill="{PALETTE[k % len(PALETTE)]}"><title>{escape(label)} {escape(name)}:'
                         f' {number(value)}</title></rect>')
-            base += value if stacked else 0
     return _svg(body + _legend(names), title)
 
 

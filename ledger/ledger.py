@@ -41,6 +41,7 @@ from .engine import Engine, open_engine
 from .errors import InvalidInput, SessionExists, SessionNotFound
 from .proofs import Proofs
 from .reads import Reads
+from .times import time_arg
 from .report import render
 from .records import Records
 from .retention import CleanupThread, Retention
@@ -264,6 +265,9 @@ class Ledger:
         """Write one self-contained HTML page (``ledger.report``): activity, tokens and cost per day, the
         lifecycle, breakdowns by tool, model, user and status, the integrity line, and with ``session`` that
         session's timeline, lineage and conversation. It opens offline. Returns the path written."""
+        for name, bound in (("since", since), ("until", until)):
+            if bound is not None:
+                time_arg(bound, name)  # InvalidInput naming the argument, before anything is read or written
         if session is not None:
             session = check_id(session, "session")
             self.get_session(session)  # SessionNotFound before anything is written

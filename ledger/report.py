@@ -158,7 +158,7 @@ def _lifecycle(rows: list[dict[str, Any]], data: dict[str, Any]) -> str:
     table = _table("lifecycle", ["day", *_LIFECYCLE], [[row["day"], *(row[k] for k in _LIFECYCLE)] for row in rows])
     return "<h2>Lifecycle</h2>" + _figure(
         "lifecycle", "Sessions created, completed, failed, abandoned and purged per day",
-        charts.bars(labels, series, "session lifecycle per day", stacked=True)) + table
+        charts.bars(labels, series, "session lifecycle per day")) + table
 
 
 def _breakdowns(ledger: Ledger, since: datetime | None, until: datetime | None, data: dict[str, Any]) -> str:

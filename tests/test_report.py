@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from ledger import Ledger, SessionNotFound, generate_keys
+from ledger import InvalidInput, Ledger, SessionNotFound, generate_keys
 from ledger.charts import number
 from tests.cli_helpers import assert_one_error_line, invoke
 from tests.conftest import Clock
@@ -208,11 +208,25 @@ def test_a_window_limits_the_activity(led: Ledger, tmp_path: Path) -> None:
     assert [row["day"] for row in page.data["days"]] == [days[1]]
 
 
-def test_a_report_of_a_missing_session_writes_nothing(led: Ledger, tmp_path: Path) -> None:
+def test_a_report_of_a_missing_session_or_a_bad_window_writes_nothing(led: Ledger, tmp_path: Path) -> None:
     out = tmp_path / "nope.html"
     with pytest.raises(SessionNotFound):
         led.report(out, session="nope")
+    for bad in ({"since": "yesterday"}, {"until": datetime(2026, 1, 1)}, {"session": ""}):
+        with pytest.raises(InvalidInput) as caught:
+            led.report(out, **bad)  # type: ignore[arg-type]
+        assert caught.value.field == next(iter(bad))
     assert not out.exists()
+
+
+def test_an_empty_ledger_and_a_purged_session_report_without_their_text(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "e.db") as led:
+        assert Page(Path(led.report(tmp_path / "empty.html")).read_text()).data["totals"]["messages"] == 0
+        led.create_session("a")
+        led.add_message("a", "user", "a secret")
+        led.purge_session("a", reason="erasure request")
+        text = Path(led.report(tmp_path / "purged.html", session="a")).read_text()
+    assert "a secret" not in text and "purged" in text
 
 
 def test_the_command_writes_the_report_and_says_where(tmp_path: Path) -> None:
