@@ -369,6 +369,10 @@ def report(ctx: click.Context, db: str | None, since: str | None, until: str | N
 def verify(ctx: click.Context, db: str | None, digest_file: str | None, deep: bool, checkpoint: str | None,
            key: str | None) -> None:
     """Walk the hash chain; exit 1 with the first bad position and the reason when it does not hold."""
+    if key is not None and checkpoint is None:
+        raise click.UsageError("--key goes with --checkpoint: the verifier key of the checkpoint's signer")
+    if checkpoint is not None and (digest_file is not None or deep):
+        raise click.UsageError("--checkpoint proves the log against a signed checkpoint: run --digest and --deep apart")
     if checkpoint is not None:
         with opened(ctx, db) as ledger:
             cli_proofs.verify_checkpoint(ctx, ledger, checkpoint, key, EXIT_FAILED)
@@ -431,6 +435,10 @@ def export(ctx: click.Context, db: str | None, sessions: tuple[str, ...], until:
     """Write the event stream (jsonl; OUT '-' for standard output) or one folder per session (sessions-dir)
     to OUT, under a temporary name renamed at the end: an interrupted export leaves nothing behind. With
     --with-proofs, one session's proof bundle, which `ledger verify-bundle` checks offline."""
+    if key is not None and not with_proofs:
+        raise click.UsageError("--sign goes with --with-proofs: it signs the proof bundle's checkpoint")
+    if with_proofs and (until is not None or fmt != "jsonl"):
+        raise click.UsageError("--with-proofs proves a session up to the current head: no --until or --format")
     if with_proofs:
         with opened(ctx, db) as ledger:
             cli_proofs.export_proofs(ledger, sessions, key, out)

@@ -72,6 +72,8 @@ def test_verify_checkpoint_needs_the_key(setup: tuple[Path, Path], tmp_path: Pat
     note = tmp_path / "head.note"
     assert invoke("--db", str(db), "checkpoint", "--sign", f"{prefix}.key", "--out", str(note)).exit_code == 0
     assert invoke("--db", str(db), "verify", "--checkpoint", str(note)).exit_code == 2
+    assert invoke("--db", str(db), "verify", "--key", f"{prefix}.pub").exit_code == 2
+    assert invoke("--db", str(db), "verify", "--checkpoint", str(note), "--key", f"{prefix}.pub", "--deep").exit_code == 2
     missing = invoke("--db", str(db), "verify", "--checkpoint", str(note), "--key", str(tmp_path / "nope.pub"))
     assert_one_error_line(missing, "cannot read key file", codes=(1,))
 
@@ -99,5 +101,8 @@ def test_export_with_proofs_needs_one_session_and_a_signer_key(setup: tuple[Path
     out = str(tmp_path / "b.json")
     assert invoke("--db", str(db), "export", "--with-proofs", "--sign", f"{prefix}.key", out).exit_code == 2
     assert invoke("--db", str(db), "export", "--session", "alpha", "--with-proofs", out).exit_code == 2
+    assert invoke("--db", str(db), "export", "--session", "alpha", "--sign", f"{prefix}.key", out).exit_code == 2
+    assert invoke("--db", str(db), "export", "--session", "alpha", "--with-proofs", "--sign", f"{prefix}.key",
+                  "--until", "3", out).exit_code == 2
     wrong = invoke("--db", str(db), "export", "--session", "alpha", "--with-proofs", "--sign", f"{prefix}.pub", out)
     assert_one_error_line(wrong, "key")
