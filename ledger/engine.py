@@ -119,7 +119,7 @@ class Engine:
         with self.lock:
             if not self._closed and self.transaction is None and self.appended:
                 try:
-                    self.level_lazy()
+                    self.level_lazy("search")
                 except LedgerError as exc:  # a read-only or busy file: the next search levels it
                     log.debug("search index not levelled on close: %s", exc)
             if not self._closed and self.transaction is None and self.scrub_pending:
@@ -288,7 +288,7 @@ class Engine:
                 self.catch_up()
             # A new or upgraded search index is filled now, not at the first search, so SQL tools reading the
             # file (Datasette's ?_search=) find what is in it.
-            self.level_lazy()
+            self.level_lazy("search")
         self.finish_scrub(look=True)  # a scrub left pending by a purge (here or in another process)
 
     def catch_up(self) -> None:
@@ -310,21 +310,20 @@ class Engine:
                 " not brought them level, or an older version wrote them); open it once with write access"
             )
 
-    def level_lazy(self, only: str | None = None) -> None:
-        """Bring the lazy projectors (the search index, the Merkle tiles), or only the one named, level before
-        a read that uses them."""
+    def level_lazy(self, name: str) -> None:
+        """Bring one lazy projector level before a read that uses it (``"search"`` before a search, ``"merkle"``
+        before a proof): neither waits for the other's backlog."""
         with self.lock:
             with self.read("catch up") as storage:
-                behind = self._lazy_behind(storage, only)
+                behind = self._lazy_behind(storage, name)
             if behind:
-                self.writable_to("search" if only is None else only)
+                self.writable_to(name)
                 with self.write("catch up"):
                     storage = self.storage
-                    self.runner.catch_up(storage, self._lazy_behind(storage, only), storage.head.position)
+                    self.runner.catch_up(storage, self._lazy_behind(storage, name), storage.head.position)
 
-    def _lazy_behind(self, storage: Storage, only: str | None) -> list[Projector]:
-        behind = self.runner.behind(storage, storage.head.position, lazy=True)
-        return behind if only is None else [p for p in behind if p.name == only]
+    def _lazy_behind(self, storage: Storage, name: str) -> list[Projector]:
+        return [p for p in self.runner.behind(storage, storage.head.position, lazy=True) if p.name == name]
 
     def register(self, projector: Projector) -> None:
         """Add a projector of your own; its tables are created and caught up from position 0 now."""

@@ -267,7 +267,7 @@ class Reads:
             self._engine.storage.dialect,
         )
         if plan.needs_search:  # validated first: a rejected listing writes nothing, not even the index
-            self._engine.level_lazy()
+            self._engine.level_lazy("search")
         with self._engine.query("list_sessions") as connection:
             return queries.run_list(connection, plan)
 
@@ -301,7 +301,7 @@ class Reads:
         if sid is not None:
             with self._engine.read("search_messages"):
                 self._engine.existing(sid)
-        self._engine.level_lazy()  # validated first: a rejected search writes nothing, not even the index
+        self._engine.level_lazy("search")  # validated first: a rejected search writes nothing, not even the index
         with self._engine.query("search_messages") as connection:
             return search.run_search(connection, plan)
 
