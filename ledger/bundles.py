@@ -14,16 +14,19 @@ digest the chain covers: they verify as well, without their text.
 from __future__ import annotations
 
 import base64
+import re
 
 import msgspec
 
 from . import merkle
-from .chain import link, stored_digest
+from .chain import link, payload_digest
 from .errors import IntegrityError, InvalidInput
+from .events import read_redaction
 from .exchange import ExportRow
 from .signing import Checkpoint, Verifier, open_checkpoint
 
 FORMAT = "session-ledger/proof-bundle"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class BundleEvent(ExportRow, frozen=True, kw_only=True):
@@ -87,16 +90,39 @@ def verify_bundle(text: str | bytes, key: str) -> BundleReport:
                           origin=checkpoint.origin, size=checkpoint.size)
     if not bundle.events:
         return msgspec.structs.replace(report, ok=False, reason="the bundle holds no events")
+    # A purged session's events before its purge carry redaction markers naming it: the purge must be in the
+    # bundle (proven like the rest), so a marker cannot stand in for the text of a session never purged.
+    purge = next((e.position for e in bundle.events if e.type == "purged" and e.session_id == bundle.session_id), None)
     last_position = 0
     for expected_version, event in enumerate(bundle.events, 1):
-        problem = _problem(event, bundle.session_id, expected_version, last_position, checkpoint)
+        problem = _problem(event, bundle.session_id, expected_version, last_position, checkpoint, purge)
         if problem is not None:
             return msgspec.structs.replace(report, ok=False, first_bad_position=event.position, reason=problem)
         last_position = event.position
     return report
 
 
-def _problem(event: BundleEvent, session_id: str, version: int, after: int, checkpoint: Checkpoint) -> str | None:
+def _digest(event: BundleEvent, purge: int | None) -> bytes | str:
+    """The payload digest the event's chain hash covers, or why its data cannot be what the ledger stored: a
+    redaction marker must hold a 64-digit digest and name the session's purge, which must come after it, and
+    every event before a purge is redacted (as ``chain.ChainChecker`` requires of the log)."""
+    data = event.data.encode()
+    redaction = read_redaction(data)
+    if redaction is None:
+        if purge is not None and event.position < purge:
+            return f"the event at position {event.position} keeps its text before its session's purge at {purge}"
+        return payload_digest(data)
+    if purge is None or redaction.purged_at != purge or not event.position < purge:
+        return (f"the event at position {event.position} is redacted, but not by a purge of its session that"
+                " the bundle holds after it")
+    if _HEX64.fullmatch(redaction.digest) is None:
+        return f"the event at position {event.position} is redacted with a digest that is not 64 hex digits"
+    return bytes.fromhex(redaction.digest)
+
+
+def _problem(
+    event: BundleEvent, session_id: str, version: int, after: int, checkpoint: Checkpoint, purge: int | None
+) -> str | None:
     """Why one event of a bundle does not verify, or None."""
     if event.session_id != session_id:
         return f"the event at position {event.position} belongs to session {event.session_id!r}, not {session_id!r}"
@@ -109,7 +135,9 @@ def _problem(event: BundleEvent, session_id: str, version: int, after: int, chec
         proof = [base64.b64decode(step, validate=True) for step in event.proof]
     except ValueError:
         return f"the event at position {event.position} has a hash or proof step that is not hex or base64"
-    digest = stored_digest(event.data.encode())
+    digest = _digest(event, purge)
+    if isinstance(digest, str):
+        return digest
     row_hash = link(previous, event.position, event.event_id, event.session_id, event.version, event.type,
                     event.schema, event.recorded_at, digest)
     if row_hash != stored:

@@ -19,18 +19,19 @@ from .arguments import db_option
 from .output import save_text
 from .validation import path_arg
 
-_MAX_TEXT = 1 << 20  # a key or a checkpoint is a few lines; a bundle is read whole, so it is not bounded here
+_MAX_TEXT = 1 << 20  # a key or a checkpoint is a few lines
+_MAX_BUNDLE = 1 << 30  # a bundle is read whole: a session of a million events with their proofs fits
 Opened = Callable[[click.Context, "str | None"], AbstractContextManager[Ledger]]
 
 
-def read_text(path: str, field: str, limit: int | None = _MAX_TEXT) -> str:
+def read_text(path: str, field: str, limit: int = _MAX_TEXT) -> str:
     """A small text file (a key, a checkpoint), or ``FileAccessError``/``InvalidInput`` naming ``field``."""
     try:
         with open(path_arg(path, field), "rb") as stream:
-            data = stream.read(-1 if limit is None else limit + 1)
+            data = stream.read(limit + 1)
     except OSError as exc:
         raise FileAccessError(f"cannot read {field} file {path!r}: {exc.strerror or exc}", field=field) from exc
-    if limit is not None and len(data) > limit:
+    if len(data) > limit:
         raise InvalidInput(f"{field} file {path!r} is longer than {limit} bytes", field=field, limit=limit)
     try:
         return data.decode()
@@ -95,7 +96,7 @@ def register(main: click.Group, opened: Opened, failed: int) -> None:
     @click.pass_context
     def verify_bundle_command(ctx: click.Context, bundle: str, key: str) -> None:
         """Check a proof bundle offline: the checkpoint's signature, and each event's contents and inclusion."""
-        report = verify_bundle(read_text(bundle, "bundle", limit=None), key_text(key, "key"))
+        report = verify_bundle(read_text(bundle, "bundle", limit=_MAX_BUNDLE), key_text(key, "key"))
         if report.ok:
             click.echo(f"ok: {report.events} events of session {report.session_id} are in the tree of"
                        f" {report.size} events signed for {report.origin}")

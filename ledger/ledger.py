@@ -254,6 +254,8 @@ class Ledger:
             report = verify(EngineChain(self._engine), digest, progress)
             if projections and report.ok:
                 report = check_projections(self._engine, report)
+            if projections and report.ok:
+                report = self._proofs.check_tiles(report)
         if not self._engine.finish_scrub(look=True):
             report = msgspec.structs.replace(report, scrub_pending=True)
         return report

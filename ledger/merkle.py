@@ -88,13 +88,13 @@ def root(size: int, source: NodeSource) -> bytes:
     size = _check_int(size, "size")
     if size < 0:
         raise InvalidInput(f"size must be 0 or more; got {size}", field="size")
-    return _range_root(0, size, source) if size else EMPTY_ROOT
+    return _range_root(0, size, _check_source(source)) if size else EMPTY_ROOT
 
 
 def inclusion_path(index: int, size: int, source: NodeSource) -> list[bytes]:
     """PATH(m, D[n]) of RFC 9162 2.1.3.1: the audit path, leaf to root, proving the leaf at 0-based ``index``
     is in the tree of ``size`` leaves. Raises InvalidInput unless 0 <= index < size."""
-    index, size = _check_int(index, "index"), _check_int(size, "size")
+    index, size, source = _check_int(index, "index"), _check_int(size, "size"), _check_source(source)
     if size < 1:
         raise InvalidInput(f"size must be 1 or more for an inclusion proof; got {size}", field="size")
     if not 0 <= index < size:
@@ -118,6 +118,7 @@ def consistency_path(old_size: int, new_size: int, source: NodeSource) -> list[b
     ``old_size``; empty when the sizes are equal or old_size is 0. Raises InvalidInput unless
     0 <= old_size <= new_size."""
     old_size, new_size = _check_int(old_size, "old_size"), _check_int(new_size, "new_size")
+    source = _check_source(source)
     if new_size < 0:
         raise InvalidInput(f"new_size must be 0 or more; got {new_size}", field="new_size")
     if not 0 <= old_size <= new_size:
@@ -219,6 +220,13 @@ def _range_root(start: int, end: int, source: NodeSource) -> bytes:
 
 def _all_hashes(*hashes: bytes) -> bool:
     return all(len(h) == HASH_SIZE for h in hashes)
+
+
+def _check_source(source: object) -> NodeSource:
+    if not callable(getattr(source, "subtree", None)):
+        raise InvalidInput(f"source must be a NodeSource (with subtree(level, index)), not {type(source).__name__}",
+                           field="source")
+    return source  # type: ignore[return-value]  # checked for its one method just above
 
 
 def _check_int(value: object, field: str) -> int:

@@ -109,12 +109,40 @@ class Proofs:
         signer key text ``key`` (``ledger.signing.generate_keys``); ``origin`` defaults to this ledger's."""
         signer = Signer.from_text(key)
         head = self.tree_head(size)
-        note = sign_checkpoint(Checkpoint(origin or self.origin(), head.size, head.root), signer)
+        self._confirm(head)
+        note = sign_checkpoint(Checkpoint(_origin(origin) or self.origin(), head.size, head.root), signer)
         engine = self._engine
         if not engine.storage.read_only and not engine.in_batch():
             with engine.write("checkpoint"):  # kept as the latest, for the report's integrity line
                 engine.storage.set_latest_checkpoint(note)
         return note
+
+    def _confirm(self, head: TreeHead) -> None:
+        """Before signing: walk the log, and refuse (``IntegrityError``) a broken chain, or a tile cache whose
+        root is not the one the log's own hashes give: a signature vouches for the log, not for a cache."""
+        engine = self._engine
+        with engine.read("checkpoint"):
+            checker, tiles = _walk(EngineChain(engine), until=head.size)
+        report = checker.report()
+        if not report.ok:
+            raise IntegrityError(f"the log is damaged at position {report.first_bad_position} ({report.reason}): a"
+                                 " checkpoint would vouch for it; run verify")
+        if merkle.root(head.size, tiles) != head.root:
+            raise IntegrityError("the Merkle tile cache does not match the log's hashes; run rebuild('merkle')")
+
+    def check_tiles(self, report: VerifyReport) -> VerifyReport:
+        """``verify``'s deep mode: every stored tile must hold what the log's hashes give (``table`` names the
+        tile cache when one does not)."""
+        engine = self._engine
+        with engine.read("verify") as storage:
+            _, tiles = _walk(EngineChain(engine))
+            stored = TileSource(storage.connection, 0).stored()
+        for (level, index), hashes in stored.items():
+            if tiles.tile(level, index) is None or not (tiles.tile(level, index) or b"").startswith(hashes):
+                return msgspec.structs.replace(
+                    report, ok=False, table="merkle_tiles",
+                    reason=f"the Merkle tile at level {level}, index {index} does not match the log; run rebuild('merkle')")
+        return report
 
     def latest_checkpoint(self) -> str | None:
         """The signed checkpoint ``sign_checkpoint`` made last in this ledger (its C2SP note), or None."""
@@ -137,7 +165,8 @@ class Proofs:
                     schema=schema, recorded_at=recorded_at, data=data, hash=bytes(row_hash).hex(),
                     prev=bytes(previous or b"").hex(), proof=[base64.b64encode(step).decode() for step in proof],
                 ))
-            checkpoint = Checkpoint(origin or origin_of(storage.row_hash(1)), size, merkle.root(size, source))
+            checkpoint = Checkpoint(_origin(origin) or origin_of(storage.row_hash(1)), size, merkle.root(size, source))
+        self._confirm(TreeHead(checkpoint.size, checkpoint.root))
         note = sign_checkpoint(checkpoint, signer)
         return encode_bundle(Bundle(format=FORMAT, version=1, session_id=sid, checkpoint=note, events=events))
 
@@ -189,16 +218,26 @@ class Proofs:
         return None
 
 
-def _walk(source: EngineChain) -> tuple[ChainChecker, Tiles]:
-    """Check the chain from the start and build the tree over the rows that hold, in memory."""
+def _walk(source: EngineChain, until: int | None = None) -> tuple[ChainChecker, Tiles]:
+    """Check the chain from the start (up to position ``until``, None: the end) and build the tree over the
+    rows that hold, in memory."""
     checker, tiles = ChainChecker(), Tiles({})
-    while True:
-        rows = source.raw_rows(checker.position, _CHUNK)
+    while until is None or checker.position < until:
+        rows = source.raw_rows(checker.position, _CHUNK if until is None else min(_CHUNK, until - checker.position))
         good = checker.check(rows)
-        for row in rows[: checker.position - tiles.leaves]:
-            tiles.push(0, merkle.leaf_hash(bytes(row[8])))
-        if not good or len(rows) < _CHUNK:
-            return checker, tiles
+        tiles.extend(0, [merkle.leaf_hash(bytes(row[8])) for row in rows[: checker.position - tiles.leaves]])
+        if not good or not rows or (until is None and len(rows) < _CHUNK):
+            break
+    return checker, tiles
+
+
+def _origin(origin: object) -> str | None:
+    """A checkpoint origin given (None: the ledger's own); an empty or non-text one is ``InvalidInput``."""
+    if origin is None:
+        return None
+    if not isinstance(origin, str) or not origin.strip():
+        raise InvalidInput("origin must be a non-empty line of text (or None for the ledger's own)", field="origin")
+    return origin
 
 
 def _failed(report: VerifyReport, position: int, reason: str) -> VerifyReport:

@@ -91,7 +91,9 @@ def render(ledger: Ledger, *, since: datetime | None = None, until: datetime | N
         parts.append(_session(ledger, session, data))
     window = " to ".join(w for w in (data["since"] or "the start", data["until"] or "now"))
     generated = _when(now or datetime.now(timezone.utc))
-    blob = json.dumps(data, sort_keys=True, default=str).replace("</", "<\\/")
+    # Inside <script>, "<" could start a tag the parser honours (</script>, <!--): JSON escapes it, and & and >.
+    blob = json.dumps(data, sort_keys=True, default=str).replace("<", "\\u003c").replace(">", "\\u003e")
+    blob = blob.replace("&", "\\u0026")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -193,7 +195,7 @@ def _session(ledger: Ledger, session_id: str, data: dict[str, Any]) -> str:
     events = list(ledger.history(session_id))
     messages = ledger.messages(session_id)
     data["session_statistics"] = msgspec.to_builtins(stats)
-    start = min(e.recorded_at.timestamp() for e in events)
+
     items: list[tuple[str, float, float, str]] = []
     for event in events:
         at, payload = event.recorded_at.timestamp(), event.payload
@@ -208,6 +210,7 @@ def _session(ledger: Ledger, session_id: str, data: dict[str, Any]) -> str:
             items.append(("changes", at, at, f"v{event.version} {event.type}"))
         else:
             items.append(("lifecycle", at, at, f"v{event.version} {event.type}"))
+    start = min(first for _, first, _, _ in items)  # an invocation may have begun before the session's first event
     end = max(last for _, _, last, _ in items)
     lineage = _lineage(ledger, session_id)
     conversation = "".join(

@@ -138,6 +138,8 @@ class Verifier(_Key):
     @classmethod
     def from_text(cls, text: str) -> Verifier:
         """Read ``<name>+<key id>+<base64(0x01 || public key)>``; raises ``InvalidInput`` (field "key")."""
+        if isinstance(text, str) and text.startswith("PRIVATE+KEY+"):
+            raise InvalidInput("this is a signer (private) key: give the verifier key (the .pub file)", field="key")
         name, key_id, public_key = _parse_key(text, "verifier", "")
         verifier = cls(name, public_key)
         verifier._check_id(key_id, "verifier")

@@ -226,6 +226,11 @@ class TileSource:
             if self._memory.leaves < size:
                 raise IntegrityError(f"the log does not hold a tree of {size} leaves (it has {self._memory.leaves})")
 
+    def stored(self) -> dict[tuple[int, int], bytes]:
+        """Every tile the table holds, by (level, index): deep verify compares them with the log."""
+        rows = self._conn.execute("SELECT level, idx, hashes FROM merkle_tiles ORDER BY level, idx").fetchall()
+        return {(int(level), int(index)): bytes(hashes) for level, index, hashes in rows}
+
     def _tile(self, level: int, index: int) -> bytes | None:
         found = self._memory.tile(level, index) or self._read.get((level, index))
         if found is None:

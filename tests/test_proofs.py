@@ -4,6 +4,7 @@ and proof bundles checked offline, on both backends."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -268,6 +269,38 @@ def test_a_damaged_bundle_fails_naming_the_event(led: Ledger, damage: Callable[[
     assert not report.ok and words in (report.reason or "") and report.first_bad_position is not None
 
 
+def _marker(digest_hex: str, purged_at: int) -> str:
+    return '{"$redacted":"%s","purged_at":%d}' % (digest_hex, purged_at)
+
+
+def test_a_redaction_marker_cannot_stand_in_for_text_or_move_bytes_between_fields(led: Ledger) -> None:
+    clean = json.loads(led.proof_bundle("s2", KEY))
+    event = clean["events"][1]
+    real = hashlib.sha256(event["data"].encode()).digest()
+    tail = event["recorded_at"][-17:]
+    forgeries = [
+        # the text of a session never purged, hidden behind a marker that carries its true digest
+        {"data": _marker(real.hex(), 10**6)},
+        # bytes cut off the time and carried into a marker's digest: the chain header would hash the same
+        {"recorded_at": event["recorded_at"][:-17], "data": _marker((tail.encode() + real).hex(), 10**6)},
+        # a digest that is not hex at all
+        {"data": _marker("zz", 10**6)},
+    ]
+    for change in forgeries:
+        bundle = json.loads(json.dumps(clean))
+        bundle["events"][1].update(change)
+        report = verify_bundle(json.dumps(bundle), PUB)
+        assert not report.ok and report.first_bad_position == event["position"], (change, report)
+
+
+def test_a_purged_sessions_events_before_the_purge_must_all_be_redacted(led: Ledger) -> None:
+    led.purge_session("s2", reason="erasure request")
+    bundle = json.loads(led.proof_bundle("s2", KEY))
+    bundle["events"][4]["data"] = '{"role": "user", "content": "put back"}'
+    report = verify_bundle(json.dumps(bundle), PUB)
+    assert not report.ok and report.first_bad_position == bundle["events"][4]["position"]
+
+
 def test_a_bundle_checked_with_another_key_fails(led: Ledger) -> None:
     report = verify_bundle(led.proof_bundle("s2", KEY), OTHER_PUB)
     assert not report.ok and "checkpoint" in (report.reason or "")
@@ -281,6 +314,29 @@ def test_a_bundle_of_a_missing_session_or_with_a_bad_key_is_refused(led: Ledger)
     assert caught.value.field == "key"
     with pytest.raises(InvalidInput):
         verify_bundle("{}", PUB)
+
+
+def test_a_tile_cache_that_differs_from_the_log_is_never_signed_and_deep_verify_names_it(led: Ledger) -> None:
+    led.tree_head()
+    with raw_sql(led, write=True) as sql:
+        (hashes,) = sql.execute("SELECT hashes FROM merkle_tiles WHERE level = 0 AND idx = 2").fetchone()
+        sql.execute("UPDATE merkle_tiles SET hashes = ? WHERE level = 0 AND idx = 2", (bytes(32) + bytes(hashes)[32:],))
+    assert led.verify().ok  # the chain holds: only the cache is wrong
+    report = led.verify(projections=True)
+    assert not report.ok and report.table == "merkle_tiles"
+    with pytest.raises(IntegrityError, match="rebuild"):
+        led.sign_checkpoint(KEY)
+    with pytest.raises(IntegrityError, match="rebuild"):
+        led.proof_bundle("s2", KEY)
+    led.rebuild("merkle")
+    assert led.verify(projections=True).ok
+    assert led.verify_checkpoint(led.sign_checkpoint(KEY), PUB).ok
+
+
+def test_an_empty_origin_is_invalid_input(led: Ledger) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        led.sign_checkpoint(KEY, origin="")
+    assert caught.value.field == "origin"
 
 
 def test_tiles_that_do_not_match_the_log_are_reported(led: Ledger) -> None:

@@ -38,6 +38,10 @@ def record(led: Ledger) -> None:
         led.set_metadata(sid, "stage", i)
         if i % 6 == 0:
             led.complete_session(sid, status=("completed", "failed", "abandoned")[i // 6 % 3])
+    hostile = '"><script>alert(1)</script><!--<script>&amp;'  # names are data: escaped everywhere, JSON included
+    led.create_session("s-odd", user_id=hostile)
+    led.add_message("s-odd", "assistant", "odd names", model=hostile)
+    led.link_invocation("s-odd", "inv-odd", hostile, duration_ms=None, status="ok")
     led.fork("s01", new_session_id="s01-a")
     led.fork("s01-a", new_session_id="s01-b")
     led.add_message("s01-a", "user", "and another thing")
@@ -158,7 +162,7 @@ def test_the_numbers_are_usages_numbers(led: Ledger, tmp_path: Path) -> None:
                              f"{health[tool]['error_rate']:.1%}"]
     lifecycle = led.lifecycle()
     assert page.data["lifecycle"] == lifecycle
-    assert sum(r["created"] for r in lifecycle) == 26 and sum(r["purged"] for r in lifecycle) == 1
+    assert sum(r["created"] for r in lifecycle) == 27 and sum(r["purged"] for r in lifecycle) == 1
 
 
 def test_tool_health_counts_errors_and_takes_nearest_rank_percentiles(led: Ledger) -> None:
@@ -166,7 +170,7 @@ def test_tool_health_counts_errors_and_takes_nearest_rank_percentiles(led: Ledge
     durations = sorted(50.0 + 10 * i for i in range(0, 24, 3))
     assert grep["invocations"] == 8 and grep["errors"] == 2 and grep["error_rate"] == 0.25  # i = 0 and 12
     assert grep["p50_ms"] == durations[3] and grep["p95_ms"] == durations[7]
-    assert led.usage(by="tool")[0]["p95_duration_ms"] == grep["p95_ms"]
+    assert next(r for r in led.usage(by="tool") if r["tool"] == "grep")["p95_duration_ms"] == grep["p95_ms"]
 
 
 def test_the_integrity_line_has_the_verify_result_the_digest_and_the_latest_checkpoint(led: Ledger,

@@ -60,10 +60,13 @@ def test_the_report_renders_offline_in_chromium_with_every_chart_and_no_error(tm
                 " return [f.dataset.chart, svg.querySelectorAll('.mark').length, box.width, box.height,"
                 " Array.from(svg.querySelectorAll('.mark')).filter(m => m.getBBox().width > 0 || m.getBBox().height > 0).length]})",
             )
+            data = page.evaluate("JSON.parse(document.getElementById('report-data').textContent)")
+            alerts = page.evaluate("document.querySelectorAll('script:not(#report-data)').length")
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             browser.close()
     assert problems == []
+    assert alerts == 0 and data["session"] == "s01-a"  # hostile names stayed data, and the JSON parses
     assert requests == [url]  # the page itself, and nothing else
     names = {name for name, *_ in charts}
     assert names == {"activity", "sessions", "tokens", "cost", "lifecycle", "by_tool", "by_model", "by_user",
