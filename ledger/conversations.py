@@ -43,9 +43,17 @@ class Conversations:
         a few fewer than N. Raises ``InvalidInput`` for an unknown format, or for a message the format
         cannot carry."""
         fmt = check_format(format)
-        messages = self._reads.messages(session_id, at=at)
-        if last is not None:
-            messages = _window(messages, check_int(last, "last"), fmt)
+        if last is None:
+            messages = self._reads.messages(session_id, at=at)
+        else:
+            count = check_int(last, "last")
+            with self._engine.read("conversation"):  # the window and the instructions from one moment
+                window = _opening(self._reads.messages(session_id, last=count, at=at), fmt)
+                instructions = self._reads.messages(session_id, at=at, roles=_INSTRUCTIONS)
+            # The effective conversation runs in log order (a fork's own messages come after its parent's), so
+            # the instructions before the window are those at earlier positions.
+            first = window[0].position if window else None
+            messages = [m for m in instructions if first is None or m.position < first] + window
         out = to_provider(messages, fmt)
         if isinstance(out, dict) and out.get("system") is None:
             out.pop("system", None)  # the API takes no null system: it is left out
@@ -80,14 +88,12 @@ class Conversations:
 _INSTRUCTIONS = ("system", "developer")
 
 
-def _window(messages: list[Message], last: int, fmt: str) -> list[Message]:
-    """The latest ``last`` messages, begun where the provider accepts a conversation to begin, after the
-    instructions that came before them."""
-    start = max(len(messages) - last, 0)
-    while start < len(messages) and _cannot_open(messages[start], fmt):
+def _opening(window: list[Message], fmt: str) -> list[Message]:
+    """The latest messages, begun where the provider accepts a conversation to begin."""
+    start = 0
+    while start < len(window) and _cannot_open(window[start], fmt):
         start += 1
-    pinned = [m for m in messages[:start] if m.role in _INSTRUCTIONS]
-    return pinned + messages[start:]
+    return window[start:]
 
 
 def _cannot_open(message: Message, fmt: str) -> bool:

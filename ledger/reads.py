@@ -26,7 +26,7 @@ from .lineage import segments
 from .session import Message, Session, tokens_dict
 from .snapshots import decode_state, encode_state
 from .times import parse_time
-from .validation import Limits, check_choice, check_id, check_int, check_key, check_seconds
+from .validation import Limits, check_choice, check_id, check_int, check_key, check_seconds, check_strings
 
 _READ_CHUNK = 1000
 _decode_blocks = msgspec.json.Decoder(list[dict[str, Any]]).decode
@@ -104,11 +104,18 @@ class Reads:
         version: int | None = None,
         position: int | None = None,
         at: datetime | None = None,
+        roles: Iterable[str] | None = None,
     ) -> list[Message]:
         """The effective conversation in order (after restores and forks, the one they lead to), now or
         as of a target: all of it, the latest ``last`` messages (still in order), or one page of it
-        (``limit`` messages after ``offset``)."""
+        (``limit`` messages after ``offset``); with ``roles``, only the messages of those roles (a page is
+        then a page of them; ``last`` counts every message, so it does not go with ``roles``)."""
         sid = check_id(session_id, "session_id")
+        wanted: tuple[str, ...] = ()
+        if roles is not None:
+            wanted = tuple(check_choice(r, "roles", ev.ROLES, sid) for r in check_strings(roles, "roles"))
+            if last is not None:
+                raise InvalidInput(f"session {sid!r}: give last or roles, not both", session_id=sid, field="roles")
         if limit is not None:
             check_int(limit, "limit", sid)
         check_int(offset, "offset", sid)
@@ -122,7 +129,7 @@ class Reads:
             if last is not None:
                 limit, offset = last, max(state.message_count - last, 0)
             rows = queries.conversation(
-                storage.connection, segments(state), limit=limit, offset=offset, hidden=state.hidden
+                storage.connection, segments(state), limit=limit, offset=offset, hidden=state.hidden, roles=wanted
             )
         return [
             Message(

@@ -33,9 +33,10 @@ _PG_NOT_HIDDEN = (
 
 def in_segments(conn: Connection, table: str, columns: str, segments: Sequence[tuple[str, int, int]],
                 limit: int | None = None, offset: int = 0,
-                hidden: Sequence[tuple[str, int, int]] = ()) -> list[tuple[Any, ...]]:
+                hidden: Sequence[tuple[str, int, int]] = (), roles: Sequence[str] = ()) -> list[tuple[Any, ...]]:
     """Rows of ``messages`` or ``invocations`` within a lineage of (session, first, last) version ranges, in
-    order, leaving out ``hidden`` ranges (retracted or cleared messages).
+    order, leaving out ``hidden`` ranges (retracted or cleared messages); with ``roles``, only messages of
+    those roles.
 
     The ranges are JSON parameters, so any number of them is one statement.
     """
@@ -46,7 +47,10 @@ def in_segments(conn: Connection, table: str, columns: str, segments: Sequence[t
     page = (unlimited if limit is None else limit, offset)
     select = ", ".join("t." + c.strip() for c in columns.split(","))
     skip = (_PG_NOT_HIDDEN if pg else _NOT_HIDDEN) if hidden else ""
-    skip_args = (_ranges(hidden),) if hidden else ()
+    skip_args: tuple[Any, ...] = (_ranges(hidden),) if hidden else ()
+    if roles:
+        skip += f" AND t.role IN ({', '.join('?' * len(roles))})"
+        skip_args += tuple(roles)
     retracted = table == "messages"
     if len(segments) == 1:
         session_id, first, last = segments[0]

@@ -371,14 +371,16 @@ def conversation(
     limit: int | None = None,
     offset: int = 0,
     hidden: Sequence[tuple[str, int, int]] = (),
+    roles: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
-    """The messages of a lineage of (session, first version, last version) ranges, in order: (role,
-    content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version, position, blocks
-    as JSON text or None, tokens_cache_read, tokens_cache_creation, tokens_reasoning)."""
+    """The messages of a lineage of (session, first version, last version) ranges, in order (only ``roles``'
+    when given): (role, content, tool_name, invocation_id, model, tokens_in, tokens_out, recorded_at, version,
+    position, blocks as JSON text or None, tokens_cache_read, tokens_cache_creation, tokens_reasoning)."""
     if dialect_of(conn) != "postgres":
-        return in_segments(conn, "messages", _MESSAGE_COLUMNS, segments, limit, offset, hidden)
+        return in_segments(conn, "messages", _MESSAGE_COLUMNS, segments, limit, offset, hidden, roles)
     # PostgreSQL: the exact content of a message with a NUL is kept as JSON text (``projections.postgres``).
-    rows = in_segments(conn, "messages", _MESSAGE_COLUMNS + ", content_exact", segments, limit, offset, hidden)
+    rows = in_segments(conn, "messages", _MESSAGE_COLUMNS + ", content_exact", segments, limit, offset, hidden,
+                       roles)
     return [
         row[:-1] if row[-1] is None else (row[0], msgspec.json.decode(row[-1]), *row[2:-1])
         for row in rows

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from anthropic.types import Message as AnthropicMessage
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
@@ -158,3 +160,67 @@ def test_an_anthropic_conversation_without_instructions_has_no_system_key(ledger
     ledger.create_session("s")
     ledger.add_message("s", "user", "hi")
     assert ledger.conversation("s", format="anthropic") == {"messages": [{"role": "user", "content": "hi"}]}
+
+
+_ROLES = ("system", "developer", "user", "assistant")
+
+
+def _reference_window(ledger: Ledger, session_id: str, last: int, fmt: str) -> list[dict[str, Any]]:
+    """The window's rule applied to the whole conversation: the latest ``last`` messages, begun where the
+    provider accepts a beginning, after every instruction that came before them."""
+    from ledger.providers import to_provider
+
+    messages = ledger.messages(session_id)
+    start = max(len(messages) - last, 0)
+    while start < len(messages) and (messages[start].role == "tool" or
+                                     fmt == "anthropic" and messages[start].role == "assistant"):
+        start += 1
+    chosen = [m for m in messages[:start] if m.role in ("system", "developer")] + messages[start:]
+    out = to_provider(chosen, fmt)
+    if isinstance(out, dict) and out.get("system") is None:
+        out.pop("system", None)
+    return out  # type: ignore[return-value]
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from(("say", "say", "say", "fork", "restore", "retract")),
+                                st.integers(0, 40)), min_size=1, max_size=30),
+       last=st.integers(0, 12), fmt=st.sampled_from(("openai-chat", "anthropic")))
+def test_a_conversation_window_reads_only_what_it_returns_yet_equals_the_whole_conversation_rule(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int]], last: int, fmt: str
+) -> None:
+    with Ledger(tmp_path_factory.mktemp("window") / "w.db") as ledger:
+        current = ledger.create_session("root").session_id
+        ledger.add_message(current, "system", "instructions")
+        for n, (kind, k) in enumerate(steps):
+            state = ledger.get_session(current)
+            if kind == "say":
+                ledger.add_message(current, _ROLES[k % 4], f"message {n}")
+            elif kind == "fork":
+                current = ledger.fork(current, new_session_id=f"fork-{n}").session_id
+            elif kind == "restore" and state.version > 2:
+                ledger.restore(current, version=2 + k % (state.version - 1))
+            elif kind == "retract":
+                messages = ledger.messages(current)
+                if messages:
+                    ledger.retract_message(current, position=messages[k % len(messages)].position)
+        def outcome(read: Any) -> Any:
+            try:
+                return read()
+            except InvalidInput as exc:  # a window the provider cannot take either way (no user turn yet)
+                return ("refused", exc.field)
+
+        assert outcome(lambda: ledger.conversation(current, format=fmt, last=last)) == outcome(
+            lambda: _reference_window(ledger, current, last, fmt))
+
+
+def test_messages_of_some_roles_only(ledger: Ledger) -> None:
+    ledger.create_session("s")
+    for role, text in (("system", "rules"), ("user", "hi"), ("developer", "more rules"), ("assistant", "hello")):
+        ledger.add_message("s", role, text)
+    assert [m.content for m in ledger.messages("s", roles=["system", "developer"])] == ["rules", "more rules"]
+    assert [m.content for m in ledger.messages("s", roles=["user", "assistant"], limit=1, offset=1)] == ["hello"]
+    for bad in ({"roles": "system"}, {"roles": ["nobody"]}, {"roles": ["user"], "last": 1}):
+        with pytest.raises(InvalidInput) as caught:
+            ledger.messages("s", **bad)
+        assert caught.value.field == "roles"
