@@ -61,14 +61,15 @@ class Proofs:
         """Inside one read: the storage, a node source for a tree of ``size`` events (None: all), and that size."""
         engine = self._engine
         engine.outside_batch("make a proof")
+        asked = None if size is None else check_int(size, field)  # bad input writes nothing, not even the cache
         if not engine.storage.read_only:
             engine.level_lazy("merkle")  # the tile cache; a read-only ledger hashes what it lacks in memory
         with engine.read("proof") as storage:
             head = storage.head.position
-            if size is None:
+            if asked is None:
                 size = head
             else:
-                size = check_int(size, field)
+                size = asked
                 if not 0 <= size <= head:
                     raise InvalidInput(f"{field} must be between 0 and the log's {head} events; got {size}",
                                        field=field, limit=head)
