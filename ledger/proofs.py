@@ -108,10 +108,10 @@ class Proofs:
     def sign_checkpoint(self, key: str, *, origin: str | None = None, size: int | None = None) -> str:
         """The tree head over the first ``size`` events (None: all) as a C2SP signed note, signed with the
         signer key text ``key`` (``ledger.signing.generate_keys``); ``origin`` defaults to this ledger's."""
-        signer = Signer.from_text(key)
+        signer, given = Signer.from_text(key), _origin(origin)
         head = self.tree_head(size)
         self._confirm(head)
-        note = sign_checkpoint(Checkpoint(_origin(origin) or self.origin(), head.size, head.root), signer)
+        note = sign_checkpoint(Checkpoint(given or self.origin(), head.size, head.root), signer)
         engine = self._engine
         if not engine.storage.read_only and not engine.in_batch():
             with engine.write("checkpoint"):  # kept as the latest, for the report's integrity line
@@ -154,7 +154,7 @@ class Proofs:
         """One session's events, each with its inclusion proof, and the current tree head signed with the
         signer key text ``key``, as JSON text: ``ledger.bundles.verify_bundle`` checks it offline."""
         sid = check_id(session_id, "session_id")
-        signer = Signer.from_text(key)
+        signer, given = Signer.from_text(key), _origin(origin)
         with self._tree(None) as (storage, source, size):
             self._engine.existing(sid)
             events = []
@@ -166,7 +166,7 @@ class Proofs:
                     schema=schema, recorded_at=recorded_at, data=data, hash=bytes(row_hash).hex(),
                     prev=bytes(previous or b"").hex(), proof=[base64.b64encode(step).decode() for step in proof],
                 ))
-            checkpoint = Checkpoint(_origin(origin) or origin_of(storage.row_hash(1)), size, merkle.root(size, source))
+            checkpoint = Checkpoint(given or origin_of(storage.row_hash(1)), size, merkle.root(size, source))
         self._confirm(TreeHead(checkpoint.size, checkpoint.root))
         note = sign_checkpoint(checkpoint, signer)
         return encode_bundle(Bundle(format=FORMAT, version=1, session_id=sid, checkpoint=note, events=events))
