@@ -321,6 +321,38 @@ def tool_runs(blocks: Sequence[Block]) -> list[tuple[str, list[tuple[int, Block]
     return runs
 
 
+Part = Callable[[Block, str], dict[str, Any]]  # one block as a format's content part (it checks the kind)
+Answer = Callable[[str, "str | list[dict[str, Any]]"], dict[str, Any]]  # a call id and its output as an item
+
+
+def result_to(b: Block, bw: str, fmt: str, part: Part, answer: Answer) -> dict[str, Any]:
+    """A ``tool_result`` block as the format's answer item: its content a string, or a list of parts."""
+    call_id = block_str(b, "call_id", fmt, bw)
+    content = b.get("content", MISSING)
+    if isinstance(content, str):
+        return answer(call_id, content)
+    if not isinstance(content, list):
+        raise invalid(fmt, f"{bw}.content", "expected a string or a list of blocks")
+    return answer(call_id, [part(need_map(inner, fmt, f"{bw}.content[{k}]"), f"{bw}.content[{k}]")
+                            for k, inner in enumerate(content)])
+
+
+def tool_answers(m: MessageLike, blocks: list[Block], where: str, fmt: str, part: Part,
+                 answer: Answer) -> list[dict[str, Any]] | None:
+    """A tool message holding ``tool_result`` blocks as answer items in order (each result its own, a run
+    of other blocks the answer to the message's call); None for one without, which the format renders as
+    a single answer of its own shape."""
+    if not any(b["type"] == "tool_result" for b in blocks):
+        return None
+    out = []
+    for kind, run in tool_runs(blocks):
+        if kind == "result":
+            out.append(result_to(run[0][1], f"{where}.blocks[{run[0][0]}]", fmt, part, answer))
+        else:
+            out.append(answer(answered_call(m, fmt, where), [part(b, f"{where}.blocks[{j}]") for j, b in run]))
+    return out
+
+
 def block_str(block: Mapping[str, Any], key: str, fmt: str, field: str) -> str:
     """A required string field of a canonical block."""
     return need_str(block, key, fmt, field)

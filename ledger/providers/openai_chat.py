@@ -50,11 +50,11 @@ from .common import (
     Block,
     MessageLike,
     NewMessage,
+    answered_call,
     arguments_text,
     audio_format,
     audio_media_type,
     block_str,
-    answered_call,
     build_message,
     data_url,
     flags,
@@ -69,12 +69,13 @@ from .common import (
     need_str,
     opt_str,
     rest,
+    result_to,
     source_of,
     split_data_url,
     text_block,
-    tool_runs,
-    with_response,
+    tool_answers,
     walk_openai,
+    with_response,
 )
 
 FMT: Final = "openai-chat"
@@ -328,7 +329,7 @@ def _plain_to(role: str, blocks: list[Block], where: str) -> list[dict[str, Any]
             if parts:
                 flush()
                 parts = []
-            out.append(_result_to(b, bw))
+            out.append(result_to(b, bw, FMT, _text_part, _answer))
             results = True
         elif kind == "reasoning" or is_placeholder(b):
             continue
@@ -345,20 +346,17 @@ def _plain_to(role: str, blocks: list[Block], where: str) -> list[dict[str, Any]
     return out
 
 
+def _answer(call_id: str, content: str | list[dict[str, Any]]) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+
 def _tool_to(m: MessageLike, blocks: list[Block], where: str) -> list[dict[str, Any]]:
-    if any(b["type"] == "tool_result" for b in blocks):
-        out = []
-        for kind, run in tool_runs(blocks):
-            if kind == "result":
-                out.append(_result_to(run[0][1], f"{where}.blocks[{run[0][0]}]"))
-            else:
-                parts = [_text_part(b, f"{where}.blocks[{j}]") for j, b in run]
-                out.append({"role": "tool", "tool_call_id": answered_call(m, FMT, where), "content": parts})
-        return out
-    call_id = answered_call(m, FMT, where)
+    answers = tool_answers(m, blocks, where, FMT, _text_part, _answer)
+    if answers is not None:
+        return answers
     head = head_flags(blocks, FMT)
     parts = [_text_part(b, f"{where}.blocks[{j}]") for j, b in enumerate(blocks) if not is_placeholder(b)]
-    message = {"role": "tool", "tool_call_id": call_id, "content": _content(parts, head.get("content"))}
+    message = _answer(answered_call(m, FMT, where), _content(parts, head.get("content")))
     message.update(head.get("item", {}))
     return [message]
 
@@ -367,20 +365,6 @@ def _text_part(b: Block, bw: str) -> dict[str, Any]:
     if b["type"] != "text":
         raise invalid(FMT, f"{bw}.type", f"openai-chat tool results hold text only, not {b['type']}")
     return _part_to(b, bw)
-
-
-def _result_to(b: Block, bw: str) -> dict[str, Any]:
-    call_id = block_str(b, "call_id", FMT, bw)
-    content = b.get("content", MISSING)
-    if isinstance(content, str):
-        return {"role": "tool", "tool_call_id": call_id, "content": content}
-    if not isinstance(content, list):
-        raise invalid(FMT, f"{bw}.content", "expected a string or a list of blocks")
-    parts = []
-    for k, inner in enumerate(content):
-        iw = f"{bw}.content[{k}]"
-        parts.append(_text_part(need_map(inner, FMT, iw), iw))
-    return {"role": "tool", "tool_call_id": call_id, "content": parts}
 
 
 def _part_to(b: Block, bw: str) -> dict[str, Any]:

@@ -50,9 +50,9 @@ from .common import (
     Block,
     MessageLike,
     NewMessage,
+    answered_call,
     arguments_text,
     block_str,
-    answered_call,
     build_message,
     data_url,
     flags,
@@ -68,12 +68,13 @@ from .common import (
     opt_str,
     placeholder,
     rest,
+    result_to,
     source_of,
     split_data_url,
     text_block,
-    tool_runs,
-    with_response,
+    tool_answers,
     walk_openai,
+    with_response,
 )
 
 FMT: Final = "openai-responses"
@@ -355,7 +356,7 @@ def _input_to(role: str, blocks: list[Block], where: str) -> list[dict[str, Any]
         kind = b["type"]
         if kind == "tool_result":
             current = None
-            out.append(_result_to(b, bw))
+            out.append(result_to(b, bw, FMT, _result_part, _answer))
             continue
         if kind not in ("text", "image", "file"):
             what = "tool calls" if kind == "tool_call" else "reasoning" if kind == "reasoning" else None
@@ -378,46 +379,27 @@ def _input_to(role: str, blocks: list[Block], where: str) -> list[dict[str, Any]
     return out
 
 
+def _answer(call_id: str, output: str | list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": call_id, "output": output}
+
+
 def _tool_to(m: MessageLike, blocks: list[Block], where: str) -> list[dict[str, Any]]:
-    if any(b["type"] == "tool_result" for b in blocks):
-        out = []
-        for kind, run in tool_runs(blocks):
-            if kind == "result":
-                out.append(_result_to(run[0][1], f"{where}.blocks[{run[0][0]}]"))
-            else:
-                output = [_result_part(b, f"{where}.blocks[{j}]") for j, b in run]
-                out.append({"type": "function_call_output", "call_id": answered_call(m, FMT, where), "output": output})
-        return out
-    call_id = answered_call(m, FMT, where)
+    answers = tool_answers(m, blocks, where, FMT, _result_part, _answer)
+    if answers is not None:
+        return answers
     head = head_flags(blocks, FMT)
     parts = [_result_part(b, f"{where}.blocks[{j}]") for j, b in enumerate(blocks) if not is_placeholder(b)]
-    kind = "custom_tool_call_output" if head.get("custom") else "function_call_output"
-    item = {"type": kind, "call_id": call_id, "output": _content(parts, head.get("content"), "input_text")}
+    item = _answer(answered_call(m, FMT, where), _content(parts, head.get("content"), "input_text"))
+    if head.get("custom"):
+        item["type"] = "custom_tool_call_output"
     item.update(head.get("item", {}))
     return [item]
 
 
 def _result_part(b: Block, bw: str) -> dict[str, Any]:
-    if b["type"] not in ("text", "image", "file"):
-        raise invalid(FMT, f"{bw}.type", f"a tool result holds text, image and file blocks, not {b['type']}")
+    if b.get("type") not in ("text", "image", "file"):
+        raise invalid(FMT, f"{bw}.type", f"a tool result holds text, image and file blocks, not {b.get('type')}")
     return _input_part_to(b, bw)
-
-
-def _result_to(b: Block, bw: str) -> dict[str, Any]:
-    call_id = block_str(b, "call_id", FMT, bw)
-    content = b.get("content", MISSING)
-    if isinstance(content, str):
-        return {"type": "function_call_output", "call_id": call_id, "output": content}
-    if not isinstance(content, list):
-        raise invalid(FMT, f"{bw}.content", "expected a string or a list of blocks")
-    parts = []
-    for k, inner in enumerate(content):
-        iw = f"{bw}.content[{k}]"
-        block = need_map(inner, FMT, iw)
-        if block.get("type") not in ("text", "image", "file"):
-            raise invalid(FMT, f"{iw}.type", "tool result content holds text, image and file blocks")
-        parts.append(_input_part_to(block, iw))
-    return {"type": "function_call_output", "call_id": call_id, "output": parts}
 
 
 def _input_part_to(b: Block, bw: str) -> dict[str, Any]:
