@@ -42,9 +42,9 @@ from .arguments import (
 )
 from . import cli_proofs
 from .extras import require_extra
-from .output import emit, emit_one, plain, progress_bar, save_text, transcript
+from .output import emit, emit_one, plain, progress_bar, read_text, save_text, transcript
 from .settings import Settings
-from .validation import duration_arg, path_arg
+from .validation import duration_arg
 
 EXIT_FAILED = 1  # the work failed: a chain that does not hold, a missing session or file, an unwritable path
 EXIT_USAGE = 2  # the command line itself is wrong: an unknown option, a bad value
@@ -379,17 +379,7 @@ def verify(ctx: click.Context, db: str | None, digest_file: str | None, deep: bo
         return
     digest = None
     if digest_file is not None:
-        try:
-            with open(path_arg(digest_file, "digest"), "rb") as stream:
-                text = stream.read(_DIGEST_BYTES + 1)  # bounded: a digest is one short line (not /dev/zero)
-        except OSError as exc:
-            raise FileAccessError(f"cannot read digest file {digest_file!r}: {exc.strerror or exc}", field="digest") from exc
-        if len(text) > _DIGEST_BYTES:
-            raise InvalidInput(
-                f"digest file {digest_file!r} is not a digest: longer than {_DIGEST_BYTES} bytes",
-                field="digest",
-                limit=_DIGEST_BYTES,
-            )
+        text = read_text(digest_file, "digest", _DIGEST_BYTES)  # bounded: a digest is one short line (not /dev/zero)
         digest = Digest.from_json(text)
     with opened(ctx, db) as ledger, progress_bar("verify") as progress:
         report = ledger.verify(digest, progress=progress, projections=deep)

@@ -16,7 +16,7 @@ import click
 
 from . import FileAccessError, InvalidInput, Ledger, generate_keys, verify_bundle
 from .arguments import db_option
-from .output import save_text
+from .output import read_text, save_text
 from .validation import path_arg
 
 _MAX_TEXT = 1 << 20  # a key or a checkpoint is a few lines
@@ -24,24 +24,9 @@ _MAX_BUNDLE = 1 << 30  # a bundle is read whole: a session of a million events w
 Opened = Callable[[click.Context, "str | None"], AbstractContextManager[Ledger]]
 
 
-def read_text(path: str, field: str, limit: int = _MAX_TEXT) -> str:
-    """A small text file (a key, a checkpoint), or ``FileAccessError``/``InvalidInput`` naming ``field``."""
-    try:
-        with open(path_arg(path, field), "rb") as stream:
-            data = stream.read(limit + 1)
-    except OSError as exc:
-        raise FileAccessError(f"cannot read {field} file {path!r}: {exc.strerror or exc}", field=field) from exc
-    if len(data) > limit:
-        raise InvalidInput(f"{field} file {path!r} is longer than {limit} bytes", field=field, limit=limit)
-    try:
-        return data.decode()
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{field} file {path!r} is not UTF-8 text", field=field) from exc
-
-
 def key_text(path: str, field: str) -> str:
     """A key file's key: its one line, without surrounding white space."""
-    return read_text(path, field).strip()
+    return read_text(path, field, _MAX_TEXT).strip()
 
 
 def _create(path: str, text: str, mode: int) -> None:
@@ -110,7 +95,7 @@ def verify_checkpoint(ctx: click.Context, ledger: Ledger, checkpoint: str, key: 
     """``verify --checkpoint FILE --key PUB``: the log extends the signed checkpoint, or exit ``failed``."""
     if key is None:
         raise click.UsageError("--checkpoint needs --key: the verifier key file of the checkpoint's signer")
-    report = ledger.verify_checkpoint(read_text(checkpoint, "checkpoint"), key_text(key, "key"))
+    report = ledger.verify_checkpoint(read_text(checkpoint, "checkpoint", _MAX_TEXT), key_text(key, "key"))
     if report.ok:
         click.echo(f"ok: {report.checked} events verified; the log extends the checkpoint in {checkpoint}")
     else:

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import click
 import msgspec
 
-from .errors import FileAccessError
+from .errors import FileAccessError, InvalidInput
 from .scratch import written
 from .validation import path_arg
 
@@ -328,6 +328,23 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
     finally:
         if state["bar"] is not None:
             state["bar"].__exit__(None, None, None)
+
+
+def read_text(path: str, field: str, limit: int) -> str:
+    """A text file read whole, at most ``limit`` bytes (so ``/dev/zero`` ends), or ``FileAccessError`` /
+    ``InvalidInput`` naming ``field``: a digest, a key, a checkpoint, a proof bundle."""
+    try:
+        with open(path_arg(path, field), "rb") as stream:
+            data = stream.read(limit + 1)
+    except OSError as exc:
+        raise FileAccessError(f"cannot read {field} file {path!r}: {exc.strerror or exc}", field=field) from exc
+    if len(data) > limit:
+        raise InvalidInput(f"{field} file {path!r} is longer than {limit} bytes", field=field, limit=limit)
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{field} file {path!r} is not UTF-8 text", field=field) from exc
+
 
 
 def save_text(out: str, text: str, what: str) -> None:
