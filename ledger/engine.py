@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -234,13 +234,13 @@ class Engine:
         connection: Connection = self.storage.connection
         return connection
 
-    def unprojected(self) -> tuple[Connection, list[RecordedEvent]]:
+    def unprojected(self) -> tuple[Connection, Sequence[RecordedEvent]]:
         """Inside a transaction: the connection as the projections stand, and the events of this thread's batch
         not projected into them yet. For a check that needs one fact (is this id taken?), looking at both
         costs less than projecting the batch so far, which would split its folded writes."""
         tx = self.transaction
         connection: Connection = self.storage.connection
-        return connection, list(tx.unprojected) if tx is not None else []
+        return connection, tx.unprojected if tx is not None else ()
 
     def wait_for_appends(self, timeout: float) -> None:
         """Block up to ``timeout`` seconds, or less when another connection may have appended (a hint)."""

@@ -132,6 +132,21 @@ def _tails(conn: Connection) -> dict[int, tuple[int, bytearray]]:
         tails[level] = (int(row[0]), bytearray(bytes(row[1])))
 
 
+def _grow(conn: Connection, tiles: Tiles, head: int) -> None:
+    """Add the leaves of the positions after those the tiles hold, up to ``head``, read from the log's hash
+    column in chunks (no payload is decoded); ``IntegrityError`` when the log has a gap or ends before."""
+    done, sha256 = tiles.leaves, hashlib.sha256
+    while done < head:
+        rows = conn.execute(
+            "SELECT position, hash FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+            (done, head, _CHUNK),
+        ).fetchall()
+        if not rows or rows[-1][0] != done + len(rows):  # positions are gapless: the last one tells
+            raise IntegrityError(f"the log misses positions between {done} and {head}; run verify()")
+        tiles.extend(0, [sha256(LEAF_PREFIX + bytes(row_hash)).digest() for _, row_hash in rows])  # leaf_hash
+        done += len(rows)
+
+
 class MerkleProjector(Projector):
     """The built-in tile cache of the Merkle tree (``merkle_tiles``), in both dialects; lazy."""
 
@@ -157,16 +172,7 @@ class MerkleProjector(Projector):
                 f"the Merkle tiles hold {tiles.leaves} leaves, but their projector stands at position {after};"
                 " run rebuild()"
             )
-        done, sha256 = after, hashlib.sha256
-        while done < head:
-            rows = conn.execute(
-                "SELECT position, hash FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
-                (done, head, _CHUNK),
-            ).fetchall()
-            if not rows or rows[-1][0] != done + len(rows):  # positions are gapless: the last one tells
-                raise IntegrityError(f"the log misses positions between {done} and {head}; run verify()")
-            tiles.extend(0, [sha256(LEAF_PREFIX + bytes(row_hash)).digest() for _, row_hash in rows])  # leaf_hash
-            done += len(rows)
+        _grow(conn, tiles, head)
         self._write(conn, tiles)
 
     def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
@@ -178,8 +184,7 @@ class MerkleProjector(Projector):
                 f"the Merkle tiles hold {tiles.leaves} leaves, but the next event is at position"
                 f" {events[0].position}; run rebuild()"
             )
-        for event in events:
-            tiles.push(0, leaf_hash(bytes.fromhex(event.hash)))
+        tiles.extend(0, [leaf_hash(bytes.fromhex(event.hash)) for event in events])
         self._write(conn, tiles)
 
     @staticmethod
@@ -213,18 +218,7 @@ class TileSource:
         self._conn = conn
         self._read: dict[tuple[int, int], bytes] = {}
         self._memory = Tiles(_tails(conn))
-        stored = self._memory.leaves
-        if stored < size:
-            rows = conn.execute(
-                "SELECT position, hash FROM events WHERE position > ? AND position <= ? ORDER BY position",
-                (stored, size),
-            )
-            for position, row_hash in rows:
-                if position != self._memory.leaves + 1:
-                    break
-                self._memory.push(0, leaf_hash(bytes(row_hash)))
-            if self._memory.leaves < size:
-                raise IntegrityError(f"the log does not hold a tree of {size} leaves (it has {self._memory.leaves})")
+        _grow(conn, self._memory, size)
 
     def stored(self) -> dict[tuple[int, int], bytes]:
         """Every tile the table holds, by (level, index): deep verify compares them with the log."""
