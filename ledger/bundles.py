@@ -14,19 +14,16 @@ digest the chain covers: they verify as well, without their text.
 from __future__ import annotations
 
 import base64
-import re
 
 import msgspec
 
-from . import merkle
-from .chain import link, payload_digest
+from . import chain, merkle
+from .chain import link
 from .errors import IntegrityError, InvalidInput
-from .events import read_redaction
 from .exchange import ExportRow
 from .signing import Checkpoint, Verifier, open_checkpoint
 
 FORMAT = "session-ledger/proof-bundle"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class BundleEvent(ExportRow, frozen=True, kw_only=True):
@@ -103,21 +100,20 @@ def verify_bundle(text: str | bytes, key: str) -> BundleReport:
 
 
 def _digest(event: BundleEvent, purge: int | None) -> bytes | str:
-    """The payload digest the event's chain hash covers, or why its data cannot be what the ledger stored: a
-    redaction marker must hold a 64-digit digest and name the session's purge, which must come after it, and
-    every event before a purge is redacted (as ``chain.ChainChecker`` requires of the log)."""
+    """The payload digest the event's chain hash covers, or why its data cannot be what the ledger stored:
+    ``chain.marked_digest``'s rule for a redaction marker, whose purge the bundle must hold; and before a
+    purge every event of the session is redacted (as the log's check requires)."""
     data = event.data.encode()
-    redaction = read_redaction(data)
-    if redaction is None:
+    marked = chain.marked_digest(data, event.position, purge)
+    if isinstance(marked, str):
+        return f"the event at position {event.position}: {marked}"
+    if marked is None:
         if purge is not None and event.position < purge:
             return f"the event at position {event.position} keeps its text before its session's purge at {purge}"
-        return payload_digest(data)
-    if purge is None or redaction.purged_at != purge or not event.position < purge:
-        return (f"the event at position {event.position} is redacted, but not by a purge of its session that"
-                " the bundle holds after it")
-    if _HEX64.fullmatch(redaction.digest) is None:
-        return f"the event at position {event.position} is redacted with a digest that is not 64 hex digits"
-    return bytes.fromhex(redaction.digest)
+        return chain.payload_digest(data)
+    if purge is None:
+        return f"the event at position {event.position} is redacted, but the bundle holds no purge of its session"
+    return marked[0]
 
 
 def _problem(

@@ -26,6 +26,21 @@ from .validation import Progress, check_progress
 GENESIS = bytes(32)
 
 
+def marked_digest(data: bytes, position: int, purge: int | None) -> tuple[bytes, int] | str | None:
+    """For a redacted row (None for any other): the digest its chain hash covers and the purge it names, or
+    why it cannot be a marker the ledger wrote: one names a later ``purged`` event, keeps a 64-digit hex
+    digest, and names the purge the session's other markers name (``purge``; None when none was seen). The
+    log's check and a proof bundle's hold rows to this same rule."""
+    redaction = read_redaction(data)
+    if redaction is None:
+        return None
+    if redaction.purged_at <= position or _HEX.fullmatch(redaction.digest) is None:
+        return "a redacted row must name a later purged event and a 64-digit hex digest"
+    if purge not in (None, redaction.purged_at):
+        return "its redacted rows name different purges"
+    return bytes.fromhex(redaction.digest), redaction.purged_at
+
+
 def payload_digest(data: bytes) -> bytes:
     """The SHA-256 digest of a payload's stored bytes."""
     return hashlib.sha256(data).digest()
@@ -183,20 +198,13 @@ class ChainChecker:
                         f"redacted rows of session {_str(waiting[0])!r} name position {position} as their purge, but it"
                         f" is a {_str(type_)!r} event of session {_str(session_id)!r}",
                     )
-                redaction = read_redaction(data) if data.startswith(_REDACTED) else None
-                if redaction is not None:
-                    if redaction.purged_at <= position or len(redaction.digest) != 64:
-                        return self._fail_row(
-                            row, position, "a redacted row must name a later purged event and a 64-digit digest")
-                    if expected_purge not in (None, redaction.purged_at):
-                        return self._fail_row(
-                            row, position, f"redacted rows of session {_str(session_id)!r} name different purges")
-                    purges[session_id] = redaction.purged_at
-                    awaited.setdefault(redaction.purged_at, (session_id, position))
-                    try:
-                        digest = bytes.fromhex(redaction.digest)
-                    except ValueError:
-                        return self._fail_row(row, position, "a redacted row's digest is not hex")
+                marked = marked_digest(data, position, expected_purge) if data.startswith(_REDACTED) else None
+                if isinstance(marked, str):
+                    return self._fail_row(row, position, f"session {_str(session_id)!r}: {marked}")
+                if marked is not None:
+                    digest, purged_at = marked
+                    purges[session_id] = purged_at
+                    awaited.setdefault(purged_at, (session_id, position))
                 else:
                     if expected_purge is not None and expected_purge > position:
                         return self._fail_row(
