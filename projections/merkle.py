@@ -220,11 +220,6 @@ class TileSource:
         self._memory = Tiles(_tails(conn))
         _grow(conn, self._memory, size)
 
-    def stored(self) -> dict[tuple[int, int], bytes]:
-        """Every tile the table holds, by (level, index): deep verify compares them with the log."""
-        rows = self._conn.execute("SELECT level, idx, hashes FROM merkle_tiles ORDER BY level, idx").fetchall()
-        return {(int(level), int(index)): bytes(hashes) for level, index, hashes in rows}
-
     def _tile(self, level: int, index: int) -> bytes | None:
         found = self._memory.tile(level, index) or self._read.get((level, index))
         if found is None:
@@ -238,3 +233,15 @@ class TileSource:
     def subtree(self, level: int, index: int) -> bytes:
         """The hash of the complete subtree at ``level`` covering leaves [index * 2**level, (index + 1) * 2**level)."""
         return subtree(self._tile, level, index)
+
+
+def differing_tile(conn: Connection, head: int) -> tuple[int, int] | None:
+    """(level, index) of the first stored tile that does not hold what the log's hashes give (a partial one
+    may hold fewer), or None: ``verify``'s deep mode checks the cache with it."""
+    tiles = Tiles({})
+    _grow(conn, tiles, head)
+    for level, index, hashes in conn.execute("SELECT level, idx, hashes FROM merkle_tiles ORDER BY level, idx"):
+        expected = tiles.tile(int(level), int(index))
+        if expected is None or not expected.startswith(bytes(hashes)):
+            return int(level), int(index)
+    return None
