@@ -42,8 +42,9 @@ class NodeSource(Protocol):
 
 
 class MemorySource:
-    """A :class:`NodeSource` over leaf hashes held in memory, memoising the subtrees it computes: for tests,
-    and for checking a proof bundle offline. It refuses a subtree that is not complete within its leaves."""
+    """A :class:`NodeSource` over leaf hashes held in memory, memoising the subtrees it computes: the plain
+    reference the tests hold the tile cache to, and a tree for whoever holds the leaves (an auditor with a
+    copy of the hashes). It refuses a subtree that is not complete within its leaves."""
 
     def __init__(self, leaves: Iterable[bytes] = ()) -> None:
         self._leaves: list[bytes] = []
